@@ -1,0 +1,27 @@
+# The two commands of the quick start, plus a few helpers.
+BUILD ?= build
+JOBS  ?= $(shell nproc)
+
+.PHONY: deps build test demo bench clean format
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	@bash examples/trio/run.sh $(BUILD)/src/cli/fedmesh
+
+bench: build
+	@bash bench/run.sh $(BUILD)
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+clean:
+	@rm -rf $(BUILD)

@@ -1,0 +1,123 @@
+#include "cli/commands.hpp"
+
+#include <csignal>
+#include <iostream>
+#include <regex>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/routes.hpp"
+#include "config/loader.hpp"
+#include "core/log.hpp"
+#include "core/version.hpp"
+#include "crypto/certs.hpp"
+#include "node/node.hpp"
+
+namespace fedmesh::cli {
+
+namespace {
+
+int exit_code_for(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::config_invalid:
+    case ErrorCode::invalid_argument:
+    case ErrorCode::crypto_error:
+    case ErrorCode::not_found:
+    case ErrorCode::conflict: return 2;
+    default: return 1;
+  }
+}
+
+}  // namespace
+
+int run_node(const std::string& config_path) {
+  auto loaded = config::load_config(config_path, config::Environment::from_process());
+  if (!loaded) {
+    std::cerr << "fedmesh: invalid config:\n" << loaded.error().message() << "\n";
+    return 2;
+  }
+  const NodeConfig& cfg = loaded->config;
+  setup_logging({cfg.log.level, cfg.log.format, cfg.name});
+
+  // Signals are caught on this thread only; I/O threads start after this point.
+  boost::asio::io_context signals_ctx;
+  boost::asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto node = Node::create(cfg);
+  if (!node) {
+    std::cerr << "fedmesh: cannot start node " << cfg.name << ": " << node.error().message() << "\n";
+    return exit_code_for(node.error());
+  }
+  auto http_routes = api::operator_routes(**node);
+  auto fed_routes = api::federation_routes(**node);
+  if (auto s = (*node)->start(http_routes, fed_routes); !s) {
+    std::cerr << "fedmesh: cannot start node " << cfg.name << ": " << s.error().message() << "\n";
+    (*node)->stop();
+    return exit_code_for(s.error());
+  }
+  int received = 0;
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) received = sig;
+  });
+  signals_ctx.run();
+  spdlog::info("received {}", received == SIGINT ? "SIGINT" : "SIGTERM");
+  (*node)->stop();
+  return 0;
+}
+
+int config_check(const std::string& config_path, bool as_json) {
+  auto loaded = config::load_config(config_path, config::Environment::from_process());
+  if (!loaded) {
+    std::cerr << loaded.error().message() << "\n";
+    return 2;
+  }
+  if (as_json) {
+    std::cout << config::masked_effective(*loaded).dump(2) << "\n";
+  } else {
+    std::cout << "# " << config_path << ": valid. Effective configuration (secrets masked):\n";
+    std::cout << config::render_effective_toml(*loaded);
+  }
+  return 0;
+}
+
+int ca_init(const std::string& dir, const std::string& common_name) {
+  if (auto s = crypto::init_ca(dir, common_name); !s) {
+    std::cerr << "fedmesh ca init: " << s.error().message() << "\n";
+    return exit_code_for(s.error());
+  }
+  auto files = crypto::ca_files(dir);
+  std::cout << "created federation CA\n  certificate: " << files.cert << "\n  key:         " << files.key
+            << " (0600)\n";
+  return 0;
+}
+
+int ca_issue(const std::string& ca_dir, const std::string& name, const std::string& out_dir,
+             const std::string& organization, int days) {
+  static const std::regex re("[a-z0-9][a-z0-9._-]{0,62}");
+  if (!std::regex_match(name, re)) {
+    std::cerr << "fedmesh ca issue: --name '" << name
+              << "' must be 1-63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit\n";
+    return 2;
+  }
+  crypto::CertOptions opts;
+  opts.organization = organization;
+  opts.not_after = std::chrono::hours(24) * days;
+  auto issued = crypto::issue_cert(ca_dir, name, out_dir, opts);
+  if (!issued) {
+    std::cerr << "fedmesh ca issue: " << issued.error().message() << "\n";
+    return exit_code_for(issued.error());
+  }
+  std::cout << "issued certificate for " << name << "\n  certificate: " << issued->cert
+            << "\n  key:         " << issued->key << " (0600)\n  sha256:      " << issued->fingerprint << "\n";
+  return 0;
+}
+
+int version() {
+  std::cout << "fedmesh " << kVersion << "\n";
+  return 0;
+}
+
+}  // namespace fedmesh::cli

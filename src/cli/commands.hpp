@@ -1,0 +1,16 @@
+// The `fedmesh` subcommands. Each returns the process exit code: 0 success,
+// 1 runtime failure, 2 bad input (arguments, config, files named by the config).
+#pragma once
+
+#include <string>
+
+namespace fedmesh::cli {
+
+int run_node(const std::string& config_path);
+int config_check(const std::string& config_path, bool as_json);
+int ca_init(const std::string& dir, const std::string& common_name);
+int ca_issue(const std::string& ca_dir, const std::string& name, const std::string& out_dir,
+             const std::string& organization, int days);
+int version();
+
+}  // namespace fedmesh::cli

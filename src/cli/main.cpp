@@ -1,0 +1,60 @@
+// fedmesh: the node daemon and its CLI. main only parses arguments and dispatches.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"fedmesh — a federation runtime: sovereign nodes, skills, registries, shared data, federated jobs"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+
+  std::string config_path;
+  auto* node = app.add_subcommand("node", "Run a node in the foreground (SIGINT/SIGTERM stop it gracefully)");
+  node->add_option("-c,--config", config_path, "Node config file (.toml, .yaml or .yml)")->required();
+
+  auto* config = app.add_subcommand("config", "Work with config files");
+  config->require_subcommand(1);
+  std::string check_path;
+  bool check_json = false;
+  auto* check = config->add_subcommand("check", "Validate a config and print the effective config (secrets masked); exit 0 or 2");
+  check->add_option("file", check_path, "Config file")->required();
+  check->add_flag("--json", check_json, "Print the effective config as JSON");
+
+  auto* ca = app.add_subcommand("ca", "Federation certificate authority");
+  ca->require_subcommand(1);
+  std::string ca_dir, ca_name = "fedmesh federation CA";
+  auto* ca_init = ca->add_subcommand("init", "Create a federation CA in DIR (ca.key 0600 + ca.crt)");
+  ca_init->add_option("dir", ca_dir, "Directory for the CA")->required();
+  ca_init->add_option("--common-name", ca_name, "Subject common name of the CA");
+
+  std::string issue_ca, issue_name, issue_out, issue_org;
+  int issue_days = 825;
+  auto* ca_issue = ca->add_subcommand("issue", "Issue a node certificate and key signed by a CA");
+  ca_issue->add_option("--ca", issue_ca, "CA directory (from `fedmesh ca init`)")->required();
+  ca_issue->add_option("--name", issue_name, "Node name (certificate CN and DNS SAN)")->required();
+  ca_issue->add_option("--out", issue_out, "Output directory for NAME.crt and NAME.key")->required();
+  ca_issue->add_option("--organization", issue_org, "Organization (certificate O)");
+  ca_issue->add_option("--days", issue_days, "Validity in days")->check(CLI::Range(1, 3650));
+
+  auto* version = app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+
+  if (*node) return fedmesh::cli::run_node(config_path);
+  if (*check) return fedmesh::cli::config_check(check_path, check_json);
+  if (*ca_init) return fedmesh::cli::ca_init(ca_dir, ca_name);
+  if (*ca_issue) return fedmesh::cli::ca_issue(issue_ca, issue_name, issue_out, issue_org, issue_days);
+  if (*version) return fedmesh::cli::version();
+  return 2;
+}

@@ -1,0 +1,76 @@
+// NodeConfig: the typed, validated configuration of one node, built by load_config
+// (loader.hpp) from TOML or YAML. Plain values; paths are already resolved.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace fedmesh {
+
+using Millis = std::chrono::milliseconds;
+
+struct PeerConfig {
+  std::string name;  // expected certificate name
+  std::string url;   // https://host:port
+  bool bidirectional = false;
+  bool operator==(const PeerConfig&) const = default;
+};
+
+struct HttpConfig {
+  std::string listen;
+  std::string token;
+  std::string tls_cert;
+  std::string tls_key;
+  std::size_t max_body = 0;
+  Millis request_timeout{0};
+  Millis idle_timeout{0};
+  bool debug_routes = false;
+  bool operator==(const HttpConfig&) const = default;
+};
+
+struct FederationConfig {
+  std::string listen;
+  std::string advertise;
+  std::string cert;
+  std::string key;
+  std::vector<std::string> trust;
+  std::vector<std::string> deny;
+  std::vector<PeerConfig> peers;
+  Millis hello_interval{0};
+  Millis retry_initial{0};
+  Millis retry_max{0};
+  Millis call_timeout{0};
+  int max_idle_per_peer = 0;
+  bool operator==(const FederationConfig&) const = default;
+};
+
+struct StoreConfig {
+  std::string backend;  // sqlite | postgresql
+  std::string path;     // sqlite file (resolved), or ":memory:"
+  std::string url;      // postgresql URL
+  bool operator==(const StoreConfig&) const = default;
+};
+
+struct LogConfig {
+  std::string level;
+  std::string format;
+  bool operator==(const LogConfig&) const = default;
+};
+
+struct NodeConfig {
+  std::string name;
+  std::string organization;
+  std::string workdir;  // resolved
+  std::vector<std::string> roles;
+  int threads = 0;  // resolved: never 0 after loading
+  Millis shutdown_grace{0};
+  HttpConfig http;
+  FederationConfig federation;
+  StoreConfig store;
+  LogConfig log;
+  bool operator==(const NodeConfig&) const = default;
+};
+
+}  // namespace fedmesh

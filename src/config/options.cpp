@@ -1,0 +1,228 @@
+#include "config/options.hpp"
+
+#include <regex>
+
+#include "core/address.hpp"
+#include "core/time.hpp"
+
+namespace fedmesh::config {
+
+using json = nlohmann::json;
+
+std::string_view kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::String: return "string";
+    case Kind::Int: return "integer";
+    case Kind::Bool: return "boolean";
+    case Kind::Duration: return "duration";
+    case Kind::StringList: return "list of strings";
+    case Kind::PeerList: return "list of peer tables";
+  }
+  return "?";
+}
+
+namespace {
+
+void set(std::string& out, const json& v) { out = v.get<std::string>(); }
+void set(bool& out, const json& v) { out = v.get<bool>(); }
+void set(int& out, const json& v) { out = static_cast<int>(v.get<std::int64_t>()); }
+void set(std::size_t& out, const json& v) { out = static_cast<std::size_t>(v.get<std::int64_t>()); }
+void set(Millis& out, const json& v) { out = *parse_duration(v.get<std::string>()); }
+void set(std::vector<std::string>& out, const json& v) { out = v.get<std::vector<std::string>>(); }
+
+std::string check_name(const json& v) {
+  static const std::regex re("[a-z0-9][a-z0-9._-]{0,62}");
+  if (!std::regex_match(v.get<std::string>(), re))
+    return "must be 1-63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit";
+  return "";
+}
+
+std::string check_listen(const json& v) {
+  if (!parse_host_port(v.get<std::string>())) return "not a host:port address";
+  return "";
+}
+
+std::string check_https_url(const json& v) {
+  auto url = parse_url(v.get<std::string>());
+  if (!url || url->scheme != "https") return "not an https URL (https://host:port)";
+  return "";
+}
+
+std::string check_advertise(const json& v) {
+  if (v.get<std::string>().empty()) return "";
+  return check_https_url(v);
+}
+
+std::string check_non_empty_list(const json& v) {
+  if (v.empty()) return "must list at least one CA certificate";
+  return "";
+}
+
+}  // namespace
+
+// Apply functions are plain lambdas, so each option names its field exactly once.
+#define FM_APPLY(field) [](NodeConfig& c, const json& v) { set(c.field, v); }
+#define FM_PEER_APPLY(field) [](PeerConfig& c, const json& v) { set(c.field, v); }
+
+const std::vector<NodeOption>& node_options() {
+  static const std::vector<NodeOption> options = {
+      {"name", Kind::String, "", "Node name; must equal the name in the node's federation certificate.", false, 0, 0,
+       {}, check_name, FM_APPLY(name)},
+      {"organization", Kind::String, R"("")", "Organization the node belongs to; peers see it at hello.", false, 0, 0,
+       {}, nullptr, FM_APPLY(organization)},
+      {"workdir", Kind::String, R"("")",
+       "Directory for the store, state and logs; created 0700. Empty means var/<name> beside the config file. "
+       "Relative paths are relative to the config file.",
+       false, 0, 0, {}, nullptr, FM_APPLY(workdir)},
+      {"roles", Kind::StringList, R"(["node"])", "Roles of this node.", false, 0, 0,
+       {"node", "registry", "aggregator", "client", "standalone"}, nullptr, FM_APPLY(roles)},
+      {"threads", Kind::Int, "0", "I/O threads (one io_context each); 0 means one per core.", false, 0, 256, {},
+       nullptr, FM_APPLY(threads)},
+      {"shutdown_grace", Kind::Duration, R"("10s")",
+       "On SIGTERM/SIGINT, how long in-flight requests may take to finish before connections are closed.", false, 0,
+       600'000, {}, nullptr, FM_APPLY(shutdown_grace)},
+
+      {"http.listen", Kind::String, R"("127.0.0.1:3026")",
+       "Operator API and dashboard address. Beyond loopback, tls_cert, tls_key and token are required.", false, 0, 0,
+       {}, check_listen, FM_APPLY(http.listen)},
+      {"http.token", Kind::String, R"("")",
+       "Bearer token required on /api/ and /metrics when set (always required beyond loopback).", true, 0, 0, {},
+       nullptr, FM_APPLY(http.token)},
+      {"http.tls_cert", Kind::String, R"("")", "PEM certificate for the operator listener (TLS when set).", false, 0,
+       0, {}, nullptr, FM_APPLY(http.tls_cert)},
+      {"http.tls_key", Kind::String, R"("")", "PEM private key for the operator listener; must be 0600.", false, 0, 0,
+       {}, nullptr, FM_APPLY(http.tls_key)},
+      {"http.max_body", Kind::Int, "1048576", "Largest accepted request body in bytes; larger gets 413.", false, 1024,
+       64LL << 20, {}, nullptr, FM_APPLY(http.max_body)},
+      {"http.request_timeout", Kind::Duration, R"("10s")",
+       "Time a request may take to arrive once started; slower gets 408.", false, 100, 600'000, {}, nullptr,
+       FM_APPLY(http.request_timeout)},
+      {"http.idle_timeout", Kind::Duration, R"("60s")", "Keep-alive connections idle this long are closed.", false,
+       100, 3'600'000, {}, nullptr, FM_APPLY(http.idle_timeout)},
+      {"http.debug_routes", Kind::Bool, "false", "Serve /api/v1/debug/* routes (for tests; never in production).",
+       false, 0, 0, {}, nullptr, FM_APPLY(http.debug_routes)},
+
+      {"federation.listen", Kind::String, R"("127.0.0.1:4026")", "Node-to-node listener; mutual TLS 1.3 only.",
+       false, 0, 0, {}, check_listen, FM_APPLY(federation.listen)},
+      {"federation.advertise", Kind::String, R"("")",
+       "URL peers use to reach this node; empty means https://<federation.listen>.", false, 0, 0, {},
+       check_advertise, FM_APPLY(federation.advertise)},
+      {"federation.cert", Kind::String, "", "PEM certificate of this node, issued by a federation CA.", false, 0, 0,
+       {}, nullptr, FM_APPLY(federation.cert)},
+      {"federation.key", Kind::String, "", "PEM private key of this node; must be 0600.", false, 0, 0, {}, nullptr,
+       FM_APPLY(federation.key)},
+      {"federation.trust", Kind::StringList, "", "PEM files of the CAs whose nodes may connect and be called.", false,
+       0, 0, {}, check_non_empty_list, FM_APPLY(federation.trust)},
+      {"federation.deny", Kind::StringList, "[]",
+       "Revoked node names or SHA-256 certificate fingerprints (hex, colons optional).", false, 0, 0, {}, nullptr,
+       FM_APPLY(federation.deny)},
+      {"federation.hello_interval", Kind::Duration, R"("10s")",
+       "How often an up peer is greeted again to check it is alive.", false, 100, 3'600'000, {}, nullptr,
+       FM_APPLY(federation.hello_interval)},
+      {"federation.retry_initial", Kind::Duration, R"("200ms")", "First retry delay after a failed hello.", false, 10,
+       60'000, {}, nullptr, FM_APPLY(federation.retry_initial)},
+      {"federation.retry_max", Kind::Duration, R"("10s")", "Cap of the exponential retry delay.", false, 10,
+       3'600'000, {}, nullptr, FM_APPLY(federation.retry_max)},
+      {"federation.call_timeout", Kind::Duration, R"("5s")", "Deadline of one call to a peer, connect included.",
+       false, 10, 600'000, {}, nullptr, FM_APPLY(federation.call_timeout)},
+      {"federation.max_idle_per_peer", Kind::Int, "8", "Pooled idle keep-alive connections kept per peer.", false, 0,
+       1024, {}, nullptr, FM_APPLY(federation.max_idle_per_peer)},
+      {"federation.peers", Kind::PeerList, "[]", "Peers to greet at start ([[federation.peers]] tables).", false, 0,
+       0, {}, nullptr, nullptr},
+
+      {"store.backend", Kind::String, R"("sqlite")", "Store backend.", false, 0, 0, {"sqlite", "postgresql"},
+       nullptr, FM_APPLY(store.backend)},
+      {"store.path", Kind::String, R"("fedmesh.db")",
+       "SQLite file, relative to workdir; \":memory:\" keeps nothing on disk.", false, 0, 0, {}, nullptr,
+       FM_APPLY(store.path)},
+      {"store.url", Kind::String, R"("")", "PostgreSQL URL (backend = \"postgresql\"); its password is masked.", true,
+       0, 0, {}, nullptr, FM_APPLY(store.url)},
+
+      {"log.level", Kind::String, R"("info")", "Least severe level written.", false, 0, 0,
+       {"trace", "debug", "info", "warn", "error"}, nullptr, FM_APPLY(log.level)},
+      {"log.format", Kind::String, R"("text")", "Log line format.", false, 0, 0, {"text", "json"}, nullptr,
+       FM_APPLY(log.format)},
+  };
+  return options;
+}
+
+const std::vector<PeerOption>& peer_options() {
+  static const std::vector<PeerOption> options = {
+      {"name", Kind::String, "", "Expected certificate name of the peer.", false, 0, 0, {}, check_name,
+       FM_PEER_APPLY(name)},
+      {"url", Kind::String, "", "Federation URL of the peer.", false, 0, 0, {}, check_https_url, FM_PEER_APPLY(url)},
+      {"bidirectional", Kind::Bool, "false", "Ask the peer to add this node back as its own peer.", false, 0, 0, {},
+       nullptr, FM_PEER_APPLY(bidirectional)},
+  };
+  return options;
+}
+
+const std::vector<std::string_view>& sections() {
+  static const std::vector<std::string_view> s = {"http", "federation", "store", "log"};
+  return s;
+}
+
+template <class Target>
+std::string check_value(const Option<Target>& option, const json& value) {
+  auto in_choices = [&](const std::string& s) {
+    if (option.choices.empty()) return true;
+    for (auto c : option.choices) {
+      if (c == s) return true;
+    }
+    return false;
+  };
+  auto choices_text = [&] {
+    std::string out;
+    for (auto c : option.choices) {
+      if (!out.empty()) out += ", ";
+      out += c;
+    }
+    return out;
+  };
+  switch (option.kind) {
+    case Kind::String:
+      if (!value.is_string()) return "expected a string";
+      if (!in_choices(value.get<std::string>())) return "must be one of: " + choices_text();
+      break;
+    case Kind::Int: {
+      if (!value.is_number_integer()) return "expected an integer";
+      auto n = value.get<std::int64_t>();
+      if (option.min < option.max && (n < option.min || n > option.max))
+        return "must be between " + std::to_string(option.min) + " and " + std::to_string(option.max);
+      break;
+    }
+    case Kind::Bool:
+      if (!value.is_boolean()) return "expected true or false";
+      break;
+    case Kind::Duration: {
+      if (!value.is_string()) return "expected a duration such as \"500ms\", \"10s\", \"2m\"";
+      auto d = parse_duration(value.get<std::string>());
+      if (!d) return "expected a duration such as \"500ms\", \"10s\", \"2m\"";
+      if (option.min < option.max && (d->count() < option.min || d->count() > option.max))
+        return "must be between " + format_duration(Millis(option.min)) + " and " +
+               format_duration(Millis(option.max));
+      break;
+    }
+    case Kind::StringList:
+      if (!value.is_array()) return "expected a list of strings";
+      for (const auto& item : value) {
+        if (!item.is_string()) return "expected a list of strings";
+        if (!in_choices(item.get<std::string>()))
+          return "'" + item.get<std::string>() + "' is not one of: " + choices_text();
+      }
+      break;
+    case Kind::PeerList:
+      if (!value.is_array()) return "expected a list of [[federation.peers]] tables";
+      for (const auto& item : value) {
+        if (!item.is_object()) return "expected a list of [[federation.peers]] tables";
+      }
+      break;
+  }
+  if (option.check) return option.check(value);
+  return "";
+}
+
+template std::string check_value(const Option<NodeConfig>&, const json&);
+template std::string check_value(const Option<PeerConfig>&, const json&);
+
+}  // namespace fedmesh::config

@@ -1,0 +1,50 @@
+// The option table: every configuration key declared once, with its type, default,
+// bounds and description. Parsing, validation, env overrides, `config check` output
+// and docs/configuration.md all walk this table. Immutable after start; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/node_config.hpp"
+
+namespace fedmesh::config {
+
+enum class Kind { String, Int, Bool, Duration, StringList, PeerList };
+std::string_view kind_name(Kind kind);
+
+template <class Target>
+struct Option {
+  std::string_view key;           // dotted path, e.g. "http.listen"
+  Kind kind;
+  std::string_view default_json;  // JSON literal of the default; "" means required
+  std::string_view help;
+  bool secret = false;
+  std::int64_t min = 0;  // Int and Duration (ms) bounds, used when min < max
+  std::int64_t max = 0;
+  std::vector<std::string_view> choices = {};  // allowed values for String / StringList
+  // Extra check on a well-typed value: returns the reason it is wrong, or "".
+  std::string (*check)(const nlohmann::json& value) = nullptr;
+  void (*apply)(Target& target, const nlohmann::json& value) = nullptr;
+};
+
+using NodeOption = Option<NodeConfig>;
+using PeerOption = Option<PeerConfig>;
+
+// Top-level and section keys, in documentation order.
+const std::vector<NodeOption>& node_options();
+// Keys of each [[federation.peers]] entry (keys relative to the entry).
+const std::vector<PeerOption>& peer_options();
+
+// Sections that group keys ("http", "federation", ...), for unknown-key checks.
+const std::vector<std::string_view>& sections();
+
+// Checks a value against kind, bounds and choices; returns the reason or "".
+template <class Target>
+std::string check_value(const Option<Target>& option, const nlohmann::json& value);
+
+}  // namespace fedmesh::config

@@ -1,0 +1,62 @@
+// Federation identity: Ed25519 key pairs, a federation CA, node certificates (node
+// name in subject CN and SAN), chain verification and fingerprints, through OpenSSL 3.
+// Functions are stateless and thread-safe. Private keys are written 0600 and never logged.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace fedmesh::crypto {
+
+struct CaFiles {
+  std::string cert;  // DIR/ca.crt
+  std::string key;   // DIR/ca.key (0600)
+};
+CaFiles ca_files(const std::string& dir);
+
+struct CertOptions {
+  std::string organization;
+  // Validity relative to now; tests use negative values to make expired certificates.
+  std::chrono::seconds not_before = std::chrono::seconds(-300);
+  std::chrono::seconds not_after = std::chrono::hours(24 * 825);
+};
+
+// Creates DIR (0700) with ca.key and ca.crt. Fails if the CA already exists.
+Status init_ca(const std::string& dir, const std::string& common_name = "fedmesh federation CA",
+               std::chrono::seconds valid_for = std::chrono::hours(24 * 3650));
+
+struct IssuedFiles {
+  std::string cert;  // OUT/NAME.crt
+  std::string key;   // OUT/NAME.key (0600)
+  std::string fingerprint;
+};
+
+// Issues NAME's key and certificate, signed by the CA in ca_dir, into out_dir.
+Result<IssuedFiles> issue_cert(const std::string& ca_dir, const std::string& name, const std::string& out_dir,
+                               const CertOptions& options = {});
+
+// Verifies that cert_pem chains to one of the CA PEMs and is currently valid.
+// The error message carries OpenSSL's reason (e.g. "certificate has expired").
+Status verify_chain(const std::string& cert_pem, const std::vector<std::string>& ca_pems);
+
+struct CertInfo {
+  std::string common_name;
+  std::string organization;
+  std::vector<std::string> dns_names;
+  std::string fingerprint;  // SHA-256 of the DER, uppercase hex with colons
+  std::string not_after;    // ISO-8601
+};
+Result<CertInfo> inspect_cert(const std::string& cert_pem);
+
+// Checks that the PEM private key belongs to the PEM certificate.
+Status check_key_matches(const std::string& cert_pem, const std::string& key_pem);
+
+// Normalises a fingerprint for comparison: uppercase hex without separators.
+std::string normalize_fingerprint(std::string_view text);
+
+std::string sha256_hex(std::string_view data);
+
+}  // namespace fedmesh::crypto

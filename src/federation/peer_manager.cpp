@@ -1,0 +1,309 @@
+#include "federation/peer_manager.hpp"
+
+#include <condition_variable>
+#include <random>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/address.hpp"
+#include "core/time.hpp"
+
+namespace fedmesh::federation {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+std::string_view to_string(PeerState s) {
+  switch (s) {
+    case PeerState::connecting: return "connecting";
+    case PeerState::up: return "up";
+    case PeerState::down: return "down";
+    case PeerState::refused: return "refused";
+  }
+  return "?";
+}
+
+nlohmann::json PeerInfo::to_json() const {
+  return {{"name", name},
+          {"url", url},
+          {"origin", origin},
+          {"bidirectional", bidirectional},
+          {"state", to_string(state)},
+          {"last_error", last_error},
+          {"organization", organization},
+          {"version", version},
+          {"roles", roles},
+          {"since", since},
+          {"last_seen", last_seen},
+          {"attempts", attempts}};
+}
+
+struct PeerManager::Peer {
+  Peer(PeerInfo i, asio::any_io_executor ex) : info(std::move(i)), timer(ex) {}
+  PeerInfo info;
+  asio::steady_timer timer;  // sleeps between greetings; cancelled to wake early
+  bool wake = false;         // a hello from this peer arrived: greet it now
+};
+
+PeerManager::PeerManager(net::IoPool& pool, net::HttpClient& client, Store& store, Hello self, PeerTimings timings)
+    : pool_(pool), client_(client), store_(store), self_(std::move(self)), timings_(timings) {}
+
+PeerManager::~PeerManager() { stop(); }
+
+Status PeerManager::start(const std::vector<PeerConfig>& configured) {
+  auto remembered = store_.list_peers();
+  if (!remembered) return std::move(remembered).error();
+  std::vector<PeerInfo> initial;
+  for (const auto& c : configured) {
+    PeerInfo p;
+    p.name = c.name;
+    p.url = c.url;
+    p.origin = "config";
+    p.bidirectional = c.bidirectional;
+    initial.push_back(std::move(p));
+  }
+  for (const auto& r : *remembered) {
+    bool in_config = std::any_of(configured.begin(), configured.end(), [&](const auto& c) { return c.name == r.name; });
+    if (in_config) continue;
+    if (r.origin == "config") {  // removed from the config since: forget it
+      (void)store_.delete_peer(r.name);
+      continue;
+    }
+    PeerInfo p;
+    p.name = r.name;
+    p.url = r.url;
+    p.origin = r.origin;
+    p.organization = r.organization;
+    initial.push_back(std::move(p));
+  }
+  auto now = now_iso8601();
+  std::vector<std::shared_ptr<Peer>> started;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& info : initial) {
+      info.since = now;
+      auto peer = std::make_shared<Peer>(std::move(info), pool_.next().get_executor());
+      peers_[peer->info.name] = peer;
+      started.push_back(peer);
+    }
+  }
+  for (auto& p : started) {
+    persist(*p);
+    spawn(p);
+  }
+  return {};
+}
+
+void PeerManager::spawn(std::shared_ptr<Peer> peer) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    ++running_;
+  }
+  auto ex = peer->timer.get_executor();
+  asio::co_spawn(ex, run(std::move(peer)), asio::detached);
+}
+
+void PeerManager::stop() {
+  std::unique_lock lock(mu_);
+  if (!stopping_) {
+    stopping_ = true;
+    for (auto& [name, peer] : peers_) {
+      asio::post(peer->timer.get_executor(), [peer] { peer->timer.cancel(); });
+    }
+  }
+  // A greeting in flight ends within its call deadline.
+  idle_cv_.wait_for(lock, timings_.call_timeout + std::chrono::seconds(1), [&] { return running_ == 0; });
+}
+
+void PeerManager::persist(const Peer& peer) {
+  PeerRecord r;
+  {
+    std::lock_guard lock(mu_);
+    r.name = peer.info.name;
+    r.url = peer.info.url;
+    r.origin = peer.info.origin;
+    r.organization = peer.info.organization;
+    r.version = peer.info.version;
+    r.roles = nlohmann::json(peer.info.roles).dump();
+    r.created_at = peer.info.since;
+    r.last_seen = peer.info.last_seen;
+  }
+  // Rare (state changes only) and small: posted to the blocking pool, never on an I/O thread.
+  asio::post(pool_.blocking(), [this, r = std::move(r)] {
+    if (auto s = store_.upsert_peer(r); !s) spdlog::error("store: cannot save peer {}: {}", r.name, s.error().message());
+  });
+}
+
+void PeerManager::set_state(Peer& peer, PeerState state, std::string error) {
+  PeerState before;
+  std::string name;
+  {
+    std::lock_guard lock(mu_);
+    before = peer.info.state;
+    peer.info.state = state;
+    peer.info.last_error = error;
+    if (before != state) peer.info.since = now_iso8601();
+    if (state == PeerState::up) peer.info.last_seen = now_iso8601();
+    name = peer.info.name;
+  }
+  if (before == state) return;  // log transitions once, not every retry
+  if (state == PeerState::up) {
+    spdlog::info("peer {} is up", name);
+  } else if (state == PeerState::refused) {
+    spdlog::warn("peer {} refused: {}", name, error);
+  } else if (state == PeerState::down) {
+    spdlog::warn("peer {} is down: {}", name, error);
+  }
+  persist(peer);
+}
+
+asio::awaitable<Status> PeerManager::greet(Peer& peer) {
+  std::string url_text, name;
+  bool bidirectional;
+  {
+    std::lock_guard lock(mu_);
+    url_text = peer.info.url;
+    name = peer.info.name;
+    bidirectional = peer.info.bidirectional;
+    ++peer.info.attempts;
+  }
+  auto url = parse_url(url_text);
+  if (!url) co_return make_error(ErrorCode::invalid_argument, "peer URL '" + url_text + "' is not valid");
+  Hello mine = self_;
+  mine.bidirectional = bidirectional;
+  net::ClientRequest req;
+  req.method = "POST";
+  req.target = "/fed/v1/hello";
+  req.body = mine.to_json().dump();
+  req.idempotent = true;
+  // A named target: g++ 12 destroys braced temporaries inside co_await twice.
+  net::ClientTarget target{url->endpoint.host, url->endpoint.port, name};
+  auto res = co_await client_.send(target, std::move(req), Clock::now() + timings_.call_timeout);
+  if (!res) co_return std::move(res).error();
+  if (res->status != 200) {
+    std::string message = "hello answered " + std::to_string(res->status);
+    auto body = nlohmann::json::parse(res->body, nullptr, false);
+    if (body.is_object() && body.contains("error") && body["error"].is_object())
+      message += ": " + body["error"].value("message", std::string());
+    auto code = res->status == 403 || res->status == 401 ? ErrorCode::peer_refused : ErrorCode::peer_unavailable;
+    co_return make_error(code, message);
+  }
+  auto theirs = decode_hello(res->body);
+  if (!theirs) co_return make_error(ErrorCode::peer_unavailable, "bad hello answer: " + theirs.error().message());
+  if (theirs->name != name)
+    co_return make_error(ErrorCode::peer_refused, "answered as '" + theirs->name + "', expected '" + name + "'");
+  std::lock_guard lock(mu_);
+  peer.info.organization = theirs->organization;
+  peer.info.version = theirs->version;
+  peer.info.roles = theirs->roles;
+  co_return Status{};
+}
+
+asio::awaitable<void> PeerManager::run(std::shared_ptr<Peer> peer) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  auto delay = timings_.retry_initial;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+      ++inflight_;
+      peer->wake = false;
+    }
+    Status result = co_await greet(*peer);
+    {
+      std::lock_guard lock(mu_);
+      --inflight_;
+    }
+    std::chrono::milliseconds sleep;
+    if (result) {
+      set_state(*peer, PeerState::up, "");
+      delay = timings_.retry_initial;
+      sleep = timings_.hello_interval;
+    } else {
+      bool refused = result.error().code() == ErrorCode::peer_refused;
+      set_state(*peer, refused ? PeerState::refused : PeerState::down, result.error().message());
+      std::uniform_real_distribution<double> jitter(0.8, 1.2);
+      sleep = std::chrono::milliseconds(static_cast<long long>(static_cast<double>(delay.count()) * jitter(rng)));
+      delay = std::min(delay * 2, timings_.retry_max);
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+      if (peer->wake) continue;
+    }
+    peer->timer.expires_after(sleep);
+    co_await peer->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  std::lock_guard lock(mu_);
+  --running_;
+  idle_cv_.notify_all();
+}
+
+asio::awaitable<Result<Hello>> PeerManager::on_hello(std::string cert_name, Hello hello) {
+  if (hello.name != cert_name)
+    co_return make_error(ErrorCode::forbidden,
+                         "hello names '" + hello.name + "' but the certificate is for '" + cert_name + "'");
+  std::shared_ptr<Peer> added;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(hello.name);
+    if (it != peers_.end()) {
+      auto& p = it->second;
+      p->info.last_seen = now_iso8601();
+      if (p->info.state != PeerState::up) {
+        // They can reach us: try them now rather than at the next backoff step.
+        p->wake = true;
+        asio::post(p->timer.get_executor(), [p] { p->timer.cancel(); });
+      }
+    } else if (hello.bidirectional && !stopping_) {
+      PeerInfo info;
+      info.name = hello.name;
+      info.url = hello.advertise;
+      info.origin = "hello";
+      info.organization = hello.organization;
+      info.version = hello.version;
+      info.roles = hello.roles;
+      info.since = now_iso8601();
+      added = std::make_shared<Peer>(std::move(info), pool_.next().get_executor());
+      peers_[hello.name] = added;
+    }
+  }
+  if (added) {
+    spdlog::info("peer {} added by its bidirectional hello ({})", hello.name, hello.advertise);
+    persist(*added);
+    spawn(added);
+  }
+  co_return self_;
+}
+
+std::vector<PeerInfo> PeerManager::snapshot() const {
+  std::lock_guard lock(mu_);
+  std::vector<PeerInfo> out;
+  for (const auto& [name, p] : peers_) out.push_back(p->info);
+  return out;
+}
+
+std::map<std::string, int> PeerManager::counts() const {
+  std::map<std::string, int> out = {{"connecting", 0}, {"up", 0}, {"down", 0}, {"refused", 0}};
+  std::lock_guard lock(mu_);
+  for (const auto& [name, p] : peers_) out[std::string(to_string(p->info.state))]++;
+  return out;
+}
+
+bool PeerManager::idle() const {
+  std::lock_guard lock(mu_);
+  if (inflight_ > 0) return false;
+  for (const auto& [name, p] : peers_) {
+    if (p->info.state == PeerState::connecting) return false;
+  }
+  return true;
+}
+
+}  // namespace fedmesh::federation

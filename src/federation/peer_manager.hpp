@@ -1,0 +1,96 @@
+// PeerManager: the node's peer table. Greets each peer over mTLS at start and again
+// every hello_interval while it is up; retries peers that are down with capped,
+// jittered exponential backoff; adds callers that ask for a bidirectional link; keeps
+// peers in the store across restarts. Thread-safe: snapshot()/on_hello() may be called
+// from any I/O thread; start()/stop() from the control thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "config/node_config.hpp"
+#include "core/error.hpp"
+#include "federation/hello.hpp"
+#include "net/http_client.hpp"
+#include "net/io_pool.hpp"
+#include "store/store.hpp"
+
+namespace fedmesh::federation {
+
+enum class PeerState { connecting, up, down, refused };
+std::string_view to_string(PeerState s);
+
+struct PeerInfo {
+  std::string name;
+  std::string url;
+  std::string origin;  // "config" or "hello"
+  bool bidirectional = false;
+  PeerState state = PeerState::connecting;
+  std::string last_error;
+  std::string organization;
+  std::string version;
+  std::vector<std::string> roles;
+  std::string since;      // when the state last changed
+  std::string last_seen;  // last successful hello either way
+  std::uint64_t attempts = 0;
+  nlohmann::json to_json() const;
+};
+
+struct PeerTimings {
+  std::chrono::milliseconds hello_interval{10'000};
+  std::chrono::milliseconds retry_initial{200};
+  std::chrono::milliseconds retry_max{10'000};
+  std::chrono::milliseconds call_timeout{5'000};
+};
+
+class PeerManager {
+ public:
+  PeerManager(net::IoPool& pool, net::HttpClient& client, Store& store, Hello self, PeerTimings timings);
+  ~PeerManager();
+
+  // Loads remembered peers, merges the configured ones and starts greeting them.
+  Status start(const std::vector<PeerConfig>& configured);
+  // Cancels all greeting loops; returns once none runs.
+  void stop();
+
+  std::vector<PeerInfo> snapshot() const;
+  std::map<std::string, int> counts() const;  // by state, every state present
+  // No hello in flight and no peer still in `connecting`.
+  bool idle() const;
+
+  // Handles a hello from `cert_name` (the caller's certificate name). Returns our hello.
+  boost::asio::awaitable<Result<Hello>> on_hello(std::string cert_name, Hello hello);
+
+  const Hello& self() const { return self_; }
+
+  struct Peer;
+
+ private:
+  boost::asio::awaitable<void> run(std::shared_ptr<Peer> peer);
+  boost::asio::awaitable<Status> greet(Peer& peer);
+  void spawn(std::shared_ptr<Peer> peer);
+  void set_state(Peer& peer, PeerState state, std::string error);
+  void persist(const Peer& peer);
+
+  net::IoPool& pool_;
+  net::HttpClient& client_;
+  Store& store_;
+  Hello self_;
+  PeerTimings timings_;
+
+  mutable std::mutex mu_;  // guards peers_, inflight_, running_, stopping_ and every Peer's fields
+  std::condition_variable idle_cv_;
+  std::map<std::string, std::shared_ptr<Peer>> peers_;
+  int inflight_ = 0;
+  int running_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace fedmesh::federation

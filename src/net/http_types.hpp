@@ -1,0 +1,56 @@
+// Transport-neutral HTTP request/response and the handler type. Handlers are pure
+// functions of a parsed request; the server turns results into bytes. No Beast here.
+// Plain values; thread-compatible.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/error.hpp"
+
+namespace fedmesh::net {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;  // names lowercase
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path + query, as sent
+  std::string path;    // percent-decoded path
+  std::string query;   // raw query string without '?'
+  Headers headers;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> params;  // from {name} route segments
+  std::string peer_name;  // certificate name on mutual-TLS listeners, else ""
+  std::string remote;     // "ip:port"
+  std::string request_id;
+
+  std::string_view header(std::string_view name) const;  // lowercase name; "" if absent
+  std::string_view param(std::string_view name) const;
+  // Decoded value of a query parameter; nullopt when absent.
+  std::optional<std::string> query_param(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  Headers headers;
+
+  static Response json(int status, const nlohmann::json& body);
+  static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  // {"error":{"code","message", ...context}} with the code's HTTP status.
+  static Response error(const Error& error);
+};
+
+using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+
+// Percent-decoding for paths and query values ('+' is a space in queries only).
+std::string percent_decode(std::string_view in, bool plus_is_space);
+
+}  // namespace fedmesh::net

@@ -1,0 +1,46 @@
+#include "net/io_pool.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace fedmesh::net {
+
+IoPool::IoPool(int threads) {
+  for (int i = 0; i < std::max(1, threads); ++i) {
+    contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    guards_.emplace_back(contexts_.back()->get_executor());
+  }
+}
+
+IoPool::~IoPool() { stop(); }
+
+void IoPool::start() {
+  for (auto& ctx : contexts_) {
+    threads_.emplace_back([c = ctx.get()] {
+      for (;;) {
+        try {
+          c->run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("uncaught exception on I/O thread: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+void IoPool::stop() {
+  guards_.clear();
+  for (auto& ctx : contexts_) ctx->stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  blocking_.stop();
+  blocking_.join();
+}
+
+boost::asio::io_context& IoPool::next() {
+  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+}  // namespace fedmesh::net

@@ -1,0 +1,240 @@
+#include "node/node.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "core/time.hpp"
+#include "core/version.hpp"
+#include "crypto/certs.hpp"
+#include "crypto/files.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace fedmesh {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Identity facts checked before anything listens: the key is private, matches the
+// certificate, and the certificate names this node.
+Status check_identity(const NodeConfig& c) {
+  auto cert = crypto::read_file(c.federation.cert);
+  if (!cert) return make_error(ErrorCode::config_invalid, "federation.cert: " + cert.error().message());
+  if (auto s = crypto::check_private_permissions(c.federation.key); !s)
+    return make_error(ErrorCode::config_invalid, "federation.key: " + s.error().message());
+  auto info = crypto::inspect_cert(*cert);
+  if (!info) return make_error(ErrorCode::config_invalid, "federation.cert: " + c.federation.cert + ": " + info.error().message());
+  if (info->common_name != c.name)
+    return make_error(ErrorCode::config_invalid, "federation.cert: " + c.federation.cert + " is for '" +
+                                                     info->common_name + "', but name = '" + c.name + "'");
+  std::vector<std::string> cas;
+  for (const auto& t : c.federation.trust) {
+    auto pem = crypto::read_file(t);
+    if (!pem) return make_error(ErrorCode::config_invalid, "federation.trust: " + pem.error().message());
+    cas.push_back(*pem);
+  }
+  if (auto s = crypto::verify_chain(*cert, cas); !s)
+    spdlog::warn("federation.cert does not chain to any trusted CA ({}); peers trusting other CAs may still accept it",
+                 s.error().message());
+  return {};
+}
+
+}  // namespace
+
+Node::Node(NodeConfig config) : config_(std::move(config)) {}
+
+Node::~Node() { stop(); }
+
+Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
+  std::unique_ptr<Node> node(new Node(std::move(config)));
+  const auto& c = node->config_;
+  std::error_code ec;
+  fs::create_directories(c.workdir, ec);
+  if (ec) return make_error(ErrorCode::io_error, "workdir " + c.workdir + ": " + ec.message());
+  ::chmod(c.workdir.c_str(), 0700);
+
+  if (auto s = check_identity(c); !s) return std::move(s).error();
+
+  if (c.store.backend != "sqlite")
+    return make_error(ErrorCode::config_invalid,
+                      "store.backend: '" + c.store.backend + "' is not available in this build yet (use sqlite)");
+  auto store = SqliteStore::open(c.store.path);
+  if (!store) return std::move(store).error();
+  node->store_ = std::move(*store);
+
+  net::TlsFiles fed_files{c.federation.cert, c.federation.key, c.federation.trust, c.federation.deny};
+  auto server_tls = net::make_server_context(fed_files, true);
+  if (!server_tls) return make_error(ErrorCode::config_invalid, "federation: " + server_tls.error().message());
+  node->fed_server_tls_ = std::move(*server_tls);
+  auto client_tls = net::make_client_context(fed_files);
+  if (!client_tls) return make_error(ErrorCode::config_invalid, "federation: " + client_tls.error().message());
+  if (!c.http.tls_cert.empty()) {
+    auto http_tls = net::make_server_context({c.http.tls_cert, c.http.tls_key, {}, {}}, false);
+    if (!http_tls) return make_error(ErrorCode::config_invalid, "http: " + http_tls.error().message());
+    node->http_tls_ = std::move(*http_tls);
+  }
+
+  node->io_ = std::make_unique<net::IoPool>(c.threads);
+  net::ClientOptions copts;
+  copts.max_idle_per_peer = static_cast<std::size_t>(c.federation.max_idle_per_peer);
+  node->client_ = std::make_unique<net::HttpClient>(std::move(*client_tls), copts);
+
+  federation::Hello self;
+  self.name = c.name;
+  self.organization = c.organization;
+  self.advertise = c.federation.advertise;
+  self.version = kVersion;
+  self.roles = c.roles;
+  federation::PeerTimings timings{c.federation.hello_interval, c.federation.retry_initial, c.federation.retry_max,
+                                  c.federation.call_timeout};
+  node->peers_ = std::make_unique<federation::PeerManager>(*node->io_, *node->client_, *node->store_, self, timings);
+
+  // Identity facts that persist across restarts.
+  auto first = node->store_->get_meta("first_started_at");
+  if (!first) return std::move(first).error();
+  if (!first->has_value()) (void)node->store_->set_meta("first_started_at", now_iso8601());
+  (void)node->store_->set_meta("name", c.name);
+  (void)node->store_->set_meta("organization", c.organization);
+  auto starts = node->store_->get_meta("start_count");
+  int count = (starts && starts->has_value()) ? std::atoi((*starts)->c_str()) : 0;
+  (void)node->store_->set_meta("start_count", std::to_string(count + 1));
+  return node;
+}
+
+Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_ptr<const net::Router> fed_routes) {
+  const auto& c = config_;
+  started_at_ = std::chrono::system_clock::now();
+  started_steady_ = std::chrono::steady_clock::now();
+  http_metrics_ = std::make_shared<net::HttpMetrics>("http", http_routes->patterns());
+  fed_metrics_ = std::make_shared<net::HttpMetrics>("federation", fed_routes->patterns());
+
+  net::ServerOptions hopt;
+  hopt.name = "http";
+  hopt.listen = c.http.listen;
+  hopt.tls = http_tls_;
+  hopt.max_body = c.http.max_body;
+  hopt.request_timeout = c.http.request_timeout;
+  hopt.idle_timeout = c.http.idle_timeout;
+  if (!c.http.token.empty()) {
+    std::string expected = "Bearer " + c.http.token;
+    hopt.authorize = [expected](const net::Request& r) -> std::optional<net::Response> {
+      if (!r.path.starts_with("/api/") && r.path != "/metrics") return std::nullopt;
+      auto got = r.header("authorization");
+      // Constant-time comparison: no early exit on the first differing byte.
+      unsigned char diff = got.size() == expected.size() ? 0 : 1;
+      for (std::size_t i = 0; i < got.size() && i < expected.size(); ++i)
+        diff |= static_cast<unsigned char>(got[i] ^ expected[i]);
+      if (diff == 0) return std::nullopt;
+      auto res = net::Response::error(make_error(ErrorCode::unauthorized, "missing or wrong bearer token"));
+      res.headers.emplace_back("www-authenticate", "Bearer");
+      return res;
+    };
+  }
+  net::ServerOptions fopt;
+  fopt.name = "federation";
+  fopt.listen = c.federation.listen;
+  fopt.tls = fed_server_tls_;
+  fopt.mutual_tls = true;
+  fopt.max_body = c.http.max_body;
+  fopt.request_timeout = c.http.request_timeout;
+  fopt.idle_timeout = c.http.idle_timeout;
+
+  http_server_ = std::make_unique<net::HttpServer>(*io_, hopt, std::move(http_routes), http_metrics_);
+  fed_server_ = std::make_unique<net::HttpServer>(*io_, fopt, std::move(fed_routes), fed_metrics_);
+  io_->start();
+  auto hp = http_server_->start();
+  if (!hp) return std::move(hp).error();
+  auto fp = fed_server_->start();
+  if (!fp) return std::move(fp).error();
+  if (c.federation.listen.ends_with(":0") && c.federation.advertise == "https://" + c.federation.listen) {
+    // Port 0: advertise the port we actually got.
+    config_.federation.advertise = "https://" + c.federation.listen.substr(0, c.federation.listen.size() - 1) +
+                                   std::to_string(*fp);
+  }
+  spdlog::info("node {} ({}) serving http on {}:{}, federation on port {}", c.name, c.organization,
+               c.http.listen.substr(0, c.http.listen.rfind(':')), *hp, *fp);
+  if (auto s = peers_->start(c.federation.peers); !s) return s;
+  return write_runtime_file();
+}
+
+Status Node::write_runtime_file() const {
+  nlohmann::json j = {{"pid", ::getpid()},
+                      {"name", config_.name},
+                      {"http", std::string(http_tls_ ? "https" : "http") + "://" +
+                                   config_.http.listen.substr(0, config_.http.listen.rfind(':')) + ":" +
+                                   std::to_string(http_port())},
+                      {"federation", config_.federation.advertise},
+                      {"started_at", iso8601(started_at_)}};
+  std::ofstream out(fs::path(config_.workdir) / "node.json");
+  out << j.dump(2) << "\n";
+  if (!out) return make_error(ErrorCode::io_error, config_.workdir + "/node.json: cannot be written");
+  return {};
+}
+
+void Node::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (!io_) return;
+  spdlog::info("stopping: draining requests (grace {} ms)", config_.shutdown_grace.count());
+  if (peers_) peers_->stop();
+  // Both listeners drain at once, within one grace period.
+  std::thread fed_stop([this] {
+    if (fed_server_) fed_server_->stop(config_.shutdown_grace);
+  });
+  if (http_server_) http_server_->stop(config_.shutdown_grace);
+  fed_stop.join();
+  if (client_) client_->clear();
+  io_->stop();
+  if (store_) {
+    if (auto s = store_->flush(); !s) spdlog::error("store flush failed: {}", s.error().message());
+  }
+  std::error_code ec;
+  fs::remove(fs::path(config_.workdir) / "node.json", ec);
+  spdlog::info("stopped");
+}
+
+std::uint16_t Node::http_port() const { return http_server_ ? http_server_->port() : 0; }
+std::uint16_t Node::federation_port() const { return fed_server_ ? fed_server_->port() : 0; }
+
+bool Node::idle() const { return peers_->idle(); }
+
+nlohmann::json Node::status() const {
+  auto now = std::chrono::system_clock::now();
+  double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_).count();
+  return {{"name", config_.name},
+          {"organization", config_.organization},
+          {"roles", config_.roles},
+          {"version", kVersion},
+          {"started_at", iso8601(started_at_)},
+          {"now", iso8601(now)},
+          {"uptime", uptime},
+          {"peers", peers_->counts()},
+          {"idle", idle()}};
+}
+
+nlohmann::json Node::peers() const {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& p : peers_->snapshot()) arr.push_back(p.to_json());
+  return {{"peers", arr}};
+}
+
+std::string Node::metrics_text() const {
+  std::string out;
+  out.reserve(4096);
+  http_metrics_->render(out);
+  fed_metrics_->render(out);
+  out += "# HELP fedmesh_peers Peers by state.\n# TYPE fedmesh_peers gauge\n";
+  for (const auto& [state, n] : peers_->counts()) out += "fedmesh_peers{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+  out += "# TYPE fedmesh_uptime_seconds gauge\nfedmesh_uptime_seconds " +
+         std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_).count()) +
+         "\n";
+  return out;
+}
+
+}  // namespace fedmesh

@@ -1,0 +1,67 @@
+// Node: builds a running node from a NodeConfig and owns every part's lifetime.
+// Start-up order: workdir -> store -> identity checks -> TLS -> I/O threads ->
+// listeners -> peers. Shutdown is the reverse, draining listeners within the grace
+// period and flushing the store. The facade methods (status, peers, metrics) are
+// thread-safe; create/start/stop run on the control thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "config/node_config.hpp"
+#include "core/error.hpp"
+#include "federation/peer_manager.hpp"
+#include "net/http_client.hpp"
+#include "net/http_server.hpp"
+#include "net/io_pool.hpp"
+#include "net/router.hpp"
+#include "store/store.hpp"
+
+namespace fedmesh {
+
+class Node {
+ public:
+  // Checks files and identity and opens the store; starts nothing.
+  static Result<std::unique_ptr<Node>> create(NodeConfig config);
+  ~Node();
+
+  // Starts the I/O threads, both listeners (with these routers) and the peer loops.
+  Status start(std::shared_ptr<const net::Router> http_routes, std::shared_ptr<const net::Router> federation_routes);
+  // Graceful stop; idempotent.
+  void stop();
+
+  // Facade used by api/.
+  const NodeConfig& config() const { return config_; }
+  nlohmann::json status() const;
+  nlohmann::json peers() const;
+  std::string metrics_text() const;
+  bool idle() const;
+  federation::PeerManager& peer_manager() { return *peers_; }
+  net::IoPool& io() { return *io_; }
+  std::uint16_t http_port() const;
+  std::uint16_t federation_port() const;
+
+ private:
+  explicit Node(NodeConfig config);
+  Status write_runtime_file() const;
+
+  NodeConfig config_;
+  std::chrono::system_clock::time_point started_at_;
+  std::chrono::steady_clock::time_point started_steady_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<net::IoPool> io_;
+  std::optional<net::TlsContext> fed_server_tls_;
+  std::optional<net::TlsContext> http_tls_;
+  std::unique_ptr<net::HttpClient> client_;
+  std::unique_ptr<federation::PeerManager> peers_;
+  std::shared_ptr<net::HttpMetrics> http_metrics_;
+  std::shared_ptr<net::HttpMetrics> fed_metrics_;
+  std::unique_ptr<net::HttpServer> http_server_;
+  std::unique_ptr<net::HttpServer> fed_server_;
+  bool stopped_ = false;
+};
+
+}  // namespace fedmesh

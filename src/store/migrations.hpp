@@ -1,0 +1,18 @@
+// The schema, as an ordered list of migrations shared by every SQL backend. A
+// migration is applied once, in one transaction; docs/storage.md describes the tables.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+namespace fedmesh::store {
+
+struct Migration {
+  int version;
+  std::string_view description;
+  std::string_view sql;  // portable SQL (SQLite and PostgreSQL)
+};
+
+const std::vector<Migration>& migrations();
+
+}  // namespace fedmesh::store

@@ -1,0 +1,175 @@
+#include "store/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include "store/migrations.hpp"
+
+namespace fedmesh {
+
+namespace {
+
+// A prepared statement that finalizes itself.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& bind(int i, std::string_view text) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  int step() { return sqlite3_step(stmt_); }
+  std::string text(int col) const {
+    auto p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  int integer(int col) const { return sqlite3_column_int(stmt_, col); }
+  Error error(std::string_view what) const {
+    return make_error(ErrorCode::store_error, std::string(what) + ": " + sqlite3_errmsg(db_));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return make_error(ErrorCode::store_error, path + ": cannot open SQLite store: " + msg);
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db, path));
+  sqlite3_busy_timeout(db, 5000);
+  if (path != ":memory:") {
+    if (auto s = store->exec("PRAGMA journal_mode=WAL"); !s) return std::move(s).error();
+  }
+  if (auto s = store->exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON"); !s) return std::move(s).error();
+  if (auto s = store->migrate(); !s) return std::move(s).error();
+  return store;
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+Status SqliteStore::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return make_error(ErrorCode::store_error, path_ + ": " + msg);
+  }
+  return {};
+}
+
+int SqliteStore::schema_version_locked() {
+  Stmt s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!s.ok() || s.step() != SQLITE_ROW) return 0;
+  return s.integer(0);
+}
+
+int SqliteStore::schema_version() {
+  std::lock_guard lock(mu_);
+  return schema_version_locked();
+}
+
+Status SqliteStore::migrate() {
+  std::lock_guard lock(mu_);
+  if (auto s = exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT "
+                    "NOT NULL DEFAULT CURRENT_TIMESTAMP)");
+      !s)
+    return s;
+  int current = schema_version_locked();
+  for (const auto& m : store::migrations()) {
+    if (m.version <= current) continue;
+    if (auto s = exec("BEGIN IMMEDIATE"); !s) return s;
+    std::string sql(m.sql);
+    auto applied = exec(sql.c_str());
+    if (applied) {
+      std::string record = "INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")";
+      applied = exec(record.c_str());
+    }
+    if (!applied) {
+      (void)exec("ROLLBACK");
+      return make_error(ErrorCode::store_error,
+                        "migration " + std::to_string(m.version) + " failed: " + applied.error().message());
+    }
+    if (auto s = exec("COMMIT"); !s) return s;
+  }
+  return {};
+}
+
+Result<std::optional<std::string>> SqliteStore::get_meta(std::string_view key) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT value FROM node_meta WHERE key = ?1");
+  if (!s.ok()) return s.error("get_meta");
+  s.bind(1, key);
+  int rc = s.step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(s.text(0));
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  return s.error("get_meta");
+}
+
+Status SqliteStore::set_meta(std::string_view key, std::string_view value) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT INTO node_meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (!s.ok()) return s.error("set_meta");
+  s.bind(1, key).bind(2, value);
+  if (s.step() != SQLITE_DONE) return s.error("set_meta");
+  return {};
+}
+
+Status SqliteStore::upsert_peer(const PeerRecord& p) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, R"sql(
+INSERT INTO peers(name, url, origin, organization, version, roles, fingerprint, created_at, last_seen)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+ON CONFLICT(name) DO UPDATE SET url = excluded.url, origin = excluded.origin,
+  organization = excluded.organization, version = excluded.version, roles = excluded.roles,
+  fingerprint = excluded.fingerprint, last_seen = excluded.last_seen)sql");
+  if (!s.ok()) return s.error("upsert_peer");
+  s.bind(1, p.name).bind(2, p.url).bind(3, p.origin).bind(4, p.organization).bind(5, p.version).bind(6, p.roles);
+  s.bind(7, p.fingerprint).bind(8, p.created_at).bind(9, p.last_seen);
+  if (s.step() != SQLITE_DONE) return s.error("upsert_peer");
+  return {};
+}
+
+Result<std::vector<PeerRecord>> SqliteStore::list_peers() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "SELECT name, url, origin, organization, version, roles, fingerprint, created_at, last_seen FROM peers "
+         "ORDER BY name");
+  if (!s.ok()) return s.error("list_peers");
+  std::vector<PeerRecord> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7), s.text(8)});
+  }
+  if (rc != SQLITE_DONE) return s.error("list_peers");
+  return out;
+}
+
+Status SqliteStore::delete_peer(std::string_view name) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM peers WHERE name = ?1");
+  if (!s.ok()) return s.error("delete_peer");
+  s.bind(1, name);
+  if (s.step() != SQLITE_DONE) return s.error("delete_peer");
+  return {};
+}
+
+Status SqliteStore::flush() {
+  std::lock_guard lock(mu_);
+  if (path_ == ":memory:") return {};
+  return exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+}  // namespace fedmesh

@@ -1,0 +1,51 @@
+// Store: the node's persistent state behind one interface (SQLite now, PostgreSQL
+// later). Calls are synchronous and may block on disk: call them off the I/O threads
+// (see core/offload.hpp). Implementations are thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace fedmesh {
+
+// A peer as remembered across restarts. Live state (up/down) is not persisted.
+struct PeerRecord {
+  std::string name;
+  std::string url;
+  std::string origin;  // "config" or "hello" (added by a bidirectional caller)
+  std::string organization;
+  std::string version;
+  std::string roles;  // JSON array text
+  std::string fingerprint;
+  std::string created_at;
+  std::string last_seen;
+  bool operator==(const PeerRecord&) const = default;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Applies pending schema migrations; idempotent.
+  virtual Status migrate() = 0;
+  virtual int schema_version() = 0;
+
+  // Small key/value facts about the node itself (identity, first start, ...).
+  virtual Result<std::optional<std::string>> get_meta(std::string_view key) = 0;
+  virtual Status set_meta(std::string_view key, std::string_view value) = 0;
+
+  virtual Status upsert_peer(const PeerRecord& peer) = 0;
+  virtual Result<std::vector<PeerRecord>> list_peers() = 0;
+  virtual Status delete_peer(std::string_view name) = 0;
+
+  // Makes everything written so far durable (checkpoint); called at shutdown.
+  virtual Status flush() = 0;
+  virtual std::string_view backend() const = 0;
+};
+
+}  // namespace fedmesh
