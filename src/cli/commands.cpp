@@ -9,7 +9,10 @@
 #include <spdlog/spdlog.h>
 
 #include "api/routes.hpp"
+#include "cli/operator_client.hpp"
+#include "core/json.hpp"
 #include "config/loader.hpp"
+#include "config/options.hpp"
 #include "core/log.hpp"
 #include "core/version.hpp"
 #include "crypto/certs.hpp"
@@ -83,6 +86,11 @@ int config_check(const std::string& config_path, bool as_json) {
   return 0;
 }
 
+int config_docs() {
+  std::cout << config::options_markdown();
+  return 0;
+}
+
 int ca_init(const std::string& dir, const std::string& common_name) {
   if (auto s = crypto::init_ca(dir, common_name); !s) {
     std::cerr << "fedmesh ca init: " << s.error().message() << "\n";
@@ -112,6 +120,62 @@ int ca_issue(const std::string& ca_dir, const std::string& name, const std::stri
   }
   std::cout << "issued certificate for " << name << "\n  certificate: " << issued->cert
             << "\n  key:         " << issued->key << " (0600)\n  sha256:      " << issued->fingerprint << "\n";
+  return 0;
+}
+
+namespace {
+
+Result<nlohmann::json> fetch_json(const std::string& url, const std::string& path) {
+  auto res = operator_request(url, "GET", path);
+  if (!res) return std::move(res).error();
+  auto body = parse_json_object(res->body);
+  if (!body) return make_error(ErrorCode::peer_unavailable, url + path + ": answer is not JSON");
+  if (res->status != 200) {
+    std::string msg = (*body)["error"].is_object() ? (*body)["error"].value("message", "") : res->body;
+    return make_error(ErrorCode::peer_unavailable, url + path + ": " + std::to_string(res->status) + " " + msg);
+  }
+  return body;
+}
+
+std::string cell(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+}  // namespace
+
+int show_status(const std::string& url, bool as_json) {
+  auto s = fetch_json(url, "/api/v1/status");
+  if (!s) {
+    std::cerr << "fedmesh status: " << s.error().message() << "\n";
+    return 1;
+  }
+  if (as_json) {
+    std::cout << s->dump(2) << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("{} ({}) version {}, up {:.0f}s, idle {}\n", cell((*s)["name"]),
+                           cell((*s)["organization"]), cell((*s)["version"]), (*s)["uptime"].get<double>(),
+                           cell((*s)["idle"]));
+  std::cout << "peers:";
+  for (auto& [state, n] : (*s)["peers"].items()) std::cout << " " << state << "=" << n.get<int>();
+  std::cout << "\n";
+  return 0;
+}
+
+int show_peers(const std::string& url, bool as_json) {
+  auto s = fetch_json(url, "/api/v1/peers");
+  if (!s) {
+    std::cerr << "fedmesh peers: " << s.error().message() << "\n";
+    return 1;
+  }
+  if (as_json) {
+    std::cout << s->dump(2) << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("{:<12} {:<10} {:<8} {:<16} {:<26} {}\n", "PEER", "STATE", "ORIGIN", "ORGANIZATION", "URL",
+                           "LAST ERROR");
+  for (const auto& p : (*s)["peers"]) {
+    std::cout << fmt::format("{:<12} {:<10} {:<8} {:<16} {:<26} {}\n", cell(p["name"]), cell(p["state"]),
+                             cell(p["origin"]), cell(p["organization"]), cell(p["url"]), cell(p["last_error"]));
+  }
   return 0;
 }
 

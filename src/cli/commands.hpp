@@ -8,9 +8,13 @@ namespace fedmesh::cli {
 
 int run_node(const std::string& config_path);
 int config_check(const std::string& config_path, bool as_json);
+int config_docs();
 int ca_init(const std::string& dir, const std::string& common_name);
 int ca_issue(const std::string& ca_dir, const std::string& name, const std::string& out_dir,
              const std::string& organization, int days);
 int version();
+// Prints a node's status or peer table from its operator URL.
+int show_status(const std::string& url, bool as_json);
+int show_peers(const std::string& url, bool as_json);
 
 }  // namespace fedmesh::cli

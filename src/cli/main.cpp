@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   check->add_option("file", check_path, "Config file")->required();
   check->add_flag("--json", check_json, "Print the effective config as JSON");
 
+  auto* docs = config->add_subcommand("docs", "Print the reference table of every config option (Markdown)");
+
   auto* ca = app.add_subcommand("ca", "Federation certificate authority");
   ca->require_subcommand(1);
   std::string ca_dir, ca_name = "fedmesh federation CA";
@@ -38,6 +40,17 @@ int main(int argc, char** argv) {
   ca_issue->add_option("--organization", issue_org, "Organization (certificate O)");
   ca_issue->add_option("--days", issue_days, "Validity in days")->check(CLI::Range(1, 3650));
 
+  std::string status_url, peers_url;
+  bool status_json = false, peers_json = false;
+  auto* status = app.add_subcommand("status", "Show a running node's status (from its operator URL)");
+  status->add_option("url", status_url, "Operator URL, e.g. http://127.0.0.1:3026 (FEDMESH_TOKEN is sent when set)")
+      ->required();
+  status->add_flag("--json", status_json, "Print JSON");
+  auto* peers = app.add_subcommand("peers", "Show a running node's peer table (from its operator URL)");
+  peers->add_option("url", peers_url, "Operator URL, e.g. http://127.0.0.1:3026 (FEDMESH_TOKEN is sent when set)")
+      ->required();
+  peers->add_flag("--json", peers_json, "Print JSON");
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -53,8 +66,11 @@ int main(int argc, char** argv) {
 
   if (*node) return fedmesh::cli::run_node(config_path);
   if (*check) return fedmesh::cli::config_check(check_path, check_json);
+  if (*docs) return fedmesh::cli::config_docs();
   if (*ca_init) return fedmesh::cli::ca_init(ca_dir, ca_name);
   if (*ca_issue) return fedmesh::cli::ca_issue(issue_ca, issue_name, issue_out, issue_org, issue_days);
+  if (*status) return fedmesh::cli::show_status(status_url, status_json);
+  if (*peers) return fedmesh::cli::show_peers(peers_url, peers_json);
   if (*version) return fedmesh::cli::version();
   return 2;
 }

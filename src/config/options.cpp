@@ -223,6 +223,39 @@ std::string check_value(const Option<Target>& option, const json& value) {
 }
 
 template std::string check_value(const Option<NodeConfig>&, const json&);
+
+namespace {
+
+template <class Target>
+void markdown_rows(std::string& out, const std::vector<Option<Target>>& options, std::string_view prefix) {
+  for (const auto& o : options) {
+    std::string type(kind_name(o.kind));
+    if (!o.choices.empty()) {
+      type = "one of ";
+      for (std::size_t i = 0; i < o.choices.size(); ++i) type += (i ? ", " : "") + std::string(o.choices[i]);
+    }
+    if (o.min < o.max) {
+      if (o.kind == Kind::Duration) {
+        type += " (" + format_duration(Millis(o.min)) + " to " + format_duration(Millis(o.max)) + ")";
+      } else {
+        type += " (" + std::to_string(o.min) + " to " + std::to_string(o.max) + ")";
+      }
+    }
+    std::string def = o.default_json.empty() ? "required" : "`" + std::string(o.default_json) + "`";
+    std::string help(o.help);
+    if (o.secret) help += " Secret: masked in output.";
+    out += "| `" + std::string(prefix) + std::string(o.key) + "` | " + type + " | " + def + " | " + help + " |\n";
+  }
+}
+
+}  // namespace
+
+std::string options_markdown() {
+  std::string out = "| key | type | default | meaning |\n|---|---|---|---|\n";
+  markdown_rows(out, node_options(), "");
+  markdown_rows(out, peer_options(), "federation.peers[].");
+  return out;
+}
 template std::string check_value(const Option<PeerConfig>&, const json&);
 
 }  // namespace fedmesh::config

@@ -43,6 +43,9 @@ const std::vector<PeerOption>& peer_options();
 // Sections that group keys ("http", "federation", ...), for unknown-key checks.
 const std::vector<std::string_view>& sections();
 
+// The reference table of every option, in Markdown (docs/configuration.md embeds it).
+std::string options_markdown();
+
 // Checks a value against kind, bounds and choices; returns the reason or "".
 template <class Target>
 std::string check_value(const Option<Target>& option, const nlohmann::json& value);

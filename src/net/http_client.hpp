@@ -3,7 +3,9 @@
 // and read. The server's certificate must chain to a trusted CA, not be denied, and
 // carry the expected peer name. Failures map to peer_unavailable (cannot connect),
 // peer_refused (certificate rejected either way) or deadline_exceeded.
-// Thread-safe: calls may run concurrently from any I/O thread.
+// Thread-safe: calls may run concurrently from any I/O thread. Pooled connections
+// belong to the io_context of the call that opened them: every context used with a
+// client must outlive it, or clear() must run before such a context is destroyed.
 #pragma once
 
 #include <chrono>

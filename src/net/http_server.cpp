@@ -142,7 +142,14 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
   for (;;) {
     conn->idle = true;
     if (st->stopping.load() || conn->draining) break;
-    set_deadline(*conn, opt.idle_timeout);
+    if (buffer.size() == 0) {
+      // Idle keep-alive wait: the idle timeout applies until the first byte arrives.
+      set_deadline(*conn, opt.idle_timeout);
+      auto [ec0, n0] = co_await stream.async_read_some(buffer.prepare(8192), nothrow);
+      if (ec0) break;
+      buffer.commit(n0);
+    }
+    set_deadline(*conn, opt.request_timeout);  // from the first byte on, the request timeout
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opt.max_header));
     parser.body_limit(opt.max_body);

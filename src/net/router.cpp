@@ -98,7 +98,7 @@ boost::asio::awaitable<Response> Router::dispatch(Request& request, int& route) 
       auto r = Response::error(make_error(ErrorCode::method_not_allowed,
                                           request.method + " is not allowed on " + request.path + " (allowed: " +
                                               m.allow + ")"));
-      r.headers.emplace_back("allow", m.allow);
+      r.headers.emplace_back("Allow", m.allow);
       co_return r;
     }
     co_return Response::error(make_error(ErrorCode::not_found, "no route for " + request.method + " " + request.path));

@@ -132,7 +132,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
         diff |= static_cast<unsigned char>(got[i] ^ expected[i]);
       if (diff == 0) return std::nullopt;
       auto res = net::Response::error(make_error(ErrorCode::unauthorized, "missing or wrong bearer token"));
-      res.headers.emplace_back("www-authenticate", "Bearer");
+      res.headers.emplace_back("WWW-Authenticate", "Bearer");
       return res;
     };
   }

@@ -1,0 +1,244 @@
+#include <gtest/gtest.h>
+
+#include "config/loader.hpp"
+#include "config/options.hpp"
+
+namespace fedmesh::config {
+namespace {
+
+const char* kToml = R"(
+name = "painter"
+organization = "Acme Paint"
+roles = ["node", "registry"]
+
+[http]
+listen = "127.0.0.1:3026"
+token = "${TOKEN}"
+
+[federation]
+listen = "127.0.0.1:4026"
+cert = "certs/painter.crt"
+key = "certs/painter.key"
+trust = ["certs/ca.crt"]
+deny = ["mallory"]
+
+  [[federation.peers]]
+  name = "red"
+  url = "https://127.0.0.1:4023"
+  bidirectional = true
+
+  [[federation.peers]]
+  name = "blue"
+  url = "https://127.0.0.1:4024"
+
+[log]
+level = "debug"
+)";
+
+const char* kYaml = R"(
+name: painter
+organization: Acme Paint
+roles: [node, registry]
+http:
+  listen: "127.0.0.1:3026"
+  token: ${TOKEN}
+federation:
+  listen: 127.0.0.1:4026
+  cert: certs/painter.crt
+  key: certs/painter.key
+  trust: [certs/ca.crt]
+  deny: [mallory]
+  peers:
+    - name: red
+      url: https://127.0.0.1:4023
+      bidirectional: true
+    - name: blue
+      url: https://127.0.0.1:4024
+log:
+  level: debug
+)";
+
+Environment env(std::map<std::string, std::string> vars = {{"TOKEN", "s3cret"}}) { return Environment(vars); }
+
+Result<LoadedConfig> toml(const std::string& text, const Environment& e = env()) {
+  return load_config_text(text, Format::Toml, "node.toml", "/base", e);
+}
+
+std::string error_of(const Result<LoadedConfig>& r) { return r ? "" : r.error().message(); }
+
+TEST(Config, TomlAndYamlGiveEqualConfigs) {
+  auto a = toml(kToml);
+  auto b = load_config_text(kYaml, Format::Yaml, "node.yaml", "/base", env());
+  ASSERT_TRUE(a) << a.error().message();
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_EQ(a->config, b->config);
+  EXPECT_EQ(a->config.federation.peers.size(), 2u);
+  EXPECT_TRUE(a->config.federation.peers[0].bidirectional);
+  EXPECT_EQ(a->config.http.token, "s3cret");
+  EXPECT_EQ(a->config.federation.cert, "/base/certs/painter.crt");
+  EXPECT_EQ(a->config.workdir, "/base/var/painter");
+  EXPECT_EQ(a->config.store.path, "/base/var/painter/fedmesh.db");
+  EXPECT_EQ(a->config.federation.advertise, "https://127.0.0.1:4026");
+  EXPECT_EQ(a->config.http.request_timeout, std::chrono::seconds(10));
+}
+
+TEST(Config, UnsetVariableIsAnErrorNamingIt) {
+  auto r = toml(kToml, env({}));
+  EXPECT_EQ(error_of(r), "node.toml: http.token: environment variable TOKEN is not set");
+}
+
+TEST(Config, VariableDefaultsAndEscapes) {
+  auto r = toml(R"(name = "n"
+organization = "${ORG:-Fallback} costs $$5"
+[federation]
+cert = "c"
+key = "k"
+trust = ["t"]
+)");
+  ASSERT_TRUE(r) << error_of(r);
+  EXPECT_EQ(r->config.organization, "Fallback costs $5");
+}
+
+TEST(Config, EnvironmentOverridesFileValues) {
+  auto r = toml(kToml, env({{"TOKEN", "x"},
+                            {"FEDMESH_HTTP__LISTEN", "127.0.0.1:4000"},
+                            {"FEDMESH_LOG__LEVEL", "warn"},
+                            {"FEDMESH_FEDERATION__DENY", "eve, mallory"},
+                            {"FEDMESH_FEDERATION__MAX_IDLE_PER_PEER", "3"},
+                            {"FEDMESH_ORGANIZATION", "Other"},
+                            {"FEDMESH_TOKEN", "unrelated substitution variable"}}));
+  ASSERT_TRUE(r) << error_of(r);
+  EXPECT_EQ(r->config.http.listen, "127.0.0.1:4000");
+  EXPECT_EQ(r->config.log.level, "warn");
+  EXPECT_EQ(r->config.federation.deny, (std::vector<std::string>{"eve", "mallory"}));
+  EXPECT_EQ(r->config.federation.max_idle_per_peer, 3);
+  EXPECT_EQ(r->config.organization, "Other");
+}
+
+TEST(Config, BadEnvironmentOverrideIsNamed) {
+  auto r = toml(kToml, env({{"TOKEN", "x"}, {"FEDMESH_HTTP__LISEN", "1"}}));
+  EXPECT_EQ(error_of(r), "node.toml: environment FEDMESH_HTTP__LISEN: unknown key (did you mean http.listen?)");
+  r = toml(kToml, env({{"TOKEN", "x"}, {"FEDMESH_HTTP__MAX_BODY", "big"}}));
+  EXPECT_EQ(error_of(r), "node.toml: environment FEDMESH_HTTP__MAX_BODY: expected an integer, got 'big'");
+}
+
+TEST(Config, UnknownKeySuggestsTheClosest) {
+  std::string text = kToml;
+  text.replace(text.find("listen = \"127.0.0.1:3026\""), 6, "lisen ");
+  auto r = toml(text);
+  EXPECT_NE(error_of(r).find("node.toml: http.lisen: unknown key (did you mean http.listen?)"), std::string::npos)
+      << error_of(r);
+  r = toml("foo = 1\n" + std::string(kToml));
+  EXPECT_NE(error_of(r).find("node.toml: foo: unknown key"), std::string::npos) << error_of(r);
+  r = toml(std::string(kToml) + "\nfoo = 1\n");  // lands in [log]
+  EXPECT_NE(error_of(r).find("node.toml: log.foo: unknown key"), std::string::npos) << error_of(r);
+}
+
+TEST(Config, PeerErrorsNameTheEntry) {
+  std::string text = kToml;
+  text.replace(text.find("https://127.0.0.1:4024"), 22, "http://127.0.0.1:4024");
+  EXPECT_EQ(error_of(toml(text)), "node.toml: federation.peers[1].url: not an https URL (https://host:port)");
+  text = kToml;
+  text.replace(text.find("bidirectional = true"), 20, "bidirectinal = true");
+  EXPECT_NE(error_of(toml(text)).find("federation.peers[0].bidirectinal: unknown key (did you mean "
+                                      "federation.peers[0].bidirectional?)"),
+            std::string::npos);
+}
+
+TEST(Config, TypeBoundsAndChoiceErrors) {
+  auto with = [](const std::string& section_line) {
+    return toml(std::string(kToml) + "\n" + section_line);
+  };
+  EXPECT_NE(error_of(toml(std::string(kToml).replace(std::string(kToml).find("level = \"debug\""), 15,
+                                                     "level = \"loud\""))).find("log.level: must be one of: trace, debug, info, warn, error"),
+            std::string::npos);
+  EXPECT_EQ(error_of(toml(R"(name = "n"
+threads = 1000
+[federation]
+cert = "c"
+key = "k"
+trust = ["t"]
+)")),
+            "node.toml: threads: must be between 0 and 256");
+  EXPECT_EQ(error_of(toml(R"(name = "n"
+shutdown_grace = "soon"
+[federation]
+cert = "c"
+key = "k"
+trust = ["t"]
+)")),
+            "node.toml: shutdown_grace: expected a duration such as \"500ms\", \"10s\", \"2m\"");
+  EXPECT_EQ(error_of(toml(R"(name = "Bad Name!"
+[federation]
+cert = "c"
+key = "k"
+trust = ["t"]
+)")),
+            "node.toml: name: must be 1-63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+  (void)with;
+}
+
+TEST(Config, MissingRequiredKeysAreAllListed) {
+  auto msg = error_of(toml("organization = \"x\"\n"));
+  EXPECT_NE(msg.find("node.toml: name: missing required key"), std::string::npos);
+  EXPECT_NE(msg.find("node.toml: federation.cert: missing required key"), std::string::npos);
+  EXPECT_NE(msg.find("node.toml: federation.trust: missing required key"), std::string::npos);
+}
+
+TEST(Config, BeyondLoopbackNeedsTlsAndToken) {
+  std::string text = kToml;
+  text.replace(text.find("127.0.0.1:3026"), 14, "0.0.0.0:3026");
+  EXPECT_EQ(error_of(toml(text)),
+            "node.toml: http.listen: 0.0.0.0:3026 is beyond loopback: set http.tls_cert, http.tls_key and http.token");
+}
+
+TEST(Config, ParseErrorsCarryLineAndColumn) {
+  auto r = toml("name = \"a\"\n[http\nlisten = 1\n");
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().message().starts_with("node.toml:2:")) << r.error().message();
+  auto y = load_config_text("name: [unclosed\n", Format::Yaml, "node.yaml", "/", env());
+  ASSERT_FALSE(y);
+  EXPECT_TRUE(y.error().message().starts_with("node.yaml:")) << y.error().message();
+}
+
+TEST(Config, DuplicatePeersAndSelfPeerAreRejected) {
+  auto r = toml(R"(name = "a"
+[federation]
+cert = "c"
+key = "k"
+trust = ["t"]
+[[federation.peers]]
+name = "a"
+url = "https://127.0.0.1:1"
+[[federation.peers]]
+name = "b"
+url = "https://127.0.0.1:2"
+[[federation.peers]]
+name = "b"
+url = "https://127.0.0.1:3"
+)");
+  auto msg = error_of(r);
+  EXPECT_NE(msg.find("federation.peers[0].name: a node cannot be its own peer"), std::string::npos);
+  EXPECT_NE(msg.find("federation.peers[2].name: peer 'b' is listed twice"), std::string::npos);
+}
+
+TEST(Config, EffectiveConfigMasksSecrets) {
+  auto r = toml(std::string(kToml) + "\n[store]\nurl = \"postgresql://u:pw@db/x\"\n");
+  ASSERT_TRUE(r) << error_of(r);
+  auto text = render_effective_toml(*r);
+  EXPECT_EQ(text.find("s3cret"), std::string::npos);
+  EXPECT_EQ(text.find(":pw@"), std::string::npos);
+  EXPECT_NE(text.find("token = '****'"), std::string::npos) << text;
+  EXPECT_NE(text.find("postgresql://u:****@db/x"), std::string::npos);
+}
+
+TEST(Config, FileFormatByExtension) {
+  auto r = load_config("/nonexistent/node.ini", Environment());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "/nonexistent/node.ini: unknown config format '.ini' (use .toml, .yaml or .yml)");
+  r = load_config("/nonexistent/node.toml", Environment());
+  EXPECT_EQ(r.error().message(), "/nonexistent/node.toml: no such file");
+}
+
+}  // namespace
+}  // namespace fedmesh::config
