@@ -21,7 +21,7 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
     co_return Response::json(200, {{"status", "ok"}});
   });
   r->add("GET", "/api/v1/status", [&node](Request&) -> asio::awaitable<Response> {
-    co_return Response::json(200, node.status());
+    co_return Response::text(200, node.status_text(), "application/json");
   });
   r->add("GET", "/api/v1/peers", [&node](Request&) -> asio::awaitable<Response> {
     co_return Response::json(200, node.peers());

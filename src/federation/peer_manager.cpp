@@ -90,6 +90,7 @@ Status PeerManager::start(const std::vector<PeerConfig>& configured) {
       info.since = now;
       auto peer = std::make_shared<Peer>(std::move(info), pool_.next().get_executor());
       peers_[peer->info.name] = peer;
+      state_counts_[static_cast<std::size_t>(PeerState::connecting)]++;
       started.push_back(peer);
     }
   }
@@ -148,6 +149,8 @@ void PeerManager::set_state(Peer& peer, PeerState state, std::string error) {
     std::lock_guard lock(mu_);
     before = peer.info.state;
     peer.info.state = state;
+    state_counts_[static_cast<std::size_t>(before)]--;
+    state_counts_[static_cast<std::size_t>(state)]++;
     peer.info.last_error = error;
     if (before != state) peer.info.since = now_iso8601();
     if (state == PeerState::up) peer.info.last_seen = now_iso8601();
@@ -214,12 +217,14 @@ asio::awaitable<void> PeerManager::run(std::shared_ptr<Peer> peer) {
       std::lock_guard lock(mu_);
       if (stopping_) break;
       ++inflight_;
+      inflight_mirror_.store(inflight_, std::memory_order_relaxed);
       peer->wake = false;
     }
     Status result = co_await greet(*peer);
     {
       std::lock_guard lock(mu_);
       --inflight_;
+      inflight_mirror_.store(inflight_, std::memory_order_relaxed);
     }
     std::chrono::milliseconds sleep;
     if (result) {
@@ -273,6 +278,7 @@ asio::awaitable<Result<Hello>> PeerManager::on_hello(std::string cert_name, Hell
       info.since = now_iso8601();
       added = std::make_shared<Peer>(std::move(info), pool_.next().get_executor());
       peers_[hello.name] = added;
+      state_counts_[static_cast<std::size_t>(PeerState::connecting)]++;
     }
   }
   if (added) {
@@ -290,20 +296,14 @@ std::vector<PeerInfo> PeerManager::snapshot() const {
   return out;
 }
 
-std::map<std::string, int> PeerManager::counts() const {
-  std::map<std::string, int> out = {{"connecting", 0}, {"up", 0}, {"down", 0}, {"refused", 0}};
-  std::lock_guard lock(mu_);
-  for (const auto& [name, p] : peers_) out[std::string(to_string(p->info.state))]++;
+PeerManager::Summary PeerManager::summary() const {
+  Summary out;
+  for (std::size_t i = 0; i < out.by_state.size(); ++i) out.by_state[i] = state_counts_[i].load(std::memory_order_relaxed);
+  out.idle = inflight_mirror_.load(std::memory_order_relaxed) == 0 &&
+             out.by_state[static_cast<std::size_t>(PeerState::connecting)] == 0;
   return out;
 }
 
-bool PeerManager::idle() const {
-  std::lock_guard lock(mu_);
-  if (inflight_ > 0) return false;
-  for (const auto& [name, p] : peers_) {
-    if (p->info.state == PeerState::connecting) return false;
-  }
-  return true;
-}
+bool PeerManager::idle() const { return summary().idle; }
 
 }  // namespace fedmesh::federation

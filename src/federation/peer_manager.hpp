@@ -5,6 +5,8 @@
 // from any I/O thread; start()/stop() from the control thread.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -61,7 +63,12 @@ class PeerManager {
   void stop();
 
   std::vector<PeerInfo> snapshot() const;
-  std::map<std::string, int> counts() const;  // by state, every state present
+  // Peers by state (indexed by PeerState) and idle(): one lock, no allocation.
+  struct Summary {
+    std::array<int, 4> by_state{};
+    bool idle = true;
+  };
+  Summary summary() const;
   // No hello in flight and no peer still in `connecting`.
   bool idle() const;
 
@@ -86,6 +93,9 @@ class PeerManager {
   PeerTimings timings_;
 
   mutable std::mutex mu_;  // guards peers_, inflight_, running_, stopping_ and every Peer's fields
+  // Mirrors of the state counts and inflight_, written under mu_, read lock-free by summary().
+  std::array<std::atomic<int>, 4> state_counts_{};
+  std::atomic<int> inflight_mirror_{0};
   std::condition_variable idle_cv_;
   std::map<std::string, std::shared_ptr<Peer>> peers_;
   int inflight_ = 0;

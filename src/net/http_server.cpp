@@ -138,24 +138,49 @@ template <class Stream>
 asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& stream, std::shared_ptr<Conn> conn,
                             std::string remote, std::string peer_name) {
   const auto& opt = st->options;
-  beast::flat_buffer buffer(8192);
+  // Bounded: a header up to the limit plus one read; the parser enforces the header limit.
+  beast::flat_buffer buffer(opt.max_header + 8192);
+  // Request ids are "<connection>-<n>": one shared counter bump per connection, not per request.
+  std::string conn_tag = std::to_string(st->next_id.fetch_add(1, std::memory_order_relaxed)) + "-";
+  std::uint64_t requests = 0;
   for (;;) {
     conn->idle = true;
     if (st->stopping.load() || conn->draining) break;
-    if (buffer.size() == 0) {
-      // Idle keep-alive wait: the idle timeout applies until the first byte arrives.
-      set_deadline(*conn, opt.idle_timeout);
-      auto [ec0, n0] = co_await stream.async_read_some(buffer.prepare(8192), nothrow);
-      if (ec0) break;
-      buffer.commit(n0);
-    }
-    set_deadline(*conn, opt.request_timeout);  // from the first byte on, the request timeout
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opt.max_header));
     parser.body_limit(opt.max_body);
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, nothrow);
+    // Parse straight from the connection's buffer; read only when it runs dry. The idle
+    // timeout applies until the first byte of a request, the request timeout after.
+    boost::system::error_code ec;
+    bool first = buffer.size() == 0;
+    set_deadline(*conn, first ? opt.idle_timeout : opt.request_timeout);
+    while (!parser.is_header_done()) {
+      if (buffer.size() > 0) {
+        auto used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec == http::error::need_more) {
+          ec = {};
+        } else if (ec) {
+          break;
+        } else {
+          continue;
+        }
+      }
+      auto [rec, n] = co_await stream.async_read_some(
+          buffer.prepare(std::min<std::size_t>(8192, buffer.max_size() - buffer.size())), nothrow);
+      if (rec) {
+        ec = rec == asio::error::eof ? http::error::end_of_stream : rec;
+        break;
+      }
+      buffer.commit(n);
+      if (first) {
+        first = false;
+        set_deadline(*conn, opt.request_timeout);
+      }
+    }
     conn->idle = false;
     if (ec) {
+      bool started_request = !first || parser.got_some();
       if (ec == http::error::body_limit) {
         // Beast checks Content-Length against the limit while parsing the header.
         conn->linger = true;
@@ -170,7 +195,7 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
                                                                  "request header exceeds " +
                                                                      std::to_string(opt.max_header) + " bytes")),
                                       11, false, false);
-      } else if (conn->timed_out && buffer.size() > 0) {
+      } else if (conn->timed_out && started_request) {
         conn->timed_out = false;
         (void)co_await write_response(
             stream, *conn, opt,
@@ -178,7 +203,7 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
             false, false);
       } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
                  ec != asio::error::eof && ec != asio::error::connection_reset) {
-        if (buffer.size() > 0) {
+        if (started_request) {
           (void)co_await write_response(
               stream, *conn, opt,
               Response::error(make_error(ErrorCode::invalid_argument, "malformed HTTP request: " + ec.message())), 11,
@@ -193,7 +218,7 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
     Request req = to_request(parser);
     req.remote = remote;
     req.peer_name = peer_name;
-    req.request_id = std::to_string(st->next_id.fetch_add(1, std::memory_order_relaxed));
+    req.request_id = conn_tag + std::to_string(++requests);
     unsigned version = parser.get().version();
     bool keep_alive = parser.get().keep_alive();
     bool head = req.method == "HEAD";

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "core/time.hpp"
@@ -159,6 +160,13 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   }
   spdlog::info("node {} ({}) serving http on {}:{}, federation on port {}", c.name, c.organization,
                c.http.listen.substr(0, c.http.listen.rfind(':')), *hp, *fp);
+  nlohmann::json constant = {{"name", c.name},
+                             {"organization", c.organization},
+                             {"roles", c.roles},
+                             {"version", kVersion},
+                             {"started_at", iso8601(started_at_)}};
+  status_prefix_ = constant.dump();
+  status_prefix_.pop_back();  // reopen the object: per-request fields follow
   if (auto s = peers_->start(c.federation.peers); !s) return s;
   return write_runtime_file();
 }
@@ -204,18 +212,17 @@ std::uint16_t Node::federation_port() const { return fed_server_ ? fed_server_->
 
 bool Node::idle() const { return peers_->idle(); }
 
-nlohmann::json Node::status() const {
-  auto now = std::chrono::system_clock::now();
+std::string Node::status_text() const {
+  auto summary = peers_->summary();
   double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_).count();
-  return {{"name", config_.name},
-          {"organization", config_.organization},
-          {"roles", config_.roles},
-          {"version", kVersion},
-          {"started_at", iso8601(started_at_)},
-          {"now", iso8601(now)},
-          {"uptime", uptime},
-          {"peers", peers_->counts()},
-          {"idle", idle()}};
+  std::string out;
+  out.reserve(status_prefix_.size() + 160);
+  out += status_prefix_;
+  fmt::format_to(std::back_inserter(out),
+                 R"(,"now":"{}","uptime":{:.6f},"peers":{{"connecting":{},"up":{},"down":{},"refused":{}}},"idle":{}}})",
+                 iso8601(std::chrono::system_clock::now()), uptime, summary.by_state[0], summary.by_state[1],
+                 summary.by_state[2], summary.by_state[3], summary.idle ? "true" : "false");
+  return out;
 }
 
 nlohmann::json Node::peers() const {
@@ -230,7 +237,11 @@ std::string Node::metrics_text() const {
   http_metrics_->render(out);
   fed_metrics_->render(out);
   out += "# HELP fedmesh_peers Peers by state.\n# TYPE fedmesh_peers gauge\n";
-  for (const auto& [state, n] : peers_->counts()) out += "fedmesh_peers{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+  auto summary = peers_->summary();
+  for (std::size_t i = 0; i < summary.by_state.size(); ++i) {
+    out += fmt::format("fedmesh_peers{{state=\"{}\"}} {}\n", federation::to_string(static_cast<federation::PeerState>(i)),
+                       summary.by_state[i]);
+  }
   out += "# TYPE fedmesh_uptime_seconds gauge\nfedmesh_uptime_seconds " +
          std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_).count()) +
          "\n";

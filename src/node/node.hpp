@@ -35,7 +35,9 @@ class Node {
 
   // Facade used by api/.
   const NodeConfig& config() const { return config_; }
-  nlohmann::json status() const;
+  // GET /api/v1/status as JSON text: the constant fields are serialized once at start,
+  // the live ones per call (monitors poll this endpoint).
+  std::string status_text() const;
   nlohmann::json peers() const;
   std::string metrics_text() const;
   bool idle() const;
@@ -62,6 +64,7 @@ class Node {
   std::unique_ptr<net::HttpServer> http_server_;
   std::unique_ptr<net::HttpServer> fed_server_;
   bool stopped_ = false;
+  std::string status_prefix_;  // the constant fields of status, serialized at start
 };
 
 }  // namespace fedmesh

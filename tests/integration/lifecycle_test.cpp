@@ -136,6 +136,13 @@ TEST(OperatorApi, LimitsAndErrorsAreJson) {
   // A header that never finishes.
   auto slow_head = http_raw(port, "GET /api/v1/status HTTP/1.1\r\nHost: x\r\n", 5s);
   EXPECT_EQ(slow_head.status, 408) << slow_head.error;
+  // A header beyond the 16 KiB limit (a regression: the read buffer once threw here).
+  auto huge_head = http(port, "GET", "/api/v1/status", "", {"X-Filler: " + std::string(20000, 'a')});
+  EXPECT_EQ(huge_head.status, 413) << huge_head.error;
+  // A header split across many small packets still parses.
+  auto split = http_raw(port, "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(9000, 'b') +
+                                  "\r\nConnection: close\r\n\r\n", 5s);
+  EXPECT_EQ(split.status, 200) << split.error;
   // Garbage.
   auto garbage = http_raw(port, "HELLO THERE\r\n\r\n", 5s);
   EXPECT_EQ(garbage.status, 400) << garbage.error;
