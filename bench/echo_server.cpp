@@ -64,7 +64,11 @@ int main(int argc, char** argv) {
     tls->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
   }
   std::vector<std::unique_ptr<asio::io_context>> contexts;
-  for (int i = 0; i < threads; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;  // idle contexts keep running
+  for (int i = 0; i < threads; ++i) {
+    contexts.push_back(std::make_unique<asio::io_context>(1));
+    guards.push_back(asio::make_work_guard(*contexts.back()));
+  }
   tcp::acceptor acceptor(*contexts[0], {asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
   std::size_t next = 0;
   auto accept = [&]() -> asio::awaitable<void> {
