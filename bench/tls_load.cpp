@@ -10,10 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <fmt/format.h>
 
 #include "net/http_client.hpp"
 
@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
       auto t0 = Clock::now();
       auto res = co_await client.send(target, req, t0 + std::chrono::seconds(5));
       if (!res || res->status != 200) {
-        if (errors.fetch_add(1) == 0) std::cerr << (res ? "status " + std::to_string(res->status) : res.error().message()) << "\n";
+        if (errors.fetch_add(1) == 0)
+          std::cerr << (res ? "status " + std::to_string(res->status) : res.error().message()) << "\n";
         continue;
       }
       mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
@@ -64,7 +65,8 @@ int main(int argc, char** argv) {
     std::lock_guard lock(mu);
     latencies.insert(latencies.end(), mine.begin(), mine.end());
   };
-  for (int i = 0; i < conns; ++i) asio::co_spawn(*contexts[static_cast<std::size_t>(i % threads)], worker(), asio::detached);
+  for (int i = 0; i < conns; ++i)
+    asio::co_spawn(*contexts[static_cast<std::size_t>(i % threads)], worker(), asio::detached);
   auto start = Clock::now();
   std::vector<std::thread> pool;
   for (auto& c : contexts) pool.emplace_back([&c] { c->run(); });
@@ -74,10 +76,12 @@ int main(int argc, char** argv) {
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) {
     if (latencies.empty()) return 0.0;
-    return latencies[std::min(latencies.size() - 1, static_cast<std::size_t>(p * static_cast<double>(latencies.size())))];
+    return latencies[std::min(latencies.size() - 1,
+                              static_cast<std::size_t>(p * static_cast<double>(latencies.size())))];
   };
-  std::cout << fmt::format("requests={} errors={} seconds={:.2f} rps={:.0f} p50_us={:.0f} p99_us={:.0f} connections_opened={}\n",
-                           latencies.size(), errors.load(), elapsed, static_cast<double>(latencies.size()) / elapsed,
-                           pct(0.50), pct(0.99), client.connections_opened());
+  std::cout << fmt::format(
+      "requests={} errors={} seconds={:.2f} rps={:.0f} p50_us={:.0f} p99_us={:.0f} connections_opened={}\n",
+      latencies.size(), errors.load(), elapsed, static_cast<double>(latencies.size()) / elapsed, pct(0.50), pct(0.99),
+      client.connections_opened());
   return errors.load() == 0 ? 0 : 1;
 }

@@ -13,7 +13,7 @@ packages=(
   libpq-dev libpqxx-dev postgresql
   liblua5.4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  wrk procps
+  wrk procps clang-format
 )
 
 missing=()

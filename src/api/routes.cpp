@@ -23,9 +23,8 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
   r->add("GET", "/api/v1/status", [&node](Request&) -> asio::awaitable<Response> {
     co_return Response::text(200, node.status_text(), "application/json");
   });
-  r->add("GET", "/api/v1/peers", [&node](Request&) -> asio::awaitable<Response> {
-    co_return Response::json(200, node.peers());
-  });
+  r->add("GET", "/api/v1/peers",
+         [&node](Request&) -> asio::awaitable<Response> { co_return Response::json(200, node.peers()); });
   r->add("GET", "/metrics", [&node](Request&) -> asio::awaitable<Response> {
     co_return Response::text(200, node.metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
   });

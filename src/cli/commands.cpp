@@ -4,15 +4,15 @@
 #include <iostream>
 #include <regex>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <spdlog/spdlog.h>
 
 #include "api/routes.hpp"
 #include "cli/operator_client.hpp"
-#include "core/json.hpp"
 #include "config/loader.hpp"
 #include "config/options.hpp"
+#include "core/json.hpp"
 #include "core/log.hpp"
 #include "core/version.hpp"
 #include "crypto/certs.hpp"
@@ -137,7 +137,9 @@ Result<nlohmann::json> fetch_json(const std::string& url, const std::string& pat
   return body;
 }
 
-std::string cell(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string cell(const nlohmann::json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
 
 }  // namespace
 
@@ -151,9 +153,8 @@ int show_status(const std::string& url, bool as_json) {
     std::cout << s->dump(2) << "\n";
     return 0;
   }
-  std::cout << fmt::format("{} ({}) version {}, up {:.0f}s, idle {}\n", cell((*s)["name"]),
-                           cell((*s)["organization"]), cell((*s)["version"]), (*s)["uptime"].get<double>(),
-                           cell((*s)["idle"]));
+  std::cout << fmt::format("{} ({}) version {}, up {:.0f}s, idle {}\n", cell((*s)["name"]), cell((*s)["organization"]),
+                           cell((*s)["version"]), (*s)["uptime"].get<double>(), cell((*s)["idle"]));
   std::cout << "peers:";
   for (auto& [state, n] : (*s)["peers"].items()) std::cout << " " << state << "=" << n.get<int>();
   std::cout << "\n";

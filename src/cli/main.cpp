@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   config->require_subcommand(1);
   std::string check_path;
   bool check_json = false;
-  auto* check = config->add_subcommand("check", "Validate a config and print the effective config (secrets masked); exit 0 or 2");
+  auto* check =
+      config->add_subcommand("check", "Validate a config and print the effective config (secrets masked); exit 0 or 2");
   check->add_option("file", check_path, "Config file")->required();
   check->add_flag("--json", check_json, "Print the effective config as JSON");
 

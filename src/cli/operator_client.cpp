@@ -27,9 +27,11 @@ Result<OperatorResponse> operator_request(const std::string& base_url, const std
                                           const std::string& path, const std::string& body,
                                           std::chrono::milliseconds timeout) {
   auto url = parse_url(base_url);
-  if (!url) return make_error(ErrorCode::invalid_argument, "'" + base_url + "' is not a URL like http://127.0.0.1:3026");
+  if (!url)
+    return make_error(ErrorCode::invalid_argument, "'" + base_url + "' is not a URL like http://127.0.0.1:3026");
   if (url->scheme != "http")
-    return make_error(ErrorCode::invalid_argument, base_url + ": only plain-HTTP operator URLs are supported by the CLI yet");
+    return make_error(ErrorCode::invalid_argument,
+                      base_url + ": only plain-HTTP operator URLs are supported by the CLI yet");
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -331,13 +331,14 @@ void cross_checks(NodeConfig& c, Problems& problems) {
     const auto& p = c.federation.peers[i];
     std::string key = "federation.peers[" + std::to_string(i) + "].name";
     if (p.name == c.name) problems.add(key, "a node cannot be its own peer");
-    if (std::find(seen.begin(), seen.end(), p.name) != seen.end()) problems.add(key, "peer '" + p.name + "' is listed twice");
+    if (std::find(seen.begin(), seen.end(), p.name) != seen.end())
+      problems.add(key, "peer '" + p.name + "' is listed twice");
     seen.push_back(p.name);
   }
   if (auto hp = parse_host_port(c.http.listen); hp && !is_loopback_host(hp->host)) {
     if (c.http.tls_cert.empty() || c.http.tls_key.empty() || c.http.token.empty())
-      problems.add("http.listen", c.http.listen +
-                                      " is beyond loopback: set http.tls_cert, http.tls_key and http.token");
+      problems.add("http.listen",
+                   c.http.listen + " is beyond loopback: set http.tls_cert, http.tls_key and http.token");
   }
   if (c.http.tls_cert.empty() != c.http.tls_key.empty())
     problems.add("http.tls_cert", "http.tls_cert and http.tls_key must be set together");
@@ -349,7 +350,9 @@ void cross_checks(NodeConfig& c, Problems& problems) {
 
 }  // namespace
 
-std::string suggest_key(std::string_view key) { return suggest_among(key, known_node_keys()); }
+std::string suggest_key(std::string_view key) {
+  return suggest_among(key, known_node_keys());
+}
 
 std::string mask_url_password(std::string_view url) {
   auto scheme = url.find("://");
@@ -437,12 +440,13 @@ Result<LoadedConfig> load_config(const std::string& path, const Environment& env
   } else if (ext == ".yaml" || ext == ".yml") {
     format = Format::Yaml;
   } else {
-    return make_error(ErrorCode::config_invalid, path + ": unknown config format '" + ext +
-                                                     "' (use .toml, .yaml or .yml)");
+    return make_error(ErrorCode::config_invalid,
+                      path + ": unknown config format '" + ext + "' (use .toml, .yaml or .yml)");
   }
   std::error_code ec;
   if (!fs::is_regular_file(p, ec)) return make_error(ErrorCode::config_invalid, path + ": no such file");
-  if (fs::file_size(p, ec) > (4u << 20)) return make_error(ErrorCode::config_invalid, path + ": file is larger than 4 MiB");
+  if (fs::file_size(p, ec) > (4u << 20))
+    return make_error(ErrorCode::config_invalid, path + ": file is larger than 4 MiB");
   std::ifstream in(p, std::ios::binary);
   if (!in) return make_error(ErrorCode::config_invalid, path + ": cannot be read");
   std::stringstream buf;

@@ -19,7 +19,7 @@ std::string_view kind_name(Kind kind);
 
 template <class Target>
 struct Option {
-  std::string_view key;           // dotted path, e.g. "http.listen"
+  std::string_view key;  // dotted path, e.g. "http.listen"
   Kind kind;
   std::string_view default_json;  // JSON literal of the default; "" means required
   std::string_view help;

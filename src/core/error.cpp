@@ -20,7 +20,9 @@ const ErrorCodeInfo& info(ErrorCode code) {
   return *it;
 }
 
-std::string_view to_string(ErrorCode code) { return info(code).name; }
+std::string_view to_string(ErrorCode code) {
+  return info(code).name;
+}
 
 std::optional<ErrorCode> error_code_from_string(std::string_view name) {
   for (const auto& i : error_catalogue()) {

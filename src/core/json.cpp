@@ -35,7 +35,8 @@ Result<std::string> string_member(const nlohmann::json& obj, std::string_view ke
   if (!it->is_string()) return make_error(ErrorCode::bad_json, "field '" + std::string(key) + "' must be a string");
   auto s = it->get<std::string>();
   if (s.size() > max_len)
-    return make_error(ErrorCode::bad_json, "field '" + std::string(key) + "' is longer than " + std::to_string(max_len));
+    return make_error(ErrorCode::bad_json,
+                      "field '" + std::string(key) + "' is longer than " + std::to_string(max_len));
   return s;
 }
 

@@ -10,7 +10,7 @@
 namespace fedmesh {
 
 struct LogOptions {
-  std::string level = "info";  // trace | debug | info | warn | error
+  std::string level = "info";   // trace | debug | info | warn | error
   std::string format = "text";  // text | json
   std::string node = "-";       // node name, on every line
 };

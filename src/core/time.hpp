@@ -13,7 +13,9 @@ using SystemTime = std::chrono::system_clock::time_point;
 
 // "2026-11-24T01:23:45.123456Z"
 std::string iso8601(SystemTime t);
-inline std::string now_iso8601() { return iso8601(std::chrono::system_clock::now()); }
+inline std::string now_iso8601() {
+  return iso8601(std::chrono::system_clock::now());
+}
 
 // Accepts an integer followed by one of ms, s, m, h (e.g. "500ms", "10s").
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);

@@ -41,7 +41,9 @@ std::string openssl_error() {
   return buf;
 }
 
-Error crypto_fail(const std::string& what) { return make_error(ErrorCode::crypto_error, what + ": " + openssl_error()); }
+Error crypto_fail(const std::string& what) {
+  return make_error(ErrorCode::crypto_error, what + ": " + openssl_error());
+}
 
 std::string bio_string(BIO* bio) {
   char* data = nullptr;
@@ -71,7 +73,9 @@ Ptr<EVP_PKEY> parse_key(const std::string& pem) {
   return Ptr<EVP_PKEY>(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
 }
 
-Ptr<EVP_PKEY> new_ed25519() { return Ptr<EVP_PKEY>(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")); }
+Ptr<EVP_PKEY> new_ed25519() {
+  return Ptr<EVP_PKEY>(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+}
 
 bool add_ext(X509* cert, X509* issuer, int nid, const char* value) {
   X509V3_CTX ctx;
@@ -90,12 +94,11 @@ bool set_serial(X509* cert) {
 }
 
 bool set_name(X509_NAME* name, const std::string& cn, const std::string& org) {
-  if (!org.empty() &&
-      X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(org.c_str()), -1,
-                                 -1, 0) != 1)
+  if (!org.empty() && X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                                 reinterpret_cast<const unsigned char*>(org.c_str()), -1, -1, 0) != 1)
     return false;
-  return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()),
-                                    -1, -1, 0) == 1;
+  return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1,
+                                    -1, 0) == 1;
 }
 
 std::string name_entry(const X509_NAME* name, int nid) {
@@ -169,7 +172,8 @@ Result<IssuedFiles> issue_cert(const std::string& ca_dir, const std::string& nam
   namespace fs = std::filesystem;
   auto ca = ca_files(ca_dir);
   auto ca_cert_text = read_file(ca.cert);
-  if (!ca_cert_text) return make_error(ErrorCode::not_found, ca_dir + ": no CA here (run `fedmesh ca init " + ca_dir + "`)");
+  if (!ca_cert_text)
+    return make_error(ErrorCode::not_found, ca_dir + ": no CA here (run `fedmesh ca init " + ca_dir + "`)");
   auto ca_key_text = read_file(ca.key);
   if (!ca_key_text) return make_error(ErrorCode::not_found, ca.key + ": CA key missing");
   auto ca_cert = parse_cert(*ca_cert_text);
@@ -246,7 +250,7 @@ Result<CertInfo> inspect_cert(const std::string& text) {
     }
     GENERAL_NAMES_free(names);
   }
-  struct tm tm{};
+  struct tm tm {};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) == 1) {
     info.not_after = iso8601(std::chrono::system_clock::from_time_t(timegm(&tm)));
   }

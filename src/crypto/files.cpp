@@ -68,7 +68,7 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
 }
 
 Status check_private_permissions(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return make_error(ErrorCode::not_found, path + ": " + std::strerror(errno));
   if ((st.st_mode & 077) != 0) {
     char mode[8];

@@ -6,8 +6,8 @@
 namespace fedmesh::federation {
 
 nlohmann::json Hello::to_json() const {
-  return {{"name", name},       {"organization", organization}, {"advertise", advertise},
-          {"version", version}, {"roles", roles},               {"bidirectional", bidirectional}};
+  return {{"name", name},   {"organization", organization},  {"advertise", advertise}, {"version", version},
+          {"roles", roles}, {"bidirectional", bidirectional}};
 }
 
 Result<Hello> decode_hello(std::string_view body) {
@@ -36,7 +36,8 @@ Result<Hello> decode_hello(std::string_view body) {
     h.version = *v;
   }
   if (auto it = j.find("roles"); it != j.end()) {
-    if (!it->is_array() || it->size() > 16) return make_error(ErrorCode::bad_json, "field 'roles' must be a short list");
+    if (!it->is_array() || it->size() > 16)
+      return make_error(ErrorCode::bad_json, "field 'roles' must be a short list");
     for (const auto& r : *it) {
       if (!r.is_string() || r.get<std::string>().size() > 32)
         return make_error(ErrorCode::bad_json, "field 'roles' must list short strings");

@@ -3,13 +3,13 @@
 #include <condition_variable>
 #include <random>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include "core/address.hpp"
 #include "core/time.hpp"
@@ -54,7 +54,9 @@ struct PeerManager::Peer {
 PeerManager::PeerManager(net::IoPool& pool, net::HttpClient& client, Store& store, Hello self, PeerTimings timings)
     : pool_(pool), client_(client), store_(store), self_(std::move(self)), timings_(timings) {}
 
-PeerManager::~PeerManager() { stop(); }
+PeerManager::~PeerManager() {
+  stop();
+}
 
 Status PeerManager::start(const std::vector<PeerConfig>& configured) {
   auto remembered = store_.list_peers();
@@ -138,7 +140,8 @@ void PeerManager::persist(const Peer& peer) {
   }
   // Rare (state changes only) and small: posted to the blocking pool, never on an I/O thread.
   asio::post(pool_.blocking(), [this, r = std::move(r)] {
-    if (auto s = store_.upsert_peer(r); !s) spdlog::error("store: cannot save peer {}: {}", r.name, s.error().message());
+    if (auto s = store_.upsert_peer(r); !s)
+      spdlog::error("store: cannot save peer {}: {}", r.name, s.error().message());
   });
 }
 
@@ -298,12 +301,15 @@ std::vector<PeerInfo> PeerManager::snapshot() const {
 
 PeerManager::Summary PeerManager::summary() const {
   Summary out;
-  for (std::size_t i = 0; i < out.by_state.size(); ++i) out.by_state[i] = state_counts_[i].load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < out.by_state.size(); ++i)
+    out.by_state[i] = state_counts_[i].load(std::memory_order_relaxed);
   out.idle = inflight_mirror_.load(std::memory_order_relaxed) == 0 &&
              out.by_state[static_cast<std::size_t>(PeerState::connecting)] == 0;
   return out;
 }
 
-bool PeerManager::idle() const { return summary().idle; }
+bool PeerManager::idle() const {
+  return summary().idle;
+}
 
 }  // namespace fedmesh::federation

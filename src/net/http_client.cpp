@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -16,8 +18,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 namespace fedmesh::net {
 
@@ -208,7 +208,7 @@ asio::awaitable<Result<ClientResponse>> HttpClient::send(ClientTarget target, Cl
       if (reused && request.idempotent && !parser.got_some()) continue;
       if (rec == http::error::body_limit)
         co_return make_error(ErrorCode::payload_too_large, where(target) + ": response larger than " +
-                                                                std::to_string(pool->options.max_response) + " bytes");
+                                                               std::to_string(pool->options.max_response) + " bytes");
       co_return classify(target, rec, "read");
     }
     auto msg = parser.release();
@@ -237,7 +237,9 @@ std::size_t HttpClient::idle_connections() const {
   return n;
 }
 
-std::uint64_t HttpClient::connections_opened() const { return pool_->opened.load(std::memory_order_relaxed); }
+std::uint64_t HttpClient::connections_opened() const {
+  return pool_->opened.load(std::memory_order_relaxed);
+}
 
 void HttpClient::clear() {
   std::lock_guard lock(pool_->mu);

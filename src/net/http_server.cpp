@@ -7,6 +7,7 @@
 #include <list>
 #include <mutex>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,7 +17,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
 
 #include "core/address.hpp"
 
@@ -36,7 +36,7 @@ struct Conn {
   tcp::socket* socket;  // lowest layer, owned by the session coroutine
   asio::steady_timer timer;
   Clock::time_point deadline = Clock::time_point::max();
-  bool idle = true;       // waiting for the next request
+  bool idle = true;  // waiting for the next request
   bool timed_out = false;
   bool closed = false;
   bool draining = false;
@@ -90,11 +90,14 @@ asio::awaitable<void> watchdog(std::shared_ptr<Conn> c, std::chrono::millisecond
   }
 }
 
-void set_deadline(Conn& c, std::chrono::milliseconds d) { c.deadline = Clock::now() + d; }
+void set_deadline(Conn& c, std::chrono::milliseconds d) {
+  c.deadline = Clock::now() + d;
+}
 
 std::chrono::milliseconds watchdog_tick(const ServerOptions& o) {
   auto shortest = std::min(o.request_timeout, o.idle_timeout) / 4;
-  return std::clamp<std::chrono::milliseconds>(shortest, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  return std::clamp<std::chrono::milliseconds>(shortest, std::chrono::milliseconds(10),
+                                               std::chrono::milliseconds(1000));
 }
 
 Request to_request(const http::request_parser<http::string_body>& parser) {
@@ -184,25 +187,25 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
       if (ec == http::error::body_limit) {
         // Beast checks Content-Length against the limit while parsing the header.
         conn->linger = true;
-        (void)co_await write_response(stream, *conn, opt,
-                                      Response::error(make_error(ErrorCode::payload_too_large,
-                                                                 "request body exceeds " +
-                                                                     std::to_string(opt.max_body) + " bytes")),
-                                      11, false, false);
+        (void)co_await write_response(
+            stream, *conn, opt,
+            Response::error(make_error(ErrorCode::payload_too_large,
+                                       "request body exceeds " + std::to_string(opt.max_body) + " bytes")),
+            11, false, false);
       } else if (ec == http::error::header_limit) {
-        (void)co_await write_response(stream, *conn, opt,
-                                      Response::error(make_error(ErrorCode::payload_too_large,
-                                                                 "request header exceeds " +
-                                                                     std::to_string(opt.max_header) + " bytes")),
-                                      11, false, false);
+        (void)co_await write_response(
+            stream, *conn, opt,
+            Response::error(make_error(ErrorCode::payload_too_large,
+                                       "request header exceeds " + std::to_string(opt.max_header) + " bytes")),
+            11, false, false);
       } else if (conn->timed_out && started_request) {
         conn->timed_out = false;
         (void)co_await write_response(
             stream, *conn, opt,
-            Response::error(make_error(ErrorCode::request_timeout, "request header not received in time")), 11,
-            false, false);
-      } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
-                 ec != asio::error::eof && ec != asio::error::connection_reset) {
+            Response::error(make_error(ErrorCode::request_timeout, "request header not received in time")), 11, false,
+            false);
+      } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted && ec != asio::error::eof &&
+                 ec != asio::error::connection_reset) {
         if (started_request) {
           (void)co_await write_response(
               stream, *conn, opt,
@@ -228,8 +231,8 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
 
     if (opt.authorize) early = opt.authorize(req);
     if (!early && parser.content_length() && *parser.content_length() > opt.max_body) {
-      early = Response::error(make_error(ErrorCode::payload_too_large,
-                                         "request body exceeds " + std::to_string(opt.max_body) + " bytes"));
+      early = Response::error(
+          make_error(ErrorCode::payload_too_large, "request body exceeds " + std::to_string(opt.max_body) + " bytes"));
     }
     if (!early && body_unread) {
       auto [bec, bn] = co_await http::async_read(stream, buffer, parser, nothrow);
@@ -360,14 +363,16 @@ Result<std::uint16_t> HttpServer::start() {
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    return make_error(ErrorCode::io_error,
-                      state_->options.name + " listener: cannot listen on " + state_->options.listen + ": " + ec.message());
+    return make_error(ErrorCode::io_error, state_->options.name + " listener: cannot listen on " +
+                                               state_->options.listen + ": " + ec.message());
   state_->port = a.local_endpoint().port();
   asio::co_spawn(a.get_executor(), accept_loop(state_), asio::detached);
   return state_->port;
 }
 
-std::uint16_t HttpServer::port() const { return state_->port; }
+std::uint16_t HttpServer::port() const {
+  return state_->port;
+}
 
 void HttpServer::stop(std::chrono::milliseconds grace) {
   auto st = state_;

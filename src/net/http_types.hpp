@@ -26,8 +26,8 @@ struct Request {
   Headers headers;
   std::string body;
   std::vector<std::pair<std::string, std::string>> params;  // from {name} route segments
-  std::string peer_name;  // certificate name on mutual-TLS listeners, else ""
-  std::string remote;     // "ip:port"
+  std::string peer_name;                                    // certificate name on mutual-TLS listeners, else ""
+  std::string remote;                                       // "ip:port"
   std::string request_id;
 
   std::string_view header(std::string_view name) const;  // lowercase name; "" if absent

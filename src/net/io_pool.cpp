@@ -11,7 +11,9 @@ IoPool::IoPool(int threads) {
   }
 }
 
-IoPool::~IoPool() { stop(); }
+IoPool::~IoPool() {
+  stop();
+}
 
 void IoPool::start() {
   for (auto& ctx : contexts_) {

@@ -68,11 +68,11 @@ void HttpMetrics::render(std::string& out) const {
       for (std::size_t st = 0; st < kStatusSlots; ++st) {
         auto n = sum([&](const Shard& sh) -> auto& { return sh.stats[i].by_status[m][st]; });
         if (n == 0) continue;
-        std::string status = st < kStatuses.size() ? std::to_string(kStatuses[st])
-                                                   : std::to_string(st - kStatuses.size() + 1) + "xx";
-        out += fmt::format(
-            "fedmesh_http_requests_total{{listener=\"{}\",route=\"{}\",method=\"{}\",status=\"{}\"}} {}\n", listener_,
-            routes_[i], kMethodNames[m], status, n);
+        std::string status =
+            st < kStatuses.size() ? std::to_string(kStatuses[st]) : std::to_string(st - kStatuses.size() + 1) + "xx";
+        out +=
+            fmt::format("fedmesh_http_requests_total{{listener=\"{}\",route=\"{}\",method=\"{}\",status=\"{}\"}} {}\n",
+                        listener_, routes_[i], kMethodNames[m], status, n);
       }
     }
   }

@@ -35,7 +35,7 @@ class HttpMetrics {
                                                     408, 409, 413, 415, 422, 429, 500, 501, 502, 503, 504};
 
  private:
-  static constexpr int kMethods = 6;  // GET POST PUT DELETE HEAD other
+  static constexpr int kMethods = 6;                                 // GET POST PUT DELETE HEAD other
   static constexpr std::size_t kStatusSlots = kStatuses.size() + 5;  // + 1xx..5xx classes
   static constexpr std::size_t kShards = 8;
   struct RouteStats {

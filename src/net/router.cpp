@@ -95,9 +95,9 @@ boost::asio::awaitable<Response> Router::dispatch(Request& request, int& route) 
   route = m.route;
   if (!m.handler) {
     if (m.status == 405) {
-      auto r = Response::error(make_error(ErrorCode::method_not_allowed,
-                                          request.method + " is not allowed on " + request.path + " (allowed: " +
-                                              m.allow + ")"));
+      auto r =
+          Response::error(make_error(ErrorCode::method_not_allowed, request.method + " is not allowed on " +
+                                                                        request.path + " (allowed: " + m.allow + ")"));
       r.headers.emplace_back("Allow", m.allow);
       co_return r;
     }

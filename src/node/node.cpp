@@ -30,7 +30,9 @@ Status check_identity(const NodeConfig& c) {
   if (auto s = crypto::check_private_permissions(c.federation.key); !s)
     return make_error(ErrorCode::config_invalid, "federation.key: " + s.error().message());
   auto info = crypto::inspect_cert(*cert);
-  if (!info) return make_error(ErrorCode::config_invalid, "federation.cert: " + c.federation.cert + ": " + info.error().message());
+  if (!info)
+    return make_error(ErrorCode::config_invalid,
+                      "federation.cert: " + c.federation.cert + ": " + info.error().message());
   if (info->common_name != c.name)
     return make_error(ErrorCode::config_invalid, "federation.cert: " + c.federation.cert + " is for '" +
                                                      info->common_name + "', but name = '" + c.name + "'");
@@ -50,7 +52,9 @@ Status check_identity(const NodeConfig& c) {
 
 Node::Node(NodeConfig config) : config_(std::move(config)) {}
 
-Node::~Node() { stop(); }
+Node::~Node() {
+  stop();
+}
 
 Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   std::unique_ptr<Node> node(new Node(std::move(config)));
@@ -155,8 +159,8 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   if (!fp) return std::move(fp).error();
   if (c.federation.listen.ends_with(":0") && c.federation.advertise == "https://" + c.federation.listen) {
     // Port 0: advertise the port we actually got.
-    config_.federation.advertise = "https://" + c.federation.listen.substr(0, c.federation.listen.size() - 1) +
-                                   std::to_string(*fp);
+    config_.federation.advertise =
+        "https://" + c.federation.listen.substr(0, c.federation.listen.size() - 1) + std::to_string(*fp);
   }
   spdlog::info("node {} ({}) serving http on {}:{}, federation on port {}", c.name, c.organization,
                c.http.listen.substr(0, c.http.listen.rfind(':')), *hp, *fp);
@@ -172,13 +176,13 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
 }
 
 Status Node::write_runtime_file() const {
-  nlohmann::json j = {{"pid", ::getpid()},
-                      {"name", config_.name},
-                      {"http", std::string(http_tls_ ? "https" : "http") + "://" +
-                                   config_.http.listen.substr(0, config_.http.listen.rfind(':')) + ":" +
-                                   std::to_string(http_port())},
-                      {"federation", config_.federation.advertise},
-                      {"started_at", iso8601(started_at_)}};
+  nlohmann::json j = {
+      {"pid", ::getpid()},
+      {"name", config_.name},
+      {"http", std::string(http_tls_ ? "https" : "http") + "://" +
+                   config_.http.listen.substr(0, config_.http.listen.rfind(':')) + ":" + std::to_string(http_port())},
+      {"federation", config_.federation.advertise},
+      {"started_at", iso8601(started_at_)}};
   std::ofstream out(fs::path(config_.workdir) / "node.json");
   out << j.dump(2) << "\n";
   if (!out) return make_error(ErrorCode::io_error, config_.workdir + "/node.json: cannot be written");
@@ -207,10 +211,16 @@ void Node::stop() {
   spdlog::info("stopped");
 }
 
-std::uint16_t Node::http_port() const { return http_server_ ? http_server_->port() : 0; }
-std::uint16_t Node::federation_port() const { return fed_server_ ? fed_server_->port() : 0; }
+std::uint16_t Node::http_port() const {
+  return http_server_ ? http_server_->port() : 0;
+}
+std::uint16_t Node::federation_port() const {
+  return fed_server_ ? fed_server_->port() : 0;
+}
 
-bool Node::idle() const { return peers_->idle(); }
+bool Node::idle() const {
+  return peers_->idle();
+}
 
 std::string Node::status_text() const {
   auto summary = peers_->summary();
@@ -218,10 +228,11 @@ std::string Node::status_text() const {
   std::string out;
   out.reserve(status_prefix_.size() + 160);
   out += status_prefix_;
-  fmt::format_to(std::back_inserter(out),
-                 R"(,"now":"{}","uptime":{:.6f},"peers":{{"connecting":{},"up":{},"down":{},"refused":{}}},"idle":{}}})",
-                 iso8601(std::chrono::system_clock::now()), uptime, summary.by_state[0], summary.by_state[1],
-                 summary.by_state[2], summary.by_state[3], summary.idle ? "true" : "false");
+  fmt::format_to(
+      std::back_inserter(out),
+      R"(,"now":"{}","uptime":{:.6f},"peers":{{"connecting":{},"up":{},"down":{},"refused":{}}},"idle":{}}})",
+      iso8601(std::chrono::system_clock::now()), uptime, summary.by_state[0], summary.by_state[1], summary.by_state[2],
+      summary.by_state[3], summary.idle ? "true" : "false");
   return out;
 }
 
@@ -239,8 +250,8 @@ std::string Node::metrics_text() const {
   out += "# HELP fedmesh_peers Peers by state.\n# TYPE fedmesh_peers gauge\n";
   auto summary = peers_->summary();
   for (std::size_t i = 0; i < summary.by_state.size(); ++i) {
-    out += fmt::format("fedmesh_peers{{state=\"{}\"}} {}\n", federation::to_string(static_cast<federation::PeerState>(i)),
-                       summary.by_state[i]);
+    out += fmt::format("fedmesh_peers{{state=\"{}\"}} {}\n",
+                       federation::to_string(static_cast<federation::PeerState>(i)), summary.by_state[i]);
   }
   out += "# TYPE fedmesh_uptime_seconds gauge\nfedmesh_uptime_seconds " +
          std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_).count()) +

@@ -58,7 +58,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   return store;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+  sqlite3_close(db_);
+}
 
 Status SqliteStore::exec(const char* sql) {
   char* err = nullptr;
@@ -120,7 +122,8 @@ Result<std::optional<std::string>> SqliteStore::get_meta(std::string_view key) {
 
 Status SqliteStore::set_meta(std::string_view key, std::string_view value) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "INSERT INTO node_meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  Stmt s(db_,
+         "INSERT INTO node_meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   if (!s.ok()) return s.error("set_meta");
   s.bind(1, key).bind(2, value);
   if (s.step() != SQLITE_DONE) return s.error("set_meta");

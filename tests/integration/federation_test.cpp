@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "net/http_client.hpp"
 #include "support/harness.hpp"
@@ -60,8 +60,8 @@ TEST(Federation, ForeignCaIsRefusedBothWays) {
   auto peers = http(f.http_port("a"), "GET", "/api/v1/peers").json();
   EXPECT_NE(peers["peers"][0]["last_error"].get<std::string>().find("certificate refused"), std::string::npos)
       << peers.dump();
-  EXPECT_TRUE(wait_until([&] { return f.process("a").log().find("refused TLS connection from") != std::string::npos; },
-                         5s));
+  EXPECT_TRUE(
+      wait_until([&] { return f.process("a").log().find("refused TLS connection from") != std::string::npos; }, 5s));
 }
 
 TEST(Federation, DenyListRefusesATrustedPeer) {
@@ -72,8 +72,7 @@ TEST(Federation, DenyListRefusesATrustedPeer) {
   f.start("a");
   f.start("b");
   EXPECT_TRUE(wait_until([&] { return f.peer_state("b", "a") == "refused"; }, 10s)) << f.process("b").log();
-  EXPECT_TRUE(wait_until(
-      [&] { return f.process("a").log().find("certificate revoked") != std::string::npos; }, 5s))
+  EXPECT_TRUE(wait_until([&] { return f.process("a").log().find("certificate revoked") != std::string::npos; }, 5s))
       << f.process("a").log();
 }
 
@@ -123,18 +122,19 @@ TEST(Federation, PeersAddedByHelloSurviveRestart) {
 class RawPeer {
  public:
   RawPeer(const TempDir& dir, const std::string& name) {
-    auto tls = net::make_client_context({dir / ("certs/" + name + ".crt"), dir / ("certs/" + name + ".key"),
-                                         {dir / "ca/ca.crt"}, {}});
+    auto tls = net::make_client_context(
+        {dir / ("certs/" + name + ".crt"), dir / ("certs/" + name + ".key"), {dir / "ca/ca.crt"}, {}});
     if (!tls) throw std::runtime_error(tls.error().message());
     client_ = std::make_unique<net::HttpClient>(std::move(*tls), net::ClientOptions{});
   }
   Result<net::ClientResponse> post(int port, const std::string& expected, const std::string& target,
-                                   const std::string& body) {
+                                   const std::string& body, net::Headers headers = {}, std::string method = "POST") {
     io_.restart();
     net::ClientRequest req;
-    req.method = "POST";
+    req.method = std::move(method);
     req.target = target;
     req.body = body;
+    req.headers = std::move(headers);
     net::ClientTarget t{"127.0.0.1", static_cast<std::uint16_t>(port), expected};
     std::optional<Result<net::ClientResponse>> out;
     auto run = [&]() -> boost::asio::awaitable<void> {
@@ -176,6 +176,42 @@ TEST(Federation, BadHelloBodiesAreRejectedAndChangeNothing) {
   EXPECT_NE(wrong.error().message().find("is not the expected peer 'z'"), std::string::npos);
   // A plain-HTTP client gets nothing from the federation port.
   EXPECT_EQ(http(f.fed_port("a"), "GET", "/fed/v1/ping").status, 0);
+}
+
+TEST(OperatorTls, BeyondLoopbackServesTlsWithToken) {
+  TempDir dir;
+  Federation f(dir);
+  f.add({"a", {}});
+  f.add({"b", {}});
+  int port = free_port();
+  // Bound to every interface (traffic in this test stays on loopback), so TLS and a token are required.
+  f.add({"op",
+         {},
+         "",
+         "ca",
+         "",
+         {{"FEDMESH_HTTP__LISTEN", "0.0.0.0:" + std::to_string(port)},
+          {"FEDMESH_HTTP__TLS_CERT", dir / "certs/op.crt"},
+          {"FEDMESH_HTTP__TLS_KEY", dir / "certs/op.key"},
+          {"FEDMESH_HTTP__TOKEN", "op-token"}}});
+  f.start("op");
+  RawPeer b(dir, "b");
+  Result<net::ClientResponse> res = make_error(ErrorCode::internal, "not tried");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        res = b.post(port, "op", "/api/v1/status", "", {{"authorization", "Bearer op-token"}}, "GET");
+        return res.ok();
+      },
+      10s))
+      << res.error().message() << "\n"
+      << f.process("op").log();
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("\"name\":\"op\""), std::string::npos) << res->body;
+  auto no_token = b.post(port, "op", "/api/v1/status", "", {}, "GET");
+  ASSERT_TRUE(no_token);
+  EXPECT_EQ(no_token->status, 401);
+  // Plain HTTP gets no answer from a TLS listener.
+  EXPECT_EQ(http(port, "GET", "/healthz").status, 0);
 }
 
 }  // namespace

@@ -32,9 +32,8 @@ TEST(Lifecycle, SigtermDuringRequestsFinishesThemAndExitsZero) {
   f.start("a");
   ASSERT_TRUE(wait_until([&] { return f.healthy("a"); }, 10s));
   int port = f.http_port("a");
-  auto slow = std::async(std::launch::async, [port] {
-    return http(port, "POST", "/api/v1/debug/sleep?ms=1500", "", {}, 10s);
-  });
+  auto slow =
+      std::async(std::launch::async, [port] { return http(port, "POST", "/api/v1/debug/sleep?ms=1500", "", {}, 10s); });
   ASSERT_TRUE(wait_until([&] { return inflight(port) == 1; }, 5s));
   f.process("a").signal(SIGTERM);
   // Stops accepting: new connections are refused while the slow one finishes.
@@ -122,15 +121,13 @@ TEST(OperatorApi, LimitsAndErrorsAreJson) {
   auto bad = http(port, "POST", "/api/v1/debug/echo", "{\"a\": [1, 2");
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.json()["error"]["code"], "bad_json");
-  EXPECT_NE(bad.json()["error"]["message"].get<std::string>().find("line 1, column 12"), std::string::npos)
-      << bad.body;
+  EXPECT_NE(bad.json()["error"]["message"].get<std::string>().find("line 1, column 12"), std::string::npos) << bad.body;
   auto good = http(port, "POST", "/api/v1/debug/echo", "{\"a\":1}");
   EXPECT_EQ(good.status, 200);
   EXPECT_EQ(good.json()["a"], 1);
 
   // A body that never finishes arriving.
-  auto slow = http_raw(port,
-                       "POST /api/v1/debug/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":", 5s);
+  auto slow = http_raw(port, "POST /api/v1/debug/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":", 5s);
   EXPECT_EQ(slow.status, 408) << slow.error;
   EXPECT_EQ(slow.json()["error"]["code"], "request_timeout");
   // A header that never finishes.
@@ -140,8 +137,10 @@ TEST(OperatorApi, LimitsAndErrorsAreJson) {
   auto huge_head = http(port, "GET", "/api/v1/status", "", {"X-Filler: " + std::string(20000, 'a')});
   EXPECT_EQ(huge_head.status, 413) << huge_head.error;
   // A header split across many small packets still parses.
-  auto split = http_raw(port, "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(9000, 'b') +
-                                  "\r\nConnection: close\r\n\r\n", 5s);
+  auto split = http_raw(
+      port,
+      "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(9000, 'b') + "\r\nConnection: close\r\n\r\n",
+      5s);
   EXPECT_EQ(split.status, 200) << split.error;
   // Garbage.
   auto garbage = http_raw(port, "HELLO THERE\r\n\r\n", 5s);
@@ -194,7 +193,7 @@ TEST(Cli, CaCommands) {
   EXPECT_NE(out.find("no CA here"), std::string::npos) << out;
   EXPECT_EQ(run_fedmesh({"ca", "issue", "--ca", dir / "ca", "--name", "a", "--out", dir / "c"}, &out), 0);
   EXPECT_NE(out.find("sha256:"), std::string::npos);
-  struct stat st{};
+  struct stat st {};
   ::stat((dir / "c/a.key").c_str(), &st);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }

@@ -22,8 +22,12 @@ namespace fedmesh::testing {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::string fedmesh_binary() { return FEDMESH_BINARY; }
-std::string source_dir() { return FEDMESH_SOURCE_DIR; }
+std::string fedmesh_binary() {
+  return FEDMESH_BINARY;
+}
+std::string source_dir() {
+  return FEDMESH_SOURCE_DIR;
+}
 
 TempDir::TempDir() {
   std::string tmpl = (fs::temp_directory_path() / "fedmesh-test-XXXXXX").string();
@@ -111,7 +115,9 @@ int Process::wait(std::chrono::milliseconds timeout) {
   return -1;
 }
 
-std::string Process::log() const { return read_file(log_path_); }
+std::string Process::log() const {
+  return read_file(log_path_);
+}
 
 namespace {
 
@@ -212,32 +218,37 @@ void Federation::add(const NodeSpec& spec) {
   if (!fs::exists(ca_dir + "/ca.crt")) {
     if (run_fedmesh({"ca", "init", ca_dir}) != 0) throw std::runtime_error("ca init failed");
   }
-  if (run_fedmesh({"ca", "issue", "--ca", ca_dir, "--name", spec.name, "--out", dir_ / "certs",
-                   "--organization", "Org " + spec.name}) != 0)
+  if (run_fedmesh({"ca", "issue", "--ca", ca_dir, "--name", spec.name, "--out", dir_ / "certs", "--organization",
+                   "Org " + spec.name}) != 0)
     throw std::runtime_error("ca issue failed for " + spec.name);
   ports_[spec.name] = {free_port(), free_port()};
   specs_[spec.name] = spec;
 }
 
-std::string Federation::config_path(const std::string& name) const { return dir_ / (name + ".toml"); }
+std::string Federation::config_path(const std::string& name) const {
+  return dir_ / (name + ".toml");
+}
 
 void Federation::start(const std::string& name) {
   const auto& spec = specs_.at(name);
   auto [hp, fp] = ports_.at(name);
   std::string toml = "name = \"" + name + "\"\norganization = \"Org " + name + "\"\nworkdir = \"var/" + name +
-                     "\"\nshutdown_grace = \"5s\"\n" + spec.extra + "\n[http]\nlisten = \"127.0.0.1:" +
-                     std::to_string(hp) + "\"\ndebug_routes = true\n\n[federation]\nlisten = \"127.0.0.1:" +
-                     std::to_string(fp) + "\"\ncert = \"certs/" + name + ".crt\"\nkey = \"certs/" + name +
+                     "\"\nshutdown_grace = \"5s\"\n" + spec.extra +
+                     "\n[http]\nlisten = \"127.0.0.1:" + std::to_string(hp) +
+                     "\"\ndebug_routes = true\n\n[federation]\nlisten = \"127.0.0.1:" + std::to_string(fp) +
+                     "\"\ncert = \"certs/" + name + ".crt\"\nkey = \"certs/" + name +
                      ".key\"\ntrust = [\"ca/ca.crt\"]\nretry_initial = \"50ms\"\nretry_max = \"500ms\"\n"
-                     "hello_interval = \"1s\"\ncall_timeout = \"2s\"\n" + spec.federation_extra + "\n";
+                     "hello_interval = \"1s\"\ncall_timeout = \"2s\"\n" +
+                     spec.federation_extra + "\n";
   for (const auto& [peer, bidi] : spec.peers) {
-    toml += "\n[[federation.peers]]\nname = \"" + peer + "\"\nurl = \"https://127.0.0.1:" +
-            std::to_string(ports_.at(peer).second) + "\"\nbidirectional = " + (bidi ? "true" : "false") + "\n";
+    toml += "\n[[federation.peers]]\nname = \"" + peer +
+            "\"\nurl = \"https://127.0.0.1:" + std::to_string(ports_.at(peer).second) +
+            "\"\nbidirectional = " + (bidi ? "true" : "false") + "\n";
   }
   write_file(config_path(name), toml);
-  procs_[name] = std::make_unique<Process>(
-      std::vector<std::string>{fedmesh_binary(), "node", "--config", config_path(name)}, dir_ / (name + ".log"),
-      spec.env);
+  procs_[name] =
+      std::make_unique<Process>(std::vector<std::string>{fedmesh_binary(), "node", "--config", config_path(name)},
+                                dir_ / (name + ".log"), spec.env);
 }
 
 void Federation::stop(const std::string& name, int sig) {
@@ -248,7 +259,9 @@ void Federation::stop(const std::string& name, int sig) {
   procs_.erase(it);
 }
 
-bool Federation::healthy(const std::string& name) { return http(http_port(name), "GET", "/healthz").status == 200; }
+bool Federation::healthy(const std::string& name) {
+  return http(http_port(name), "GET", "/healthz").status == 200;
+}
 
 std::string Federation::peer_state(const std::string& node, const std::string& peer) {
   auto r = http(http_port(node), "GET", "/api/v1/peers");

@@ -58,13 +58,17 @@ log:
   level: debug
 )";
 
-Environment env(std::map<std::string, std::string> vars = {{"TOKEN", "s3cret"}}) { return Environment(vars); }
+Environment env(std::map<std::string, std::string> vars = {{"TOKEN", "s3cret"}}) {
+  return Environment(vars);
+}
 
 Result<LoadedConfig> toml(const std::string& text, const Environment& e = env()) {
   return load_config_text(text, Format::Toml, "node.toml", "/base", e);
 }
 
-std::string error_of(const Result<LoadedConfig>& r) { return r ? "" : r.error().message(); }
+std::string error_of(const Result<LoadedConfig>& r) {
+  return r ? "" : r.error().message();
+}
 
 TEST(Config, TomlAndYamlGiveEqualConfigs) {
   auto a = toml(kToml);
@@ -140,18 +144,18 @@ TEST(Config, PeerErrorsNameTheEntry) {
   EXPECT_EQ(error_of(toml(text)), "node.toml: federation.peers[1].url: not an https URL (https://host:port)");
   text = kToml;
   text.replace(text.find("bidirectional = true"), 20, "bidirectinal = true");
-  EXPECT_NE(error_of(toml(text)).find("federation.peers[0].bidirectinal: unknown key (did you mean "
-                                      "federation.peers[0].bidirectional?)"),
+  EXPECT_NE(error_of(toml(text))
+                .find("federation.peers[0].bidirectinal: unknown key (did you mean "
+                      "federation.peers[0].bidirectional?)"),
             std::string::npos);
 }
 
 TEST(Config, TypeBoundsAndChoiceErrors) {
-  auto with = [](const std::string& section_line) {
-    return toml(std::string(kToml) + "\n" + section_line);
-  };
-  EXPECT_NE(error_of(toml(std::string(kToml).replace(std::string(kToml).find("level = \"debug\""), 15,
-                                                     "level = \"loud\""))).find("log.level: must be one of: trace, debug, info, warn, error"),
-            std::string::npos);
+  auto with = [](const std::string& section_line) { return toml(std::string(kToml) + "\n" + section_line); };
+  EXPECT_NE(
+      error_of(toml(std::string(kToml).replace(std::string(kToml).find("level = \"debug\""), 15, "level = \"loud\"")))
+          .find("log.level: must be one of: trace, debug, info, warn, error"),
+      std::string::npos);
   EXPECT_EQ(error_of(toml(R"(name = "n"
 threads = 1000
 [federation]

@@ -12,7 +12,7 @@ namespace {
 using fedmesh::testing::TempDir;
 
 mode_t mode_of(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   ::stat(path.c_str(), &st);
   return st.st_mode & 0777;
 }

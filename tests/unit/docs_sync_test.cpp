@@ -38,16 +38,17 @@ TEST(DocsSync, ExampleNodeTomlSetsEveryOption) {
         << "examples/node.toml does not show federation.peers[]." << o.key;
   }
   // And it is a valid config once its variables are set.
-  auto loaded = config::load_config_text(text, config::Format::Toml, "node.toml", "/tmp",
-                                         config::Environment(std::map<std::string, std::string>{{"FEDMESH_TOKEN", "t"}}));
+  auto loaded =
+      config::load_config_text(text, config::Format::Toml, "node.toml", "/tmp",
+                               config::Environment(std::map<std::string, std::string>{{"FEDMESH_TOKEN", "t"}}));
   EXPECT_TRUE(loaded) << loaded.error().message();
 }
 
 TEST(DocsSync, ErrorsMdListsEveryCode) {
   auto doc = read_file(source_dir() + "/docs/errors.md");
   for (const auto& i : error_catalogue()) {
-    std::string row = "| `" + std::string(i.name) + "` | " + std::to_string(i.number) + " | " +
-                      std::to_string(i.http_status) + " |";
+    std::string row =
+        "| `" + std::string(i.name) + "` | " + std::to_string(i.number) + " | " + std::to_string(i.http_status) + " |";
     EXPECT_NE(doc.find(row), std::string::npos) << "docs/errors.md lacks the row starting " << row;
   }
 }

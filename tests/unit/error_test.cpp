@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "core/address.hpp"
 #include "core/error.hpp"
 #include "core/json.hpp"
 #include "core/time.hpp"
-#include "core/address.hpp"
 
 namespace fedmesh {
 namespace {

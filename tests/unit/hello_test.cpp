@@ -19,7 +19,8 @@ TEST(Hello, BadInputNamesTheField) {
     auto r = decode_hello(body);
     return r ? std::string("ok") : r.error().message();
   };
-  EXPECT_EQ(msg("not json"), "invalid JSON: parse error at line 1, column 2: syntax error while parsing value - invalid literal; "
+  EXPECT_EQ(msg("not json"),
+            "invalid JSON: parse error at line 1, column 2: syntax error while parsing value - invalid literal; "
             "last read: 'no'");
   EXPECT_EQ(msg("[]"), "expected a JSON object");
   EXPECT_EQ(msg(R"({"advertise":"https://a:1"})"), "missing field 'name'");
