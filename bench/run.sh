@@ -28,6 +28,24 @@ wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 "$fedmesh" ca issue --ca "$work/ca" --name bench-client --out "$work/certs" >/dev/null
 C="$work/certs/bench-client.crt"; K="$work/certs/bench-client.key"; CA="$work/ca/ca.crt"
 
+# node_config FILE WORKDIR THREADS HTTP_PORT FED_PORT
+node_config() {
+  cat >"$1" <<TOML
+name = "bench-node"
+workdir = "$2"
+threads = $3
+[http]
+listen = "127.0.0.1:$4"
+[federation]
+listen = "127.0.0.1:$5"
+cert = "$work/certs/bench-node.crt"
+key = "$work/certs/bench-node.key"
+trust = ["$CA"]
+[log]
+level = "warn"
+TOML
+}
+
 # measure NAME PID -- load command printing "rps p50 p99" on its last line
 measure() {
   local name=$1 pid=$2; shift 2
@@ -78,20 +96,7 @@ for threads in 1 2; do
   kill "$ep"; wait "$ep" 2>/dev/null || true
 
   hp=$(free_port); fp=$(free_port)
-  cat >"$work/node.toml" <<TOML
-name = "bench-node"
-workdir = "$work/var"
-threads = $threads
-[http]
-listen = "127.0.0.1:$hp"
-[federation]
-listen = "127.0.0.1:$fp"
-cert = "$work/certs/bench-node.crt"
-key = "$work/certs/bench-node.key"
-trust = ["$CA"]
-[log]
-level = "warn"
-TOML
+  node_config "$work/node.toml" "$work/var" "$threads" "$hp" "$fp"
   "$fedmesh" node --config "$work/node.toml" >"$work/node.log" 2>&1 & pids+=($!); np=$!
   wait_port "$hp"
   measure "fedmesh GET /api/v1/status, ${threads} thr" "$np" wrk_run "http://127.0.0.1:$hp/api/v1/status"
@@ -101,17 +106,7 @@ done
 
 # Idle RSS: a fresh node, three seconds after start, no traffic.
 hp=$(free_port); fp=$(free_port)
-cat >"$work/idle.toml" <<TOML
-name = "bench-node"
-workdir = "$work/var-idle"
-[http]
-listen = "127.0.0.1:$hp"
-[federation]
-listen = "127.0.0.1:$fp"
-cert = "$work/certs/bench-node.crt"
-key = "$work/certs/bench-node.key"
-trust = ["$CA"]
-TOML
+node_config "$work/idle.toml" "$work/var-idle" 0 "$hp" "$fp"
 "$fedmesh" node --config "$work/idle.toml" >/dev/null 2>&1 & pids+=($!); np=$!
 wait_port "$hp"; sleep 3
 echo

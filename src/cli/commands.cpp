@@ -143,16 +143,28 @@ std::string cell(const nlohmann::json& v) {
 
 }  // namespace
 
-int show_status(const std::string& url, bool as_json) {
-  auto s = fetch_json(url, "/api/v1/status");
+// Fetches url+path; prints the error (as `command: ...`) or, with as_json, the document.
+// Returns the document when the caller still has to print it as a table.
+static std::optional<nlohmann::json> fetch_for_display(const char* command, const std::string& url,
+                                                       const std::string& path, bool as_json, int& exit_code) {
+  auto s = fetch_json(url, path);
   if (!s) {
-    std::cerr << "fedmesh status: " << s.error().message() << "\n";
-    return 1;
+    std::cerr << "fedmesh " << command << ": " << s.error().message() << "\n";
+    exit_code = 1;
+    return std::nullopt;
   }
+  exit_code = 0;
   if (as_json) {
     std::cout << s->dump(2) << "\n";
-    return 0;
+    return std::nullopt;
   }
+  return std::move(*s);
+}
+
+int show_status(const std::string& url, bool as_json) {
+  int code = 0;
+  auto s = fetch_for_display("status", url, "/api/v1/status", as_json, code);
+  if (!s) return code;
   std::cout << fmt::format("{} ({}) version {}, up {:.0f}s, idle {}\n", cell((*s)["name"]), cell((*s)["organization"]),
                            cell((*s)["version"]), (*s)["uptime"].get<double>(), cell((*s)["idle"]));
   std::cout << "peers:";
@@ -162,15 +174,9 @@ int show_status(const std::string& url, bool as_json) {
 }
 
 int show_peers(const std::string& url, bool as_json) {
-  auto s = fetch_json(url, "/api/v1/peers");
-  if (!s) {
-    std::cerr << "fedmesh peers: " << s.error().message() << "\n";
-    return 1;
-  }
-  if (as_json) {
-    std::cout << s->dump(2) << "\n";
-    return 0;
-  }
+  int code = 0;
+  auto s = fetch_for_display("peers", url, "/api/v1/peers", as_json, code);
+  if (!s) return code;
   std::cout << fmt::format("{:<12} {:<10} {:<8} {:<16} {:<26} {}\n", "PEER", "STATE", "ORIGIN", "ORGANIZATION", "URL",
                            "LAST ERROR");
   for (const auto& p : (*s)["peers"]) {
