@@ -38,8 +38,12 @@ std::string Error::context_value(std::string_view key) const {
   return {};
 }
 
+std::string Error::code_name() const {
+  return code_name_.empty() ? std::string(fedmesh::to_string(code_)) : code_name_;
+}
+
 std::string Error::to_string() const {
-  std::string out(fedmesh::to_string(code_));
+  std::string out = code_name();
   out += ": ";
   out += message_;
   return out;

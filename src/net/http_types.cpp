@@ -48,7 +48,7 @@ Response Response::text(int status, std::string body, std::string content_type) 
 }
 
 Response Response::error(const Error& error) {
-  nlohmann::json e = {{"code", to_string(error.code())}, {"message", error.message()}};
+  nlohmann::json e = {{"code", error.code_name()}, {"message", error.message()}};
   for (const auto& [k, v] : error.context()) e[k] = v;
   return json(error.http_status(), {{"error", e}});
 }

@@ -21,6 +21,35 @@ CREATE TABLE peers (
   last_seen    TEXT NOT NULL DEFAULT ''
 );
 )sql"},
+      {2, "packages, package state and the invocation ledger", R"sql(
+CREATE TABLE packages (
+  name         TEXT PRIMARY KEY,
+  version      TEXT NOT NULL,
+  hash         TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  installed_at TEXT NOT NULL
+);
+CREATE TABLE package_state (
+  package TEXT NOT NULL,
+  key     TEXT NOT NULL,
+  value   TEXT NOT NULL,
+  PRIMARY KEY (package, key)
+);
+CREATE TABLE ledger (
+  id          INTEGER PRIMARY KEY,
+  call_id     TEXT NOT NULL,
+  at          TEXT NOT NULL,
+  direction   TEXT NOT NULL,
+  caller      TEXT NOT NULL,
+  callee      TEXT NOT NULL,
+  skill       TEXT NOT NULL,
+  status      TEXT NOT NULL,
+  duration_us INTEGER NOT NULL,
+  error       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX ledger_skill ON ledger(skill, id);
+CREATE INDEX ledger_status ON ledger(status, id);
+)sql"},
   };
   return list;
 }

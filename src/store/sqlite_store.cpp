@@ -2,6 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
 #include "store/migrations.hpp"
 
 namespace fedmesh {
@@ -28,6 +32,10 @@ class Stmt {
              : std::string();
   }
   int integer(int col) const { return sqlite3_column_int(stmt_, col); }
+  Stmt& bind_double(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
   Error error(std::string_view what) const {
     return make_error(ErrorCode::store_error, std::string(what) + ": " + sqlite3_errmsg(db_));
   }
@@ -167,6 +175,144 @@ Status SqliteStore::delete_peer(std::string_view name) {
   s.bind(1, name);
   if (s.step() != SQLITE_DONE) return s.error("delete_peer");
   return {};
+}
+
+Status SqliteStore::put_package(const PackageRecord& p) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, R"sql(
+INSERT INTO packages(name, version, hash, source, installed_at) VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT(name) DO UPDATE SET version = excluded.version, hash = excluded.hash, source = excluded.source,
+  installed_at = excluded.installed_at)sql");
+  if (!s.ok()) return s.error("put_package");
+  s.bind(1, p.name).bind(2, p.version).bind(3, p.hash).bind(4, p.source).bind(5, p.installed_at);
+  if (s.step() != SQLITE_DONE) return s.error("put_package");
+  return {};
+}
+
+Result<std::optional<PackageRecord>> SqliteStore::get_package(std::string_view name) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT name, version, hash, source, installed_at FROM packages WHERE name = ?1");
+  if (!s.ok()) return s.error("get_package");
+  s.bind(1, name);
+  int rc = s.step();
+  if (rc == SQLITE_ROW)
+    return std::optional<PackageRecord>(PackageRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+  if (rc == SQLITE_DONE) return std::optional<PackageRecord>();
+  return s.error("get_package");
+}
+
+Result<std::vector<PackageRecord>> SqliteStore::list_packages() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT name, version, hash, source, installed_at FROM packages ORDER BY name");
+  if (!s.ok()) return s.error("list_packages");
+  std::vector<PackageRecord> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+  if (rc != SQLITE_DONE) return s.error("list_packages");
+  return out;
+}
+
+Status SqliteStore::delete_package(std::string_view name) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM packages WHERE name = ?1");
+  if (!s.ok()) return s.error("delete_package");
+  s.bind(1, name);
+  if (s.step() != SQLITE_DONE) return s.error("delete_package");
+  return {};
+}
+
+Result<std::optional<std::string>> SqliteStore::state_get(std::string_view package, std::string_view key) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT value FROM package_state WHERE package = ?1 AND key = ?2");
+  if (!s.ok()) return s.error("state_get");
+  s.bind(1, package).bind(2, key);
+  int rc = s.step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(s.text(0));
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  return s.error("state_get");
+}
+
+Status SqliteStore::state_set(std::string_view package, std::string_view key, std::string_view value) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "INSERT INTO package_state(package, key, value) VALUES (?1, ?2, ?3) "
+         "ON CONFLICT(package, key) DO UPDATE SET value = excluded.value");
+  if (!s.ok()) return s.error("state_set");
+  s.bind(1, package).bind(2, key).bind(3, value);
+  if (s.step() != SQLITE_DONE) return s.error("state_set");
+  return {};
+}
+
+Status SqliteStore::state_delete(std::string_view package, std::string_view key) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM package_state WHERE package = ?1 AND key = ?2");
+  if (!s.ok()) return s.error("state_delete");
+  s.bind(1, package).bind(2, key);
+  if (s.step() != SQLITE_DONE) return s.error("state_delete");
+  return {};
+}
+
+Result<std::vector<std::string>> SqliteStore::state_keys(std::string_view package, std::string_view prefix) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT key FROM package_state WHERE package = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key");
+  if (!s.ok()) return s.error("state_keys");
+  s.bind(1, package).bind(2, prefix);
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(s.text(0));
+  if (rc != SQLITE_DONE) return s.error("state_keys");
+  return out;
+}
+
+Result<std::optional<double>> SqliteStore::number_locked(std::string_view package, std::string_view key) {
+  Stmt s(db_, "SELECT value FROM package_state WHERE package = ?1 AND key = ?2");
+  if (!s.ok()) return s.error("state");
+  s.bind(1, package).bind(2, key);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<double>();
+  if (rc != SQLITE_ROW) return s.error("state");
+  auto text = s.text(0);
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0')
+    return make_error(ErrorCode::conflict, "state key '" + std::string(key) + "' does not hold a number");
+  return std::optional<double>(v);
+}
+
+Status SqliteStore::set_number_locked(std::string_view package, std::string_view key, double value) {
+  Stmt s(db_,
+         "INSERT INTO package_state(package, key, value) VALUES (?1, ?2, ?3) "
+         "ON CONFLICT(package, key) DO UPDATE SET value = excluded.value");
+  if (!s.ok()) return s.error("state");
+  char buf[64];
+  if (value == static_cast<double>(static_cast<long long>(value)) && std::abs(value) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(value));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.17g", value);
+  }
+  s.bind(1, package).bind(2, key).bind(3, buf);
+  if (s.step() != SQLITE_DONE) return s.error("state");
+  return {};
+}
+
+Result<double> SqliteStore::state_incr(std::string_view package, std::string_view key, double delta) {
+  std::lock_guard lock(mu_);  // one connection, one lock: read-modify-write is atomic
+  auto current = number_locked(package, key);
+  if (!current) return std::move(current).error();
+  double next = current->value_or(0) + delta;
+  if (auto s = set_number_locked(package, key, next); !s) return std::move(s).error();
+  return next;
+}
+
+Result<DecrResult> SqliteStore::state_decr_if(std::string_view package, std::string_view key, double amount,
+                                              double floor) {
+  std::lock_guard lock(mu_);
+  auto current = number_locked(package, key);
+  if (!current) return std::move(current).error();
+  double value = current->value_or(0);
+  if (value - amount < floor) return DecrResult{false, value};
+  if (auto s = set_number_locked(package, key, value - amount); !s) return std::move(s).error();
+  return DecrResult{true, value - amount};
 }
 
 Status SqliteStore::flush() {

@@ -27,6 +27,21 @@ struct PeerRecord {
   bool operator==(const PeerRecord&) const = default;
 };
 
+// An installed package: its source (manifest + files, as JSON text) and content hash.
+struct PackageRecord {
+  std::string name;
+  std::string version;
+  std::string hash;
+  std::string source;
+  std::string installed_at;
+};
+
+// Result of an atomic conditional decrement.
+struct DecrResult {
+  bool applied = false;
+  double value = 0;  // the value after the call (unchanged when not applied)
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -42,6 +57,22 @@ class Store {
   virtual Status upsert_peer(const PeerRecord& peer) = 0;
   virtual Result<std::vector<PeerRecord>> list_peers() = 0;
   virtual Status delete_peer(std::string_view name) = 0;
+
+  virtual Status put_package(const PackageRecord& package) = 0;
+  virtual Result<std::optional<PackageRecord>> get_package(std::string_view name) = 0;
+  virtual Result<std::vector<PackageRecord>> list_packages() = 0;
+  virtual Status delete_package(std::string_view name) = 0;  // keeps its state
+
+  // Per-package state: JSON values by key. Every call is atomic.
+  virtual Result<std::optional<std::string>> state_get(std::string_view package, std::string_view key) = 0;
+  virtual Status state_set(std::string_view package, std::string_view key, std::string_view json_value) = 0;
+  virtual Status state_delete(std::string_view package, std::string_view key) = 0;
+  virtual Result<std::vector<std::string>> state_keys(std::string_view package, std::string_view prefix) = 0;
+  // Adds delta to a numeric value (missing counts as 0); returns the new value.
+  virtual Result<double> state_incr(std::string_view package, std::string_view key, double delta) = 0;
+  // Subtracts amount only if the result stays >= floor (missing counts as 0).
+  virtual Result<DecrResult> state_decr_if(std::string_view package, std::string_view key, double amount,
+                                           double floor) = 0;
 
   // Makes everything written so far durable (checkpoint); called at shutdown.
   virtual Status flush() = 0;

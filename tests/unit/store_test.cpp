@@ -20,9 +20,9 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(StoreTest, MigrationsAreIdempotent) {
-  EXPECT_EQ(store_->schema_version(), 1);
+  EXPECT_EQ(store_->schema_version(), 2);
   EXPECT_TRUE(store_->migrate());
-  EXPECT_EQ(store_->schema_version(), 1);
+  EXPECT_EQ(store_->schema_version(), 2);
 }
 
 TEST_P(StoreTest, MetaRoundTrip) {
@@ -50,6 +50,41 @@ TEST_P(StoreTest, PeersUpsertListDelete) {
   ASSERT_TRUE(store_->delete_peer("red"));
   EXPECT_EQ(store_->list_peers()->size(), 1u);
   EXPECT_TRUE(store_->flush());
+}
+
+TEST_P(StoreTest, PackagesRoundTrip) {
+  ASSERT_TRUE(store_->put_package({"palette", "1.0.0", "h1", "{}", "t0"}));
+  ASSERT_TRUE(store_->put_package({"palette", "1.1.0", "h2", "{}", "t1"}));
+  auto p = store_->get_package("palette");
+  ASSERT_TRUE(p && p->has_value());
+  EXPECT_EQ((*p)->hash, "h2");
+  EXPECT_EQ(store_->list_packages()->size(), 1u);
+  ASSERT_TRUE(store_->delete_package("palette"));
+  EXPECT_FALSE(store_->get_package("palette")->has_value());
+}
+
+TEST_P(StoreTest, StateIsAtomicAndTyped) {
+  EXPECT_FALSE(store_->state_get("p", "qty")->has_value());
+  EXPECT_EQ(*store_->state_incr("p", "qty", 2), 2);
+  EXPECT_EQ(*store_->state_incr("p", "qty", 1), 3);
+  auto d = store_->state_decr_if("p", "qty", 1, 2);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->applied);
+  EXPECT_EQ(d->value, 2);
+  d = store_->state_decr_if("p", "qty", 1, 2);
+  EXPECT_FALSE(d->applied);
+  EXPECT_EQ(d->value, 2);
+  EXPECT_EQ(**store_->state_get("p", "qty"), "2");
+  ASSERT_TRUE(store_->state_set("p", "name", "\"red\""));
+  auto bad = store_->state_incr("p", "name", 1);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("does not hold a number"), std::string::npos);
+  ASSERT_TRUE(store_->state_set("p", "a.b", "1"));
+  EXPECT_EQ(*store_->state_keys("p", "a."), std::vector<std::string>{"a.b"});
+  EXPECT_EQ(store_->state_keys("p", "")->size(), 3u);
+  EXPECT_TRUE(store_->state_keys("other", "")->empty());
+  ASSERT_TRUE(store_->state_delete("p", "a.b"));
+  EXPECT_EQ(store_->state_keys("p", "")->size(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite-memory", "sqlite-file"));

@@ -1,0 +1,131 @@
+// LuaRuntime: one sandboxed Lua 5.4 state per installed package. Only this folder
+// includes lua.h. The sandbox allows a fixed set of libraries, freezes globals, loads
+// text only, and gives each invocation an instruction budget and a deadline (enforced
+// by a count hook that pcall cannot swallow) inside a per-package memory cap.
+//
+// Invocations run as Lua threads. A call to a peer (fed.call, fed.call_all) suspends
+// the thread: run()/resume() return Step::needs_fed and the host makes the call
+// asynchronously, then resumes it with the reply. Not thread-safe: one runtime is
+// driven by one strand at a time; invocations interleave only at those suspensions.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "skills/package.hpp"
+#include "store/store.hpp"
+
+struct lua_State;
+
+namespace fedmesh::skills {
+
+using Clock = std::chrono::steady_clock;
+
+struct LuaLimits {
+  std::size_t memory_bytes = 32 << 20;        // per package state
+  std::uint64_t instructions = 100'000'000;   // per invocation
+  std::chrono::milliseconds load_time{2000};  // loading main.lua
+};
+
+// What a suspended invocation asks the host to do.
+struct FedRequest {
+  enum class Kind { call, call_all };
+  Kind kind = Kind::call;
+  std::vector<std::string> peers;
+  std::string skill;  // "pkg/skill"
+  nlohmann::json args = nlohmann::json::object();
+};
+
+// The node as Lua sees it; called synchronously from the Lua strand.
+class RuntimeHost {
+ public:
+  virtual ~RuntimeHost() = default;
+  virtual Store& store() = 0;
+  virtual std::optional<std::string> env(std::string_view name) = 0;
+  virtual nlohmann::json self() = 0;                         // fed.self()
+  virtual nlohmann::json peers(std::string_view skill) = 0;  // fed.peers{skill=...}
+  virtual void log(std::string_view package, std::string_view level, std::string_view message) = 0;
+};
+
+class LuaRuntime {
+ public:
+  // Loads the package's main file under the sandbox; skills, handlers and periods
+  // register while it runs. Every declared skill must be registered and vice versa.
+  static Result<std::unique_ptr<LuaRuntime>> load(const Package& package, nlohmann::json config, RuntimeHost& host,
+                                                  LuaLimits limits = {});
+  ~LuaRuntime();
+  LuaRuntime(const LuaRuntime&) = delete;
+  LuaRuntime& operator=(const LuaRuntime&) = delete;
+
+  const std::string& package() const { return package_; }
+  bool has_skill(std::string_view name) const;
+  std::vector<std::string> skill_names() const;
+  std::size_t handler_count(std::string_view event) const;
+  std::vector<std::string> event_names() const;
+  struct Period {
+    std::chrono::milliseconds every;
+    int ref;
+  };
+  const std::vector<Period>& periods() const;
+  std::size_t memory_used() const;
+
+  struct State;
+
+  // One running call: a Lua thread with its own budget and deadline. Must not outlive
+  // the runtime that started it.
+  class Invocation {
+   public:
+    Invocation() = default;
+    ~Invocation();
+    Invocation(const Invocation&) = delete;
+    Invocation& operator=(const Invocation&) = delete;
+
+    State* st = nullptr;
+    lua_State* thread = nullptr;
+    int thread_ref = -2;  // LUA_NOREF
+    std::uint64_t instructions = 0;
+    Clock::time_point deadline;
+    std::string what;
+    bool allow_fed = true;
+    std::string killed;  // why the invocation was stopped ("" while running)
+    ErrorCode kill_code = ErrorCode::resource_exhausted;
+    std::optional<FedRequest> request;
+    std::optional<Result<nlohmann::json>> reply;
+  };
+
+  struct Step {
+    enum class Kind { done, failed, needs_fed };
+    Kind kind = Kind::done;
+    nlohmann::json result;              // done
+    std::optional<Error> error;         // failed
+    std::optional<FedRequest> request;  // needs_fed
+  };
+
+  std::unique_ptr<Invocation> start_skill(std::string_view name, const nlohmann::json& args,
+                                          Clock::time_point deadline);
+  std::unique_ptr<Invocation> start_handler(std::string_view event, std::size_t index, const nlohmann::json& payload,
+                                            Clock::time_point deadline);
+  std::unique_ptr<Invocation> start_period(std::size_t index, Clock::time_point deadline);
+  Step run(Invocation& invocation);
+  // Resumes after a FedRequest: the reply (call: the result; call_all: the list of
+  // per-peer outcomes) or the error to raise in Lua.
+  Step resume(Invocation& invocation, Result<nlohmann::json> reply);
+
+ private:
+  explicit LuaRuntime(std::string package);
+  std::unique_ptr<Invocation> start_ref(int ref, const nlohmann::json* args, Clock::time_point deadline,
+                                        std::string what);
+  Step step(Invocation& invocation, int nargs);
+
+  std::string package_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace fedmesh::skills
