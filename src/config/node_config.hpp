@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,15 @@ struct StoreConfig {
   bool operator==(const StoreConfig&) const = default;
 };
 
+struct SkillsConfig {
+  Millis timeout{0};      // default deadline of a call that names none
+  Millis max_timeout{0};  // longest deadline a caller may ask for
+  int max_depth = 0;
+  std::size_t memory_limit = 0;  // bytes per package
+  std::int64_t instruction_limit = 0;
+  bool operator==(const SkillsConfig&) const = default;
+};
+
 struct LogConfig {
   std::string level;
   std::string format;
@@ -69,6 +79,7 @@ struct NodeConfig {
   HttpConfig http;
   FederationConfig federation;
   StoreConfig store;
+  SkillsConfig skills;
   LogConfig log;
   bool operator==(const NodeConfig&) const = default;
 };

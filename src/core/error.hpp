@@ -96,6 +96,8 @@ class Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
+  // Default: an `internal` error saying no result was produced (Asio needs default construction).
+  Result() : v_(std::in_place_index<1>, Error(ErrorCode::internal, "no result was produced")) {}
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
 

@@ -6,8 +6,8 @@
 namespace fedmesh::federation {
 
 nlohmann::json Hello::to_json() const {
-  return {{"name", name},   {"organization", organization},  {"advertise", advertise}, {"version", version},
-          {"roles", roles}, {"bidirectional", bidirectional}};
+  return {{"name", name},   {"organization", organization},   {"advertise", advertise}, {"version", version},
+          {"roles", roles}, {"bidirectional", bidirectional}, {"skills", skills}};
 }
 
 Result<Hello> decode_hello(std::string_view body) {
@@ -42,6 +42,14 @@ Result<Hello> decode_hello(std::string_view body) {
       if (!r.is_string() || r.get<std::string>().size() > 32)
         return make_error(ErrorCode::bad_json, "field 'roles' must list short strings");
       h.roles.push_back(r.get<std::string>());
+    }
+  }
+  if (auto it = j.find("skills"); it != j.end()) {
+    if (!it->is_array() || it->size() > 4096) return make_error(ErrorCode::bad_json, "field 'skills' must be a list");
+    for (const auto& s : *it) {
+      if (!s.is_string() || s.get<std::string>().size() > 128)
+        return make_error(ErrorCode::bad_json, "field 'skills' must list \"pkg/skill\" names");
+      h.skills.push_back(s.get<std::string>());
     }
   }
   if (auto it = j.find("bidirectional"); it != j.end()) {

@@ -18,7 +18,8 @@ struct Hello {
   std::string advertise;  // https URL the sender is reached at
   std::string version;
   std::vector<std::string> roles;
-  bool bidirectional = false;  // asks the receiver to add the sender as its peer
+  bool bidirectional = false;       // asks the receiver to add the sender as its peer
+  std::vector<std::string> skills;  // "pkg/skill" the sender exports to peers
 
   nlohmann::json to_json() const;
 };

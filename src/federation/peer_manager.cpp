@@ -41,7 +41,8 @@ nlohmann::json PeerInfo::to_json() const {
           {"roles", roles},
           {"since", since},
           {"last_seen", last_seen},
-          {"attempts", attempts}};
+          {"attempts", attempts},
+          {"skills", skills}};
 }
 
 struct PeerManager::Peer {
@@ -182,7 +183,7 @@ asio::awaitable<Status> PeerManager::greet(Peer& peer) {
   }
   auto url = parse_url(url_text);
   if (!url) co_return make_error(ErrorCode::invalid_argument, "peer URL '" + url_text + "' is not valid");
-  Hello mine = self_;
+  Hello mine = self();
   mine.bidirectional = bidirectional;
   net::ClientRequest req;
   req.method = "POST";
@@ -209,6 +210,7 @@ asio::awaitable<Status> PeerManager::greet(Peer& peer) {
   peer.info.organization = theirs->organization;
   peer.info.version = theirs->version;
   peer.info.roles = theirs->roles;
+  peer.info.skills = theirs->skills;
   co_return Status{};
 }
 
@@ -265,6 +267,8 @@ asio::awaitable<Result<Hello>> PeerManager::on_hello(std::string cert_name, Hell
     if (it != peers_.end()) {
       auto& p = it->second;
       p->info.last_seen = now_iso8601();
+      p->info.skills = hello.skills;
+      p->info.organization = hello.organization;
       if (p->info.state != PeerState::up) {
         // They can reach us: try them now rather than at the next backoff step.
         p->wake = true;
@@ -278,6 +282,7 @@ asio::awaitable<Result<Hello>> PeerManager::on_hello(std::string cert_name, Hell
       info.organization = hello.organization;
       info.version = hello.version;
       info.roles = hello.roles;
+      info.skills = hello.skills;
       info.since = now_iso8601();
       added = std::make_shared<Peer>(std::move(info), pool_.next().get_executor());
       peers_[hello.name] = added;
@@ -289,7 +294,42 @@ asio::awaitable<Result<Hello>> PeerManager::on_hello(std::string cert_name, Hell
     persist(*added);
     spawn(added);
   }
-  co_return self_;
+  co_return self();
+}
+
+Hello PeerManager::self() const {
+  Hello h = self_;
+  if (exports_) h.skills = exports_();
+  return h;
+}
+
+void PeerManager::set_exports(std::function<std::vector<std::string>()> exports) {
+  exports_ = std::move(exports);
+}
+
+void PeerManager::announce() {
+  std::lock_guard lock(mu_);
+  for (auto& [name, p] : peers_) {
+    p->wake = true;
+    asio::post(p->timer.get_executor(), [p] { p->timer.cancel(); });
+  }
+}
+
+std::optional<PeerInfo> PeerManager::find(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  auto it = peers_.find(std::string(name));
+  if (it == peers_.end()) return std::nullopt;
+  return it->second->info;
+}
+
+asio::awaitable<Result<net::ClientResponse>> PeerManager::send(std::string peer, net::ClientRequest request,
+                                                               Clock::time_point deadline) {
+  auto info = find(peer);
+  if (!info) co_return make_error(ErrorCode::peer_unavailable, "'" + peer + "' is not a peer of this node");
+  auto url = parse_url(info->url);
+  if (!url) co_return make_error(ErrorCode::peer_unavailable, "peer '" + peer + "' has no valid URL");
+  net::ClientTarget target{url->endpoint.host, url->endpoint.port, peer};
+  co_return co_await client_.send(target, std::move(request), deadline);
 }
 
 std::vector<PeerInfo> PeerManager::snapshot() const {

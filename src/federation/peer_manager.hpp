@@ -9,9 +9,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,7 @@ struct PeerInfo {
   std::string since;      // when the state last changed
   std::string last_seen;  // last successful hello either way
   std::uint64_t attempts = 0;
+  std::vector<std::string> skills;  // "pkg/skill" it exports, as of its last hello
   nlohmann::json to_json() const;
 };
 
@@ -75,7 +78,18 @@ class PeerManager {
   // Handles a hello from `cert_name` (the caller's certificate name). Returns our hello.
   boost::asio::awaitable<Result<Hello>> on_hello(std::string cert_name, Hello hello);
 
-  const Hello& self() const { return self_; }
+  Hello self() const;
+
+  // What this node exports ("pkg/skill"), sent in every hello. Set once by the skill
+  // host before start(); announce() greets every peer again after a change.
+  void set_exports(std::function<std::vector<std::string>()> exports);
+  void announce();
+
+  // The peer's URL and organization, if it is known.
+  std::optional<PeerInfo> find(std::string_view name) const;
+  // Sends a request to a peer by name over the pooled mTLS client.
+  boost::asio::awaitable<Result<net::ClientResponse>> send(std::string peer, net::ClientRequest request,
+                                                           std::chrono::steady_clock::time_point deadline);
 
   struct Peer;
 
@@ -91,6 +105,7 @@ class PeerManager {
   Store& store_;
   Hello self_;
   PeerTimings timings_;
+  std::function<std::vector<std::string>()> exports_;
 
   mutable std::mutex mu_;  // guards peers_, inflight_, running_, stopping_ and every Peer's fields
   // Mirrors of the state counts and inflight_, written under mu_, read lock-free by summary().

@@ -100,6 +100,17 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
                                   c.federation.call_timeout};
   node->peers_ = std::make_unique<federation::PeerManager>(*node->io_, *node->client_, *node->store_, self, timings);
 
+  skills::SkillHostOptions sopts;
+  sopts.node_name = c.name;
+  sopts.organization = c.organization;
+  sopts.max_depth = c.skills.max_depth;
+  sopts.default_timeout = c.skills.timeout;
+  sopts.max_timeout = c.skills.max_timeout;
+  sopts.limits.memory_bytes = c.skills.memory_limit;
+  sopts.limits.instructions = static_cast<std::uint64_t>(c.skills.instruction_limit);
+  node->skills_ = std::make_unique<skills::SkillHost>(*node->io_, *node->store_, *node->peers_, sopts);
+  if (auto s = node->skills_->restore(); !s) return std::move(s).error();
+
   // Identity facts that persist across restarts.
   auto first = node->store_->get_meta("first_started_at");
   if (!first) return std::move(first).error();
@@ -194,6 +205,7 @@ void Node::stop() {
   stopped_ = true;
   if (!io_) return;
   spdlog::info("stopping: draining requests (grace {} ms)", config_.shutdown_grace.count());
+  if (skills_) skills_->stop();
   if (peers_) peers_->stop();
   // Both listeners drain at once, within one grace period.
   std::thread fed_stop([this] {

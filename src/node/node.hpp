@@ -18,6 +18,7 @@
 #include "net/http_server.hpp"
 #include "net/io_pool.hpp"
 #include "net/router.hpp"
+#include "skills/skill_host.hpp"
 #include "store/store.hpp"
 
 namespace fedmesh {
@@ -42,6 +43,7 @@ class Node {
   std::string metrics_text() const;
   bool idle() const;
   federation::PeerManager& peer_manager() { return *peers_; }
+  skills::SkillHost& skills() { return *skills_; }
   net::IoPool& io() { return *io_; }
   std::uint16_t http_port() const;
   std::uint16_t federation_port() const;
@@ -59,6 +61,7 @@ class Node {
   std::optional<net::TlsContext> http_tls_;
   std::unique_ptr<net::HttpClient> client_;
   std::unique_ptr<federation::PeerManager> peers_;
+  std::unique_ptr<skills::SkillHost> skills_;
   std::shared_ptr<net::HttpMetrics> http_metrics_;
   std::shared_ptr<net::HttpMetrics> fed_metrics_;
   std::unique_ptr<net::HttpServer> http_server_;

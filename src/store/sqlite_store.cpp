@@ -32,6 +32,11 @@ class Stmt {
              : std::string();
   }
   int integer(int col) const { return sqlite3_column_int(stmt_, col); }
+  Stmt& bind_int(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
   Stmt& bind_double(int i, double v) {
     sqlite3_bind_double(stmt_, i, v);
     return *this;
@@ -313,6 +318,47 @@ Result<DecrResult> SqliteStore::state_decr_if(std::string_view package, std::str
   if (value - amount < floor) return DecrResult{false, value};
   if (auto s = set_number_locked(package, key, value - amount); !s) return std::move(s).error();
   return DecrResult{true, value - amount};
+}
+
+Status SqliteStore::ledger_append(const LedgerEntry& e) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "INSERT INTO ledger(call_id, at, direction, caller, callee, skill, status, duration_us, error) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  if (!s.ok()) return s.error("ledger_append");
+  s.bind(1, e.call_id).bind(2, e.at).bind(3, e.direction).bind(4, e.caller).bind(5, e.callee).bind(6, e.skill);
+  s.bind(7, e.status).bind_int(8, e.duration_us).bind(9, e.error);
+  if (s.step() != SQLITE_DONE) return s.error("ledger_append");
+  return {};
+}
+
+Result<std::vector<LedgerEntry>> SqliteStore::ledger_query(const LedgerQuery& q) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, R"sql(
+SELECT id, call_id, at, direction, caller, callee, skill, status, duration_us, error FROM ledger
+WHERE (?1 = '' OR skill = ?1)
+  AND (?2 = '' OR (?2 = 'error' AND status <> 'ok') OR status = ?2)
+  AND (?3 = 0 OR id < ?3)
+ORDER BY id DESC LIMIT ?4)sql");
+  if (!s.ok()) return s.error("ledger_query");
+  s.bind(1, q.skill).bind(2, q.status).bind_int(3, q.before_id).bind_int(4, q.limit);
+  std::vector<LedgerEntry> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    out.push_back({s.int64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7), s.int64(8),
+                   s.text(9)});
+  }
+  if (rc != SQLITE_DONE) return s.error("ledger_query");
+  return out;
+}
+
+Status SqliteStore::ledger_trim(std::int64_t keep) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM ledger WHERE id <= (SELECT MAX(id) FROM ledger) - ?1");
+  if (!s.ok()) return s.error("ledger_trim");
+  s.bind_int(1, keep);
+  if (s.step() != SQLITE_DONE) return s.error("ledger_trim");
+  return {};
 }
 
 Status SqliteStore::flush() {

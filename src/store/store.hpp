@@ -3,6 +3,7 @@
 // (see core/offload.hpp). Implementations are thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,27 @@ struct DecrResult {
   double value = 0;  // the value after the call (unchanged when not applied)
 };
 
+// One invocation, as the ledger keeps it.
+struct LedgerEntry {
+  std::int64_t id = 0;  // assigned by the store
+  std::string call_id;
+  std::string at;         // ISO-8601
+  std::string direction;  // local | incoming | outgoing
+  std::string caller;
+  std::string callee;
+  std::string skill;   // pkg/skill
+  std::string status;  // ok, or the error code
+  std::int64_t duration_us = 0;
+  std::string error;
+};
+
+struct LedgerQuery {
+  std::string skill;           // "" = any
+  std::string status;          // "" = any; "error" = anything but ok
+  std::int64_t before_id = 0;  // 0 = newest; else entries with id < before_id
+  int limit = 50;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -73,6 +95,12 @@ class Store {
   // Subtracts amount only if the result stays >= floor (missing counts as 0).
   virtual Result<DecrResult> state_decr_if(std::string_view package, std::string_view key, double amount,
                                            double floor) = 0;
+
+  virtual Status ledger_append(const LedgerEntry& entry) = 0;
+  // Newest first.
+  virtual Result<std::vector<LedgerEntry>> ledger_query(const LedgerQuery& query) = 0;
+  // Keeps the newest `keep` entries.
+  virtual Status ledger_trim(std::int64_t keep) = 0;
 
   // Makes everything written so far durable (checkpoint); called at shutdown.
   virtual Status flush() = 0;

@@ -1,12 +1,7 @@
 // Real fedmesh processes on loopback, federating over mutual TLS.
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-
-#include "net/http_client.hpp"
-#include "support/harness.hpp"
+#include "support/peer_client.hpp"
 
 namespace fedmesh::testing {
 namespace {
@@ -118,37 +113,7 @@ TEST(Federation, PeersAddedByHelloSurviveRestart) {
   EXPECT_TRUE(wait_until([&] { return f.peer_state("b", "a") == "up"; }, 10s));
 }
 
-// A client with a trusted certificate that sends bad hellos straight to a node.
-class RawPeer {
- public:
-  RawPeer(const TempDir& dir, const std::string& name) {
-    auto tls = net::make_client_context(
-        {dir / ("certs/" + name + ".crt"), dir / ("certs/" + name + ".key"), {dir / "ca/ca.crt"}, {}});
-    if (!tls) throw std::runtime_error(tls.error().message());
-    client_ = std::make_unique<net::HttpClient>(std::move(*tls), net::ClientOptions{});
-  }
-  Result<net::ClientResponse> post(int port, const std::string& expected, const std::string& target,
-                                   const std::string& body, net::Headers headers = {}, std::string method = "POST") {
-    io_.restart();
-    net::ClientRequest req;
-    req.method = std::move(method);
-    req.target = target;
-    req.body = body;
-    req.headers = std::move(headers);
-    net::ClientTarget t{"127.0.0.1", static_cast<std::uint16_t>(port), expected};
-    std::optional<Result<net::ClientResponse>> out;
-    auto run = [&]() -> boost::asio::awaitable<void> {
-      out.emplace(co_await client_->send(t, req, std::chrono::steady_clock::now() + 5s));
-    };
-    boost::asio::co_spawn(io_, run(), boost::asio::detached);
-    io_.run();
-    return std::move(*out);
-  }
-
- private:
-  boost::asio::io_context io_;  // outlives the client's pooled connections
-  std::unique_ptr<net::HttpClient> client_;
-};
+using RawPeer = PeerClient;
 
 TEST(Federation, BadHelloBodiesAreRejectedAndChangeNothing) {
   TempDir dir;

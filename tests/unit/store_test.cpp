@@ -87,6 +87,26 @@ TEST_P(StoreTest, StateIsAtomicAndTyped) {
   EXPECT_EQ(store_->state_keys("p", "")->size(), 2u);
 }
 
+TEST_P(StoreTest, LedgerPagesNewestFirstAndFilters) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->ledger_append({0, "c" + std::to_string(i), "t", "local", "op", "me", i % 2 ? "p/a" : "p/b",
+                                       i == 3 ? "out_of_stock" : "ok", 10, i == 3 ? "none left" : ""}));
+  }
+  auto all = store_->ledger_query({});
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ((*all)[0].call_id, "c4");
+  auto page = store_->ledger_query({"", "", (*all)[1].id, 2});
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].call_id, "c2");
+  EXPECT_EQ(store_->ledger_query({"p/a", "", 0, 50})->size(), 2u);
+  auto errors = store_->ledger_query({"", "error", 0, 50});
+  ASSERT_EQ(errors->size(), 1u);
+  EXPECT_EQ((*errors)[0].error, "none left");
+  ASSERT_TRUE(store_->ledger_trim(2));
+  EXPECT_EQ(store_->ledger_query({})->size(), 2u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite-memory", "sqlite-file"));
 
 TEST(SqliteStore, PersistsAcrossReopen) {

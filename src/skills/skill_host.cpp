@@ -1,0 +1,486 @@
+#include "skills/skill_host.hpp"
+
+#include <random>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/json.hpp"
+#include "core/time.hpp"
+
+namespace fedmesh::skills {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using Strand = asio::strand<asio::thread_pool::executor_type>;
+
+struct SkillHost::Slot {
+  Slot(Package p, json c, Strand s) : package(std::move(p)), config(std::move(c)), strand(std::move(s)) {}
+  Package package;
+  json config;  // defaults merged with the node's table for this package
+  std::unique_ptr<LuaRuntime> runtime;
+  Strand strand;         // every touch of `runtime` happens here
+  std::mutex timers_mu;  // guards timers
+  std::vector<std::shared_ptr<asio::steady_timer>> timers;
+  std::atomic<bool> retired{false};
+
+  void retire() {
+    retired = true;
+    std::lock_guard lock(timers_mu);
+    for (auto& t : timers) asio::post(t->get_executor(), [t] { t->cancel(); });
+  }
+};
+
+// The node as the Lua runtime sees it.
+class SkillHost::Host : public RuntimeHost {
+ public:
+  Host(Store& store, federation::PeerManager& peers, const SkillHostOptions& options)
+      : store_(store), peers_(peers), options_(options) {}
+  Store& store() override { return store_; }
+  std::optional<std::string> env(std::string_view name) override {
+    const char* v = std::getenv(std::string(name).c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  }
+  json self() override { return {{"name", options_.node_name}, {"organization", options_.organization}}; }
+  json peers(std::string_view skill) override {
+    json out = json::array();
+    for (const auto& p : peers_.snapshot()) {
+      if (p.state != federation::PeerState::up) continue;
+      if (!skill.empty() && std::find(p.skills.begin(), p.skills.end(), skill) == p.skills.end()) continue;
+      out.push_back({{"name", p.name}, {"organization", p.organization}, {"url", p.url}});
+    }
+    return out;
+  }
+  void log(std::string_view package, std::string_view level, std::string_view message) override {
+    if (level == "error") {
+      spdlog::error("[{}] {}", package, message);
+    } else if (level == "warn") {
+      spdlog::warn("[{}] {}", package, message);
+    } else {
+      spdlog::info("[{}] {}", package, message);
+    }
+  }
+
+ private:
+  Store& store_;
+  federation::PeerManager& peers_;
+  const SkillHostOptions& options_;
+};
+
+namespace {
+
+// Runs fn on `ex` and resumes the caller on its own executor with the result.
+template <class Executor, class F>
+auto run_on(Executor ex, F fn) -> asio::awaitable<std::invoke_result_t<F>> {
+  using R = std::invoke_result_t<F>;
+  co_return co_await asio::co_spawn(
+      ex, [&fn]() -> asio::awaitable<R> { co_return fn(); }, asio::use_awaitable);
+}
+
+std::string new_call_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+json merged_config(const Package& package, const json& overrides) {
+  json merged = package.manifest.config;
+  if (overrides.is_object()) merged.merge_patch(overrides);
+  return merged;
+}
+
+Error with_origin(Error e, const std::string& node, const std::string& skill) {
+  if (e.context_value("node").empty()) e.with("node", node);
+  if (e.context_value("skill").empty()) e.with("skill", skill);
+  return e;
+}
+
+}  // namespace
+
+std::chrono::milliseconds SkillHost::remaining_for_hop(Clock::time_point deadline, Clock::time_point now,
+                                                       std::chrono::milliseconds max) {
+  constexpr std::chrono::milliseconds kReturnMargin{5};
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) - kReturnMargin;
+  return std::min(left, max);
+}
+
+SkillHost::SkillHost(net::IoPool& pool, Store& store, federation::PeerManager& peers, SkillHostOptions options)
+    : pool_(pool),
+      store_(store),
+      peers_(peers),
+      options_(std::move(options)),
+      host_(std::make_unique<Host>(store_, peers_, options_)) {
+  peers_.set_exports([this] { return exported(); });
+}
+
+SkillHost::~SkillHost() {
+  stop();
+}
+
+Result<std::shared_ptr<SkillHost::Slot>> SkillHost::make_slot(const Package& package, const json& config) {
+  auto slot = std::make_shared<Slot>(package, merged_config(package, config), asio::make_strand(pool_.blocking()));
+  auto rt = LuaRuntime::load(slot->package, slot->config, *host_, options_.limits);
+  if (!rt) return std::move(rt).error();
+  slot->runtime = std::move(*rt);
+  return slot;
+}
+
+Status SkillHost::restore() {
+  auto list = store_.list_packages();
+  if (!list) return std::move(list).error();
+  for (const auto& record : *list) {
+    auto source = parse_json_object(record.source, 64);
+    if (!source) return make_error(ErrorCode::store_error, "package " + record.name + ": stored source is not JSON");
+    auto package = package_from_json(*source);
+    if (!package)
+      return make_error(ErrorCode::store_error, "package " + record.name + ": " + package.error().message());
+    auto slot = make_slot(*package, source->value("config", json::object()));
+    if (!slot) return make_error(ErrorCode::store_error, "package " + record.name + ": " + slot.error().message());
+    {
+      std::lock_guard lock(mu_);
+      slots_[record.name] = *slot;
+    }
+    start_periods(*slot);
+  }
+  return {};
+}
+
+void SkillHost::stop() {
+  std::lock_guard lock(mu_);
+  stopping_ = true;
+  for (auto& [name, slot] : slots_) slot->retire();
+}
+
+std::shared_ptr<SkillHost::Slot> SkillHost::find(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = slots_.find(name);
+  return it == slots_.end() ? nullptr : it->second;
+}
+
+asio::awaitable<Result<SkillHost::InstallOutcome>> SkillHost::install(Package package, json config) {
+  auto existing = find(package.manifest.name);
+  json merged = merged_config(package, config);
+  if (existing && existing->package.hash == package.hash && existing->config == merged)
+    co_return InstallOutcome::unchanged;
+
+  // Load and run init off the I/O threads; nothing changes unless both succeed.
+  auto made = co_await run_on(pool_.blocking().get_executor(), [&] { return make_slot(package, config); });
+  if (!made) co_return std::move(made).error();
+  auto slot = *made;
+  for (std::size_t i = 0; i < slot->runtime->handler_count("init"); ++i) {
+    auto inv = co_await run_on(slot->strand, [&] {
+      return slot->runtime->start_handler("init", i, json::object(), Clock::now() + options_.default_timeout);
+    });
+    CallContext ctx{Caller{}, Clock::now() + options_.default_timeout, 0, new_call_id(), "install"};
+    auto r = co_await drive(slot, std::move(inv), ctx);
+    if (!r)
+      co_return make_error(ErrorCode::invalid_argument,
+                           "package " + package.manifest.name + ": init failed: " + r.error().message());
+  }
+  json source = package_source_json(package);
+  source["config"] = config.is_object() ? config : json::object();
+  PackageRecord record{package.manifest.name, package.manifest.version, package.hash, source.dump(), now_iso8601()};
+  auto saved = co_await run_on(pool_.blocking().get_executor(), [&] { return store_.put_package(record); });
+  if (!saved) co_return std::move(saved).error();
+
+  std::shared_ptr<Slot> old;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) co_return make_error(ErrorCode::unavailable, "the node is stopping");
+    old = slots_[package.manifest.name];
+    slots_[package.manifest.name] = slot;
+  }
+  if (old) old->retire();  // its periods stop; invocations in flight finish on the old version
+  start_periods(slot);
+  peers_.announce();
+  spdlog::info("package {} {} {} ({})", package.manifest.name, package.manifest.version, old ? "updated" : "installed",
+               package.hash.substr(0, 12));
+  co_return old ? InstallOutcome::updated : InstallOutcome::installed;
+}
+
+asio::awaitable<Status> SkillHost::remove(std::string name) {
+  std::shared_ptr<Slot> old;
+  {
+    std::lock_guard lock(mu_);
+    auto it = slots_.find(name);
+    if (it == slots_.end()) co_return make_error(ErrorCode::not_found, "no package '" + name + "' is installed");
+    old = it->second;
+    slots_.erase(it);
+  }
+  old->retire();
+  auto s = co_await run_on(pool_.blocking().get_executor(), [&] { return store_.delete_package(name); });
+  peers_.announce();
+  spdlog::info("package {} removed (its state is kept)", name);
+  co_return s;
+}
+
+asio::awaitable<Result<json>> SkillHost::invoke(std::string package, std::string skill, json args, CallContext ctx) {
+  auto started = Clock::now();
+  std::string full = package + "/" + skill;
+  if (ctx.call_id.empty()) ctx.call_id = new_call_id();
+  auto finish = [&](Result<json> r) -> Result<json> {
+    if (!r) r = with_origin(std::move(r).error(), options_.node_name, full);
+    record(ctx, ctx.caller.local ? "local" : "incoming", options_.node_name, full, r, started);
+    return r;
+  };
+  auto slot = find(package);
+  const SkillSpec* spec = slot ? slot->package.manifest.skill(skill) : nullptr;
+  if (!spec) co_return finish(make_error(ErrorCode::not_found, "no skill " + full + " on node " + options_.node_name));
+  if (!allows(spec->acl, ctx.caller))
+    co_return finish(make_error(ErrorCode::forbidden, "peer '" + ctx.caller.peer + "' may not call " + full));
+  if (ctx.depth > options_.max_depth)
+    co_return finish(
+        make_error(ErrorCode::depth_exceeded, "call chain deeper than " + std::to_string(options_.max_depth)));
+  if (Clock::now() >= ctx.deadline)
+    co_return finish(make_error(ErrorCode::deadline_exceeded, "no time left to run " + full));
+  auto inv = co_await run_on(slot->strand, [&] { return slot->runtime->start_skill(skill, args, ctx.deadline); });
+  co_return finish(co_await drive(slot, std::move(inv), ctx));
+}
+
+asio::awaitable<Result<json>> SkillHost::drive(std::shared_ptr<Slot> slot, std::unique_ptr<LuaRuntime::Invocation> inv,
+                                               CallContext ctx) {
+  if (!inv) co_return make_error(ErrorCode::not_found, "nothing to run");
+  auto& rt = *slot->runtime;
+  auto step = co_await run_on(slot->strand, [&] { return rt.run(*inv); });
+  while (step.kind == LuaRuntime::Step::Kind::needs_fed) {
+    auto reply = co_await perform(std::move(*step.request), ctx);
+    step = co_await run_on(slot->strand, [&] { return rt.resume(*inv, std::move(reply)); });
+  }
+  co_await run_on(slot->strand, [&] {
+    inv.reset();  // unrefs its Lua thread: on the strand
+    return 0;
+  });
+  if (step.kind == LuaRuntime::Step::Kind::failed) co_return std::move(*step.error);
+  co_return std::move(step.result);
+}
+
+asio::awaitable<Result<json>> SkillHost::perform(FedRequest request, const CallContext& ctx) {
+  if (request.kind == FedRequest::Kind::call)
+    co_return co_await remote(request.peers.at(0), request.skill, request.args, ctx);
+
+  // call_all: every peer at once on this I/O thread; results in the order asked.
+  struct Gather {
+    explicit Gather(asio::any_io_executor ex, std::size_t n) : results(n), remaining(n), done(ex) {}
+    std::vector<json> results;
+    std::size_t remaining;
+    asio::steady_timer done;
+  };
+  auto ex = co_await asio::this_coro::executor;
+  auto gather = std::make_shared<Gather>(ex, request.peers.size());
+  for (std::size_t i = 0; i < request.peers.size(); ++i) {
+    std::string peer = request.peers[i];
+    asio::co_spawn(ex, remote(peer, request.skill, request.args, ctx),
+                   [gather, i, peer](std::exception_ptr e, Result<json> r) {
+                     json entry = {{"peer", peer}, {"ok", !e && r.ok()}};
+                     if (e) {
+                       entry["error"] = {{"code", "internal"}, {"message", "call failed"}, {"node", peer}};
+                     } else if (r) {
+                       entry["result"] = std::move(*r);
+                     } else {
+                       entry["error"] = {{"code", r.error().code_name()},
+                                         {"message", r.error().message()},
+                                         {"node", r.error().context_value("node")}};
+                     }
+                     gather->results[i] = std::move(entry);
+                     if (--gather->remaining == 0) gather->done.cancel();
+                   });
+  }
+  if (gather->remaining > 0) {
+    gather->done.expires_at(Clock::time_point::max());
+    co_await gather->done.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return json(std::move(gather->results));
+}
+
+asio::awaitable<Result<json>> SkillHost::remote(std::string peer, std::string skill, json args,
+                                                const CallContext& ctx) {
+  auto started = Clock::now();
+  auto finish = [&](Result<json> r) -> Result<json> {
+    if (!r) r = with_origin(std::move(r).error(), peer, skill);
+    record(ctx, "outgoing", peer, skill, r, started);
+    return r;
+  };
+  auto slash = skill.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == skill.size())
+    co_return finish(make_error(ErrorCode::invalid_argument, "'" + skill + "' is not a \"package/skill\" name"));
+  auto left = remaining_for_hop(ctx.deadline, Clock::now(), options_.max_timeout);
+  if (left.count() <= 0) co_return finish(make_error(ErrorCode::deadline_exceeded, "no time left to call " + peer));
+  if (ctx.depth + 1 > options_.max_depth)
+    co_return finish(
+        make_error(ErrorCode::depth_exceeded, "call chain deeper than " + std::to_string(options_.max_depth)));
+  net::ClientRequest req;
+  req.method = "POST";
+  req.target = "/fed/v1/skills/" + skill;
+  req.body = args.dump();
+  req.headers = {{"x-fedmesh-deadline-ms", std::to_string(left.count())},
+                 {"x-fedmesh-depth", std::to_string(ctx.depth + 1)},
+                 {"x-fedmesh-call-id", ctx.call_id}};
+  auto res = co_await peers_.send(peer, std::move(req), ctx.deadline);
+  if (!res) co_return finish(std::move(res).error());
+  auto body = parse_json(res->body, 64);
+  if (!body) co_return finish(make_error(ErrorCode::peer_unavailable, "answer from " + peer + " is not JSON"));
+  if (res->status == 200) co_return finish(std::move(*body));
+  const json& e = (*body).is_object() ? (*body)["error"] : json();
+  std::string code = e.is_object() ? e.value("code", "internal") : "internal";
+  Error err(ErrorCode::skill_error, e.is_object() ? e.value("message", "") : res->body);
+  if (auto known = error_code_from_string(code); known && *known != ErrorCode::skill_error) {
+    err = Error(*known, err.message());
+  } else {
+    err.with_code_name(code);
+  }
+  if (e.is_object() && e.contains("node") && e["node"].is_string()) err.with("node", e["node"].get<std::string>());
+  if (e.is_object() && e.contains("skill") && e["skill"].is_string()) err.with("skill", e["skill"].get<std::string>());
+  co_return finish(std::move(err));
+}
+
+asio::awaitable<json> SkillHost::fire(std::string event, json payload) {
+  std::vector<std::shared_ptr<Slot>> slots;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, slot] : slots_) slots.push_back(slot);
+  }
+  int ran = 0;
+  json errors = json::array();
+  for (auto& slot : slots) {
+    auto count = co_await run_on(slot->strand, [&] { return slot->runtime->handler_count(event); });
+    for (std::size_t i = 0; i < count; ++i) {
+      auto deadline = Clock::now() + options_.default_timeout;
+      auto inv =
+          co_await run_on(slot->strand, [&] { return slot->runtime->start_handler(event, i, payload, deadline); });
+      CallContext ctx{Caller{}, deadline, 0, new_call_id(), "event " + event};
+      auto r = co_await drive(slot, std::move(inv), ctx);
+      ++ran;
+      record(ctx, "local", options_.node_name, slot->package.manifest.name + " on " + event, r, Clock::now());
+      if (!r) {
+        spdlog::warn("[{}] handler for {} failed: {}", slot->package.manifest.name, event, r.error().message());
+        errors.push_back({{"package", slot->package.manifest.name},
+                          {"code", r.error().code_name()},
+                          {"message", r.error().message()}});
+      }
+    }
+  }
+  co_return json{{"event", event}, {"handlers", ran}, {"errors", errors}};
+}
+
+void SkillHost::start_periods(const std::shared_ptr<Slot>& slot) {
+  const auto& periods = slot->runtime->periods();
+  for (std::size_t i = 0; i < periods.size(); ++i) {
+    auto& io = pool_.next();
+    auto timer = std::make_shared<asio::steady_timer>(io);
+    {
+      std::lock_guard lock(slot->timers_mu);
+      slot->timers.push_back(timer);
+    }
+    auto every = periods[i].every;
+    asio::co_spawn(
+        io,
+        [this, slot, timer, i, every]() -> asio::awaitable<void> {
+          while (!slot->retired) {
+            timer->expires_after(every);
+            co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+            if (slot->retired) break;
+            auto deadline = Clock::now() + std::min<std::chrono::milliseconds>(every, options_.default_timeout);
+            auto inv = co_await run_on(slot->strand, [&] { return slot->runtime->start_period(i, deadline); });
+            CallContext ctx{Caller{}, deadline, 0, new_call_id(), "period"};
+            auto r = co_await drive(slot, std::move(inv), ctx);
+            if (!r) spdlog::warn("[{}] periodic handler failed: {}", slot->package.manifest.name, r.error().message());
+          }
+        },
+        asio::detached);
+  }
+}
+
+void SkillHost::record(const CallContext& ctx, const std::string& direction, const std::string& callee,
+                       const std::string& skill, const Result<json>& result, Clock::time_point started) {
+  LedgerEntry e;
+  e.call_id = ctx.call_id;
+  e.at = now_iso8601();
+  e.direction = direction;
+  e.caller = ctx.caller_name.empty() ? (ctx.caller.local ? "operator" : ctx.caller.peer) : ctx.caller_name;
+  e.callee = callee;
+  e.skill = skill;
+  e.status = result ? "ok" : result.error().code_name();
+  e.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+  if (!result) e.error = result.error().message();
+  bool trim = ledger_writes_.fetch_add(1) % 1000 == 999;
+  asio::post(pool_.blocking(), [this, e = std::move(e), trim] {
+    if (auto s = store_.ledger_append(e); !s) spdlog::error("ledger: {}", s.error().message());
+    if (trim) (void)store_.ledger_trim(options_.ledger_keep);
+  });
+}
+
+json SkillHost::packages() const {
+  std::lock_guard lock(mu_);
+  json out = json::array();
+  for (const auto& [name, slot] : slots_) {
+    const auto& m = slot->package.manifest;
+    json skills = json::array();
+    for (const auto& s : m.skills) skills.push_back(s.name);
+    out.push_back({{"name", name},
+                   {"version", m.version},
+                   {"description", m.description},
+                   {"hash", slot->package.hash},
+                   {"skills", skills},
+                   {"config", slot->config}});
+  }
+  return out;
+}
+
+json SkillHost::skills() const {
+  std::lock_guard lock(mu_);
+  json out = json::array();
+  for (const auto& [name, slot] : slots_) {
+    for (const auto& s : slot->package.manifest.skills) {
+      out.push_back({{"name", name + "/" + s.name},
+                     {"package", name},
+                     {"skill", s.name},
+                     {"description", s.description},
+                     {"acl", s.acl.to_json()},
+                     {"input", s.input},
+                     {"output", s.output}});
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> SkillHost::exported() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, slot] : slots_) {
+    for (const auto& s : slot->package.manifest.skills) {
+      if (s.acl.exported()) out.push_back(name + "/" + s.name);
+    }
+  }
+  return out;
+}
+
+Result<json> SkillHost::ledger(const LedgerQuery& query) const {
+  auto entries = store_.ledger_query(query);
+  if (!entries) return std::move(entries).error();
+  json items = json::array();
+  for (const auto& e : *entries) {
+    items.push_back({{"id", e.id},
+                     {"call_id", e.call_id},
+                     {"at", e.at},
+                     {"direction", e.direction},
+                     {"caller", e.caller},
+                     {"callee", e.callee},
+                     {"skill", e.skill},
+                     {"status", e.status},
+                     {"duration_us", e.duration_us},
+                     {"error", e.error}});
+  }
+  json out = {{"items", items}};
+  if (!entries->empty() && static_cast<int>(entries->size()) == query.limit) out["next_before"] = entries->back().id;
+  return out;
+}
+
+}  // namespace fedmesh::skills

@@ -1,0 +1,107 @@
+// SkillHost: the node's installed packages and everything that runs them. Installs
+// and removes packages (same content hash: nothing happens; new hash: old triggers
+// stop, the new version loads, its "init" handlers run, state is kept), invokes
+// skills locally or for peers (ACL, call depth, deadline), makes the runtime's
+// fed.call/fed.call_all over mTLS, fires events and periods, and records every
+// invocation in the ledger.
+//
+// Threads: each package's Lua runs on its own strand of the blocking pool, never on
+// an I/O thread; remote calls are made from I/O threads while the Lua thread waits.
+// All public methods are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include "federation/peer_manager.hpp"
+#include "net/io_pool.hpp"
+#include "skills/lua/runtime.hpp"
+#include "skills/package.hpp"
+#include "store/store.hpp"
+
+namespace fedmesh::skills {
+
+struct CallContext {
+  Caller caller;
+  Clock::time_point deadline;
+  int depth = 0;            // hops so far; the first call is 0
+  std::string call_id;      // travels with every hop
+  std::string caller_name;  // for the ledger: "operator", a peer name, or "pkg/skill"
+};
+
+struct SkillHostOptions {
+  std::string node_name;
+  std::string organization;
+  LuaLimits limits;
+  int max_depth = 8;
+  std::chrono::milliseconds default_timeout{10'000};
+  std::chrono::milliseconds max_timeout{60'000};
+  std::int64_t ledger_keep = 100'000;
+};
+
+class SkillHost {
+ public:
+  SkillHost(net::IoPool& pool, Store& store, federation::PeerManager& peers, SkillHostOptions options);
+  ~SkillHost();
+
+  // Loads the packages remembered in the store (no init); call before serving.
+  Status restore();
+  // Stops periods; running invocations finish on their own.
+  void stop();
+
+  enum class InstallOutcome { installed, updated, unchanged };
+  // `config` is merged over the package's defaults (system service tables).
+  boost::asio::awaitable<Result<InstallOutcome>> install(Package package,
+                                                         nlohmann::json config = nlohmann::json::object());
+  boost::asio::awaitable<Status> remove(std::string name);
+
+  boost::asio::awaitable<Result<nlohmann::json>> invoke(std::string package, std::string skill, nlohmann::json args,
+                                                        CallContext context);
+  // Runs every handler of `event` in every package; returns how many ran and failures.
+  boost::asio::awaitable<nlohmann::json> fire(std::string event, nlohmann::json payload);
+
+  nlohmann::json packages() const;
+  nlohmann::json skills() const;
+  std::vector<std::string> exported() const;  // for hello
+  Result<nlohmann::json> ledger(const LedgerQuery& query) const;
+
+  // Deadline arithmetic for a hop: what remains of `deadline`, minus a margin for the
+  // answer to travel back, capped by `max`. Zero or less means no time is left.
+  static std::chrono::milliseconds remaining_for_hop(Clock::time_point deadline, Clock::time_point now,
+                                                     std::chrono::milliseconds max);
+
+  struct Slot;
+  class Host;
+
+ private:
+  std::shared_ptr<Slot> find(const std::string& name) const;
+  boost::asio::awaitable<Result<nlohmann::json>> drive(std::shared_ptr<Slot> slot,
+                                                       std::unique_ptr<LuaRuntime::Invocation> invocation,
+                                                       CallContext context);
+  boost::asio::awaitable<Result<nlohmann::json>> remote(std::string peer, std::string skill, nlohmann::json args,
+                                                        const CallContext& context);
+  boost::asio::awaitable<Result<nlohmann::json>> perform(FedRequest request, const CallContext& context);
+  void start_periods(const std::shared_ptr<Slot>& slot);
+  void record(const CallContext& context, const std::string& direction, const std::string& callee,
+              const std::string& skill, const Result<nlohmann::json>& result, Clock::time_point started);
+  Result<std::shared_ptr<Slot>> make_slot(const Package& package, const nlohmann::json& config);
+
+  net::IoPool& pool_;
+  Store& store_;
+  federation::PeerManager& peers_;
+  SkillHostOptions options_;
+  std::unique_ptr<Host> host_;
+
+  mutable std::mutex mu_;  // guards slots_ and stopping_
+  std::map<std::string, std::shared_ptr<Slot>> slots_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> ledger_writes_{0};
+};
+
+}  // namespace fedmesh::skills

@@ -1,0 +1,187 @@
+// Skills across real nodes: the hello-federate story (list, blend, run out, reset,
+// blend again), ACLs over mTLS, a peer that dies mid-way, package updates that keep
+// state, and the ledger.
+#include <gtest/gtest.h>
+
+#include "support/peer_client.hpp"
+
+namespace fedmesh::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+std::string packages_dir() {
+  return source_dir() + "/examples/hello-federate/packages";
+}
+
+class HelloFederate : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (std::string c : {"red", "blue", "yellow"}) f_.add({c, {}, "", "ca", "", {{"COLOR", c}}});
+    f_.add({"painter", {{"red", true}, {"blue", true}, {"yellow", true}}});
+    for (std::string n : {"red", "blue", "yellow", "painter"}) f_.start(n);
+    for (std::string c : {"red", "blue", "yellow"}) {
+      ASSERT_TRUE(wait_until([&] { return f_.healthy(c); }, 10s)) << f_.process(c).log();
+      auto r = http(f_.http_port(c), "POST", "/api/v1/packages", package_upload(packages_dir() + "/color_tools"));
+      ASSERT_EQ(r.status, 201) << r.body;
+    }
+    auto r = http(port("painter"), "POST", "/api/v1/packages", package_upload(packages_dir() + "/palette"));
+    ASSERT_EQ(r.status, 201) << r.body;
+    // The colour nodes re-announce their skills; wait until painter has heard from all three.
+    ASSERT_TRUE(wait_until(
+        [&] {
+          auto peers = http(port("painter"), "GET", "/api/v1/peers").json();
+          int ready = 0;
+          for (const auto& p : peers["peers"])
+            if (p["state"] == "up" && p["skills"].size() == 2) ++ready;
+          return ready == 3;
+        },
+        15s))
+        << http(port("painter"), "GET", "/api/v1/peers").body;
+  }
+
+  int port(const std::string& n) { return f_.http_port(n); }
+  HttpResult call(const std::string& node, const std::string& skill, const json& args = json::object()) {
+    return http(port(node), "POST", "/api/v1/skills/" + skill, args.dump());
+  }
+  HttpResult blend(const std::string& a, const std::string& b) {
+    return call("painter", "palette/color_blend", {{"color1", a}, {"color2", b}});
+  }
+
+  TempDir dir_;
+  Federation f_{dir_};
+};
+
+TEST_F(HelloFederate, ListBlendExhaustResetBlendAgain) {
+  auto list = call("painter", "palette/list_all_colors");
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_EQ(list.json()["colors"], json::parse(R"([{"color":"blue","node":"blue"},{"color":"red","node":"red"},
+                                                   {"color":"yellow","node":"yellow"}])"));
+  // Each colour node starts with 2 units; a blend takes one of each colour.
+  auto b = blend("red", "yellow");
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(b.json()["color"], "orange");
+  EXPECT_EQ(b.json()["rgb"], "#FFA500");
+  auto same = blend("blue", "blue");  // the same colour twice takes two units and blends to itself
+  EXPECT_EQ(same.json()["color"], "blue") << same.body;
+  EXPECT_EQ(blend("yellow", "red").json()["color"], "orange");
+  // Red is empty now: the blend fails with a clear error naming the colour and node.
+  auto out = blend("red", "yellow");
+  EXPECT_EQ(out.status, 422) << out.body;
+  EXPECT_EQ(out.json()["error"]["code"], "out_of_stock");
+  EXPECT_EQ(out.json()["error"]["message"], "red is unavailable (node red)");
+  EXPECT_EQ(out.json()["error"]["node"], "painter");
+  auto purple = blend("blue", "red");
+  EXPECT_EQ(purple.json()["error"]["message"], "blue is unavailable (node blue)") << purple.body;
+  auto unknown = blend("red", "teal");
+  EXPECT_EQ(unknown.status, 422);
+  EXPECT_EQ(unknown.json()["error"]["code"], "unknown_color");
+  // Reset through the event; blending works again.
+  for (std::string c : {"red", "yellow"}) {
+    auto reset = http(port(c), "POST", "/api/v1/events/system.reset", "");
+    ASSERT_EQ(reset.status, 200) << reset.body;
+    EXPECT_EQ(reset.json()["handlers"], 1);
+  }
+  auto again = blend("red", "yellow");
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.json()["color"], "orange");
+
+  // The ledger saw all of it, newest first, filterable.
+  auto ledger = http(port("painter"), "GET", "/api/v1/ledger?skill=palette/color_blend").json();
+  ASSERT_GE(ledger["items"].size(), 5u) << ledger.dump();
+  EXPECT_EQ(ledger["items"][0]["skill"], "palette/color_blend");
+  auto errors = http(port("painter"), "GET", "/api/v1/ledger?status=error").json();
+  bool saw_out_of_stock = false;
+  for (const auto& e : errors["items"]) saw_out_of_stock |= e["status"] == "out_of_stock";
+  EXPECT_TRUE(saw_out_of_stock) << errors.dump();
+  auto outgoing = http(port("painter"), "GET", "/api/v1/ledger?skill=color_tools/share_color").json();
+  ASSERT_FALSE(outgoing["items"].empty());
+  EXPECT_EQ(outgoing["items"][0]["direction"], "outgoing");
+  EXPECT_EQ(http(port("painter"), "GET", "/api/v1/ledger?limit=0").status, 400);
+}
+
+TEST_F(HelloFederate, AclForbidsLocalSkillsToPeers) {
+  PeerClient painter(dir_, "painter");
+  auto r = painter.post(f_.fed_port("red"), "red", "/fed/v1/skills/color_tools/reset_inventory", "{}");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->status, 403) << r->body;
+  EXPECT_NE(r->body.find("\"code\":\"forbidden\""), std::string::npos);
+  EXPECT_NE(r->body.find("may not call color_tools/reset_inventory"), std::string::npos) << r->body;
+  auto ok = painter.post(f_.fed_port("red"), "red", "/fed/v1/skills/color_tools/identify_self", "{}");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->body, R"({"color":"red"})");
+  // Locally the operator may call it.
+  EXPECT_EQ(call("red", "color_tools/reset_inventory").json()["qty"], 2);
+}
+
+TEST_F(HelloFederate, DeadPeerFailsFastAndOthersStillWork) {
+  ASSERT_EQ(call("painter", "palette/list_all_colors").status, 200);  // providers known
+  f_.stop("blue", SIGKILL);
+  auto started = std::chrono::steady_clock::now();
+  auto r = blend("blue", "red");
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.json()["error"]["code"], "peer_unavailable");
+  EXPECT_EQ(r.json()["error"]["node"], "blue");
+  EXPECT_LT(took, 3s);
+  EXPECT_EQ(blend("red", "yellow").json()["color"], "orange");
+}
+
+TEST_F(HelloFederate, RedeployingKeepsStateAndSameHashIsANoOp) {
+  auto same = http(port("red"), "POST", "/api/v1/packages", package_upload(packages_dir() + "/color_tools"));
+  EXPECT_EQ(same.status, 200);
+  EXPECT_EQ(same.json()["outcome"], "unchanged");
+  ASSERT_EQ(call("red", "color_tools/share_color").json()["qty"], 1);
+  // A new version: different manifest text, same inventory.
+  TempDir copy;
+  auto manifest = read_file(packages_dir() + "/color_tools/package.toml");
+  manifest.replace(manifest.find("1.0.0"), 5, "1.0.1");
+  write_file(copy / "package.toml", manifest);
+  write_file(copy / "main.lua", read_file(packages_dir() + "/color_tools/main.lua"));
+  auto updated = http(port("red"), "POST", "/api/v1/packages", package_upload(copy.path()));
+  EXPECT_EQ(updated.status, 200) << updated.body;
+  EXPECT_EQ(updated.json()["outcome"], "updated");
+  auto share = call("red", "color_tools/share_color");
+  EXPECT_EQ(share.json()["qty"], 0) << share.body;  // kept: 1 -> 0
+  auto pkgs = http(port("red"), "GET", "/api/v1/packages").json();
+  EXPECT_EQ(pkgs["packages"][0]["version"], "1.0.1");
+  // Removing it makes its skills unknown; its state stays for a reinstall.
+  EXPECT_EQ(http(port("red"), "DELETE", "/api/v1/packages/color_tools").status, 200);
+  EXPECT_EQ(call("red", "color_tools/share_color").status, 404);
+  EXPECT_EQ(http(port("red"), "DELETE", "/api/v1/packages/color_tools").status, 404);
+}
+
+TEST(Skills, BadUploadsAndCallsAreRejectedAndChangeNothing) {
+  TempDir dir;
+  Federation f(dir);
+  f.add({"a", {}});
+  f.start("a");
+  ASSERT_TRUE(wait_until([&] { return f.healthy("a"); }, 10s));
+  int port = f.http_port("a");
+  EXPECT_EQ(http(port, "POST", "/api/v1/packages", "{oops").json()["error"]["code"], "bad_json");
+  auto bad_manifest = http(port, "POST", "/api/v1/packages", R"({"manifest":"name = 1","files":{"main.lua":""}})");
+  EXPECT_EQ(bad_manifest.status, 400);
+  EXPECT_EQ(bad_manifest.json()["error"]["message"], "package.toml: name: expected a string");
+  auto bad_lua = http(port, "POST", "/api/v1/packages",
+                      json{{"manifest", "name = \"p\"\nversion = \"1\"\n[skills.s]\n"},
+                           {"files", {{"main.lua", "skill('s', function() end"}}}}
+                          .dump());
+  EXPECT_EQ(bad_lua.status, 400);
+  EXPECT_NE(bad_lua.json()["error"]["message"].get<std::string>().find("main.lua:1:"), std::string::npos)
+      << bad_lua.body;
+  EXPECT_TRUE(http(port, "GET", "/api/v1/packages").json()["packages"].empty());
+  EXPECT_EQ(http(port, "POST", "/api/v1/skills/nope/nothing", "{}").status, 404);
+  auto ok = http(port, "POST", "/api/v1/packages",
+                 json{{"manifest", "name = \"p\"\nversion = \"1\"\n[skills.s]\n"},
+                      {"files", {{"main.lua", "skill('s', function(a) return { got = a } end)"}}}}
+                     .dump());
+  ASSERT_EQ(ok.status, 201) << ok.body;
+  EXPECT_EQ(http(port, "POST", "/api/v1/skills/p/s", "[1,").json()["error"]["code"], "bad_json");
+  EXPECT_EQ(http(port, "POST", "/api/v1/skills/p/s", "").json()["got"], json::object());
+  EXPECT_EQ(http(port, "POST", "/api/v1/skills/p/s", R"({"x":[1,2]})").json()["got"]["x"], json::array({1, 2}));
+}
+
+}  // namespace
+}  // namespace fedmesh::testing
