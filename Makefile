@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps build test demo bench clean format
+.PHONY: deps build test demo demo-down trio bench clean format
 
 deps:
 	@bash scripts/install-deps.sh
@@ -15,6 +15,12 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 demo: build
+	@bash examples/hello-federate/demo.sh $(BUILD)/src/cli/fedmesh
+
+demo-down: build
+	@$(BUILD)/src/cli/fedmesh down examples/hello-federate
+
+trio: build
 	@bash examples/trio/run.sh $(BUILD)/src/cli/fedmesh
 
 bench: build

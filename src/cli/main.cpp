@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/network_commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"fedmesh — a federation runtime: sovereign nodes, skills, registries, shared data, federated jobs"};
@@ -52,6 +53,33 @@ int main(int argc, char** argv) {
       ->required();
   peers->add_flag("--json", peers_json, "Print JSON");
 
+  std::string net_dir = ".";
+  auto* up =
+      app.add_subcommand("up", "Start the network described by DIR/fedmesh.toml (certificates, nodes, packages)");
+  up->add_option("dir", net_dir, "Network folder (with fedmesh.toml)")->required();
+  std::string down_dir;
+  auto* down = app.add_subcommand("down", "Stop the network's nodes gracefully");
+  down->add_option("dir", down_dir, "Network folder")->required();
+  std::string ps_dir;
+  auto* ps = app.add_subcommand("ps", "Show the network's nodes: state, peers, packages");
+  ps->add_option("dir", ps_dir, "Network folder")->required();
+  std::string install_dir, install_node;
+  auto* install = app.add_subcommand("install", "Redeploy the network's packages without restarting nodes");
+  install->add_option("dir", install_dir, "Network folder")->required();
+  install->add_option("--node", install_node, "Only this node");
+  std::string call_node, call_skill_name, call_args, call_net = ".";
+  auto* call = app.add_subcommand("call", "Call a skill: fedmesh call NODE pkg/skill '{json}'");
+  call->add_option("node", call_node, "Node name (of the network) or operator URL")->required();
+  call->add_option("skill", call_skill_name, "package/skill")->required();
+  call->add_option("args", call_args, "JSON arguments (default {})");
+  call->add_option("--network", call_net, "Network folder (default: the current directory)");
+  std::string event_node, event_name, event_payload, event_net = ".";
+  auto* event = app.add_subcommand("event", "Fire an event on a node: fedmesh event NODE NAME ['{json}']");
+  event->add_option("node", event_node, "Node name (of the network) or operator URL")->required();
+  event->add_option("name", event_name, "Event name, e.g. system.reset")->required();
+  event->add_option("payload", event_payload, "JSON payload (default {})");
+  event->add_option("--network", event_net, "Network folder (default: the current directory)");
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -72,6 +100,12 @@ int main(int argc, char** argv) {
   if (*ca_issue) return fedmesh::cli::ca_issue(issue_ca, issue_name, issue_out, issue_org, issue_days);
   if (*status) return fedmesh::cli::show_status(status_url, status_json);
   if (*peers) return fedmesh::cli::show_peers(peers_url, peers_json);
+  if (*up) return fedmesh::cli::network_up(net_dir);
+  if (*down) return fedmesh::cli::network_down(down_dir);
+  if (*ps) return fedmesh::cli::network_ps(ps_dir);
+  if (*install) return fedmesh::cli::network_install(install_dir, install_node);
+  if (*call) return fedmesh::cli::call_skill(call_node, call_skill_name, call_args, call_net);
+  if (*event) return fedmesh::cli::fire_event(event_node, event_name, event_payload, event_net);
   if (*version) return fedmesh::cli::version();
   return 2;
 }

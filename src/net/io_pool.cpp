@@ -37,7 +37,8 @@ void IoPool::stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
-  blocking_.stop();
+  // Finish queued blocking work (store writes) rather than drop it: join() without a
+  // prior stop() waits until the queue is empty.
   blocking_.join();
 }
 

@@ -1,0 +1,17 @@
+// `fedmesh up/down/ps/install/call/event`: running a network of local nodes from a
+// network file (see network.hpp). Each returns the process exit code.
+#pragma once
+
+#include <string>
+
+namespace fedmesh::cli {
+
+int network_up(const std::string& dir);
+int network_down(const std::string& dir);
+int network_ps(const std::string& dir);
+int network_install(const std::string& dir, const std::string& only_node);
+// NODE is a node name of the network in `dir`, or an operator URL.
+int call_skill(const std::string& node, const std::string& skill, const std::string& args, const std::string& dir);
+int fire_event(const std::string& node, const std::string& event, const std::string& payload, const std::string& dir);
+
+}  // namespace fedmesh::cli
