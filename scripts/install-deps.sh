@@ -14,6 +14,7 @@ packages=(
   liblua5.4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   wrk procps clang-format
+  chromium chromium-driver fonts-dejavu-core
 )
 
 missing=()

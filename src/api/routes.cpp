@@ -1,5 +1,7 @@
 #include "api/routes.hpp"
 
+#include "api/assets.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -48,6 +50,23 @@ Response skill_response(const Result<json>& r) {
 
 std::shared_ptr<const net::Router> operator_routes(Node& node) {
   auto r = std::make_shared<net::Router>();
+  // The dashboard: static files embedded in the binary; it calls the API like any client.
+  r->add("GET", "/", [](Request&) -> asio::awaitable<Response> {
+    for (const auto& a : assets()) {
+      if (a.name == "index.html") co_return Response::text(200, std::string(a.body), std::string(a.content_type));
+    }
+    co_return Response::error(make_error(ErrorCode::not_found, "dashboard not built in"));
+  });
+  r->add("GET", "/assets/{name}", [](Request& req) -> asio::awaitable<Response> {
+    for (const auto& a : assets()) {
+      if (a.name == req.param("name")) {
+        auto res = Response::text(200, std::string(a.body), std::string(a.content_type));
+        res.headers.emplace_back("Cache-Control", "no-cache");
+        co_return res;
+      }
+    }
+    co_return Response::error(make_error(ErrorCode::not_found, "no asset " + std::string(req.param("name"))));
+  });
   r->add("GET", "/healthz", [](Request&) -> asio::awaitable<Response> {
     co_return Response::json(200, {{"status", "ok"}});
   });

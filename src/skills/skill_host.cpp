@@ -352,13 +352,14 @@ asio::awaitable<json> SkillHost::fire(std::string event, json payload) {
   for (auto& slot : slots) {
     auto count = co_await run_on(slot->strand, [&] { return slot->runtime->handler_count(event); });
     for (std::size_t i = 0; i < count; ++i) {
-      auto deadline = Clock::now() + options_.default_timeout;
+      auto started = Clock::now();
+      auto deadline = started + options_.default_timeout;
       auto inv =
           co_await run_on(slot->strand, [&] { return slot->runtime->start_handler(event, i, payload, deadline); });
       CallContext ctx{Caller{}, deadline, 0, new_call_id(), "event " + event};
       auto r = co_await drive(slot, std::move(inv), ctx);
       ++ran;
-      record(ctx, "local", options_.node_name, slot->package.manifest.name + " on " + event, r, Clock::now());
+      record(ctx, "local", options_.node_name, slot->package.manifest.name + " on " + event, r, started);
       if (!r) {
         spdlog::warn("[{}] handler for {} failed: {}", slot->package.manifest.name, event, r.error().message());
         errors.push_back({{"package", slot->package.manifest.name},

@@ -161,6 +161,14 @@ HttpResult exchange(int port, const std::string& bytes, std::chrono::millisecond
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) break;
     in.append(buf, static_cast<std::size_t>(n));
+    // Stop at the end of a Content-Length body: some servers keep the connection open.
+    auto end = in.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::string head = in.substr(0, end);
+      for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      auto cl = head.find("\r\ncontent-length:");
+      if (cl != std::string::npos && in.size() >= end + 4 + std::stoul(head.substr(cl + 17))) break;
+    }
   }
   ::close(fd);
   auto sep = in.find("\r\n\r\n");
@@ -272,6 +280,14 @@ std::string Federation::peer_state(const std::string& node, const std::string& p
     if (p.value("name", "") == peer) return p.value("state", "");
   }
   return "";
+}
+
+std::string package_upload(const std::string& dir, const nlohmann::json& config) {
+  nlohmann::json files = nlohmann::json::object();
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".lua") files[entry.path().filename().string()] = read_file(entry.path().string());
+  }
+  return nlohmann::json{{"manifest", read_file(dir + "/package.toml")}, {"files", files}, {"config", config}}.dump();
 }
 
 }  // namespace fedmesh::testing

@@ -77,6 +77,9 @@ HttpResult http(int port, const std::string& method, const std::string& target, 
 // Sends raw bytes and returns whatever arrives until close or timeout.
 HttpResult http_raw(int port, const std::string& bytes, std::chrono::milliseconds timeout);
 
+// {"manifest": ..., "files": {...}, "config": ...} for a package folder (package.toml + *.lua at its top level).
+std::string package_upload(const std::string& dir, const nlohmann::json& config = nlohmann::json::object());
+
 // Polls `condition` every few milliseconds until true or timeout.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 

@@ -34,12 +34,4 @@ Result<net::ClientResponse> PeerClient::request(int port, const std::string& exp
   return std::move(*out);
 }
 
-std::string package_upload(const std::string& dir, const nlohmann::json& config) {
-  nlohmann::json files = nlohmann::json::object();
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().extension() == ".lua") files[entry.path().filename().string()] = read_file(entry.path().string());
-  }
-  return nlohmann::json{{"manifest", read_file(dir + "/package.toml")}, {"files", files}, {"config", config}}.dump();
-}
-
 }  // namespace fedmesh::testing

@@ -26,7 +26,4 @@ class PeerClient {
   std::unique_ptr<net::HttpClient> client_;
 };
 
-// {"manifest": ..., "files": {...}} for a package folder (package.toml + *.lua at its top level).
-std::string package_upload(const std::string& dir, const nlohmann::json& config = nlohmann::json::object());
-
 }  // namespace fedmesh::testing

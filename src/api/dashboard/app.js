@@ -1,0 +1,164 @@
+// fedmesh node dashboard: plain JS over the operator API, no dependencies.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+let skills = [];
+
+function token() { return sessionStorage.getItem("fedmesh-token") || ""; }
+
+async function api(method, path, body) {
+  const headers = { "Accept": "application/json" };
+  if (token()) headers["Authorization"] = "Bearer " + token();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, { method, headers, body });
+  if (res.status === 401) $("#auth").hidden = false;
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = { error: { code: "bad_answer", message: "the node did not answer JSON" } }; }
+  return { ok: res.ok, status: res.status, data };
+}
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c == null ? "" : String(c)));
+  return e;
+}
+
+function fill(tbody, rows) { tbody.replaceChildren(...rows); }
+
+function formatUptime(s) {
+  if (s < 60) return Math.floor(s) + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min";
+  return (s / 3600).toFixed(1) + " h";
+}
+
+async function refreshStatus() {
+  const r = await api("GET", "/api/v1/status");
+  if (!r.ok) return;
+  const s = r.data;
+  document.title = s.name + " · fedmesh";
+  $("#node-name").textContent = s.name;
+  $("#node-org").textContent = s.organization;
+  $("#node-version").textContent = "v" + s.version;
+  $("#node-uptime").textContent = "up " + formatUptime(s.uptime);
+  const total = Object.values(s.peers).reduce((a, b) => a + b, 0);
+  $("#node-peers").textContent = s.peers.up + "/" + total + " peers up";
+}
+
+async function refreshPeers() {
+  const r = await api("GET", "/api/v1/peers");
+  if (!r.ok) return;
+  fill($("#peers tbody"), r.data.peers.map((p) => el("tr", {},
+    el("td", {}, el("strong", {}, p.name), el("div", { class: "muted small" }, p.url)),
+    el("td", {}, el("span", { class: "badge " + p.state }, p.state)),
+    el("td", {}, p.organization),
+    el("td", {}, ...(p.skills || []).map((s) => el("span", { class: "tag" }, s))),
+    el("td", { class: "muted" }, p.last_error))));
+  if (r.data.peers.length === 0) fill($("#peers tbody"), [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No peers."))]);
+}
+
+function selectSkill(name) {
+  $("#skill-select").value = name;
+  describeSkill();
+}
+
+function describeSkill() {
+  const s = skills.find((x) => x.name === $("#skill-select").value);
+  $("#skill-description").textContent = s ? (s.description || "") + (s.input && Object.keys(s.input).length ? "  Input: " + JSON.stringify(s.input) : "") : "";
+}
+
+async function refreshSkills() {
+  const [sr, pr] = await Promise.all([api("GET", "/api/v1/skills"), api("GET", "/api/v1/packages")]);
+  if (sr.ok) {
+    const current = $("#skill-select").value;
+    skills = sr.data.skills;
+    $("#skill-select").replaceChildren(...skills.map((s) => el("option", { value: s.name }, s.name)));
+    if (skills.some((s) => s.name === current)) $("#skill-select").value = current;
+    describeSkill();
+  }
+  if (pr.ok) {
+    const list = pr.data.packages.map((p) => el("div", { class: "package" },
+      el("strong", {}, p.name), " ", el("span", { class: "muted" }, p.version + " · " + p.hash.slice(0, 12)),
+      el("div", { class: "muted" }, p.description),
+      el("ul", { class: "skills" }, ...p.skills.map((s) => {
+        const full = p.name + "/" + s;
+        const info = skills.find((x) => x.name === full);
+        return el("li", {}, el("span", { class: "skill-link", onclick: () => selectSkill(full) }, full),
+          " ", el("span", { class: "muted small" }, info ? "acl: " + JSON.stringify(info.acl) : ""));
+      }))));
+    $("#packages").replaceChildren(...(list.length ? list : [el("p", { class: "muted" }, "No packages installed.")]));
+  }
+}
+
+async function refreshLedger() {
+  const r = await api("GET", "/api/v1/ledger?limit=25");
+  if (!r.ok) return;
+  fill($("#ledger tbody"), r.data.items.map((e) => el("tr", {},
+    el("td", { class: "muted" }, e.at.replace("T", " ").slice(0, 23)),
+    el("td", {}, e.direction),
+    el("td", {}, e.caller),
+    el("td", {}, e.callee),
+    el("td", {}, el("code", {}, e.skill)),
+    el("td", {}, el("span", { class: "badge " + (e.status === "ok" ? "ok" : "error") }, e.status)),
+    el("td", {}, (e.duration_us / 1000).toFixed(1)),
+    el("td", { class: "muted" }, e.error))));
+}
+
+function showResult(r) {
+  const box = $("#result");
+  box.hidden = false;
+  if (r.ok) {
+    box.className = "result ok";
+    const children = [el("strong", {}, "Result")];
+    if (r.data && typeof r.data.rgb === "string" && /^#[0-9a-fA-F]{6}$/.test(r.data.rgb)) {
+      const sw = el("span", { class: "swatch" });
+      sw.style.background = r.data.rgb;
+      children.push(el("div", { class: "blend" }, sw, el("span", { class: "blend-name" }, r.data.color + " " + r.data.rgb)));
+    }
+    children.push(el("pre", {}, JSON.stringify(r.data, null, 2)));
+    box.replaceChildren(...children);
+  } else {
+    const e = (r.data && r.data.error) || { code: "error", message: "status " + r.status };
+    box.className = "result error";
+    box.replaceChildren(
+      el("div", {}, el("span", { class: "error-code" }, e.code), " ", el("span", { class: "error-message" }, e.message)),
+      el("div", { class: "muted small" }, "HTTP " + r.status + (e.node ? " · failed on node " + e.node : "") + (e.skill ? " · " + e.skill : "")));
+  }
+}
+
+async function runSkill(ev) {
+  ev.preventDefault();
+  const name = $("#skill-select").value;
+  if (!name) return;
+  let args;
+  try { args = JSON.parse($("#skill-args").value || "{}"); } catch (e) {
+    showResult({ ok: false, status: 0, data: { error: { code: "bad_json", message: "the arguments are not JSON: " + e.message } } });
+    return;
+  }
+  const button = $("#run-skill");
+  button.disabled = true;
+  try {
+    const [pkg, skill] = name.split("/");
+    showResult(await api("POST", "/api/v1/skills/" + encodeURIComponent(pkg) + "/" + encodeURIComponent(skill), JSON.stringify(args)));
+  } finally {
+    button.disabled = false;
+    refreshLedger();
+  }
+}
+
+function refreshAll() { refreshStatus(); refreshPeers(); refreshLedger(); }
+
+$("#run-form").addEventListener("submit", runSkill);
+$("#skill-select").addEventListener("change", describeSkill);
+$("#save-token").addEventListener("click", () => {
+  sessionStorage.setItem("fedmesh-token", $("#token").value);
+  $("#auth").hidden = true;
+  refreshAll();
+  refreshSkills();
+});
+refreshAll();
+refreshSkills();
+setInterval(refreshAll, 2000);
+setInterval(refreshSkills, 5000);
