@@ -373,6 +373,18 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   Problems problems(display_name);
   substitute_tree(tree, "", env, problems);
   apply_env_overrides(tree, env, problems);
+  // [system_services.NAME] tables are per-package config, not options: set them aside.
+  json service_configs = json::object();
+  if (auto it = tree.find("system_services"); it != tree.end() && it->is_object()) {
+    for (auto sub = it->begin(); sub != it->end();) {
+      if (sub->is_object()) {
+        service_configs[sub.key()] = *sub;
+        sub = it->erase(sub);
+      } else {
+        ++sub;
+      }
+    }
+  }
   check_unknown_keys(tree, problems);
 
   LoadedConfig loaded;
@@ -405,6 +417,12 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   }
   if (!problems.empty()) return problems.error();
 
+  c.system_services.configs = service_configs;
+  for (const auto& [name, _] : service_configs.items()) {
+    const auto& enabled = c.system_services.enable;
+    if (std::find(enabled.begin(), enabled.end(), name) == enabled.end())
+      problems.add("system_services." + name, "a table for a service that system_services.enable does not list");
+  }
   cross_checks(c, problems);
   if (!problems.empty()) return problems.error();
 
@@ -416,6 +434,7 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   c.federation.cert = resolve(base, c.federation.cert);
   c.federation.key = resolve(base, c.federation.key);
   for (auto& t : c.federation.trust) t = resolve(base, t);
+  for (auto& p : c.system_services.path) p = resolve(base, p);
   if (c.store.backend == "sqlite") c.store.path = resolve(c.workdir, c.store.path);
   if (c.federation.advertise.empty()) c.federation.advertise = "https://" + c.federation.listen;
   if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -427,6 +446,8 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   effective["federation"]["key"] = c.federation.key;
   effective["federation"]["trust"] = c.federation.trust;
   effective["store"]["path"] = c.store.path;
+  effective["system_services"]["path"] = c.system_services.path;
+  for (const auto& [name, table] : service_configs.items()) effective["system_services"][name] = table;
   loaded.effective = std::move(effective);
   return loaded;
 }

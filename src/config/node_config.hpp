@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace fedmesh {
 
 using Millis = std::chrono::milliseconds;
@@ -63,6 +65,13 @@ struct SkillsConfig {
   bool operator==(const SkillsConfig&) const = default;
 };
 
+struct SystemServicesConfig {
+  std::vector<std::string> enable;                    // package names deployed at every start
+  std::vector<std::string> path;                      // folders holding NAME/package.toml (resolved)
+  nlohmann::json configs = nlohmann::json::object();  // [system_services.NAME] tables
+  bool operator==(const SystemServicesConfig&) const = default;
+};
+
 struct LogConfig {
   std::string level;
   std::string format;
@@ -80,6 +89,7 @@ struct NodeConfig {
   FederationConfig federation;
   StoreConfig store;
   SkillsConfig skills;
+  SystemServicesConfig system_services;
   LogConfig log;
   bool operator==(const NodeConfig&) const = default;
 };

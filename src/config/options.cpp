@@ -166,6 +166,14 @@ const std::vector<NodeOption>& node_options() {
       {"skills.instruction_limit", Kind::Int, "100000000", "Lua instructions one invocation may run.", false, 10'000,
        100'000'000'000LL, {}, nullptr, FM_APPLY(skills.instruction_limit)},
 
+      {"system_services.enable", Kind::StringList, "[]",
+       "Packages deployed (installed, updated or left as they are) after the node is up, at every start. "
+       "A [system_services.NAME] table is merged into that package's config.", false, 0, 0, {}, nullptr,
+       FM_APPLY(system_services.enable)},
+      {"system_services.path", Kind::StringList, R"(["packages"])",
+       "Folders searched for NAME/package.toml, relative to the config file.", false, 0, 0, {}, nullptr,
+       FM_APPLY(system_services.path)},
+
       {"log.level", Kind::String, R"("info")", "Least severe level written.", false, 0, 0,
        {"trace", "debug", "info", "warn", "error"}, nullptr, FM_APPLY(log.level)},
       {"log.format", Kind::String, R"("text")", "Log line format.", false, 0, 0, {"text", "json"}, nullptr,
@@ -188,7 +196,7 @@ const std::vector<PeerOption>& peer_options() {
 // clang-format on
 
 const std::vector<std::string_view>& sections() {
-  static const std::vector<std::string_view> s = {"http", "federation", "store", "skills", "log"};
+  static const std::vector<std::string_view> s = {"http", "federation", "store", "skills", "system_services", "log"};
   return s;
 }
 

@@ -161,6 +161,7 @@ void PeerManager::set_state(Peer& peer, PeerState state, std::string error) {
     name = peer.info.name;
   }
   if (before == state) return;  // log transitions once, not every retry
+  if (listener_ && (state == PeerState::up || before == PeerState::up)) listener_(name, state);
   if (state == PeerState::up) {
     spdlog::info("peer {} is up", name);
   } else if (state == PeerState::refused) {
@@ -305,6 +306,10 @@ Hello PeerManager::self() const {
 
 void PeerManager::set_exports(std::function<std::vector<std::string>()> exports) {
   exports_ = std::move(exports);
+}
+
+void PeerManager::set_listener(std::function<void(const std::string&, PeerState)> listener) {
+  listener_ = std::move(listener);
 }
 
 void PeerManager::announce() {

@@ -85,6 +85,9 @@ class PeerManager {
   void set_exports(std::function<std::vector<std::string>()> exports);
   void announce();
 
+  // Called (outside any lock, from an I/O thread) when a peer becomes up, or stops being up.
+  void set_listener(std::function<void(const std::string& peer, PeerState state)> listener);
+
   // The peer's URL and organization, if it is known.
   std::optional<PeerInfo> find(std::string_view name) const;
   // Sends a request to a peer by name over the pooled mTLS client.
@@ -106,6 +109,7 @@ class PeerManager {
   Hello self_;
   PeerTimings timings_;
   std::function<std::vector<std::string>()> exports_;
+  std::function<void(const std::string&, PeerState)> listener_;
 
   mutable std::mutex mu_;  // guards peers_, inflight_, running_, stopping_ and every Peer's fields
   // Mirrors of the state counts and inflight_, written under mu_, read lock-free by summary().

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include "core/time.hpp"
 #include "core/version.hpp"
@@ -183,7 +185,45 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   status_prefix_ = constant.dump();
   status_prefix_.pop_back();  // reopen the object: per-request fields follow
   if (auto s = peers_->start(c.federation.peers); !s) return s;
-  return write_runtime_file();
+  if (auto s = write_runtime_file(); !s) return s;
+  return deploy_system_services();
+}
+
+Status Node::deploy_system_services() {
+  const auto& ss = config_.system_services;
+  for (const auto& name : ss.enable) {
+    std::string folder, searched;
+    for (const auto& dir : ss.path) {
+      searched += (searched.empty() ? "" : ", ") + dir;
+      if (fs::exists(fs::path(dir) / name / "package.toml")) {
+        folder = (fs::path(dir) / name).string();
+        break;
+      }
+    }
+    if (folder.empty())
+      return make_error(ErrorCode::config_invalid,
+                        "system service " + name + ": no " + name + "/package.toml in " + searched);
+    auto package = skills::load_package_dir(folder);
+    if (!package)
+      return make_error(package.error().code(), "system service " + name + ": " + package.error().message());
+    if (package->manifest.name != name)
+      return make_error(ErrorCode::config_invalid,
+                        "system service " + name + ": " + folder + " holds package '" + package->manifest.name + "'");
+    auto config = ss.configs.value(name, nlohmann::json::object());
+    auto done =
+        boost::asio::co_spawn(io_->at(0), skills_->install(std::move(*package), config), boost::asio::use_future);
+    auto outcome = done.get();
+    if (!outcome)
+      return make_error(outcome.error().code(), "system service " + name + ": " + outcome.error().message());
+    const char* what = *outcome == skills::SkillHost::InstallOutcome::unchanged ? "unchanged" : "deployed";
+    spdlog::info("system service {}: {}", name, what);
+  }
+  auto fired =
+      boost::asio::co_spawn(io_->at(0), skills_->fire("startup", nlohmann::json::object()), boost::asio::use_future);
+  auto report = fired.get();
+  if (report["handlers"].get<int>() > 0)
+    spdlog::info("startup: {} handler(s), {} failed", report["handlers"].get<int>(), report["errors"].size());
+  return {};
 }
 
 Status Node::write_runtime_file() const {

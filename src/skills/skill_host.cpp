@@ -119,6 +119,15 @@ SkillHost::SkillHost(net::IoPool& pool, Store& store, federation::PeerManager& p
       options_(std::move(options)),
       host_(std::make_unique<Host>(store_, peers_, options_)) {
   peers_.set_exports([this] { return exported(); });
+  peers_.set_listener([this](const std::string& peer, federation::PeerState state) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    std::string event = state == federation::PeerState::up ? "peer.up" : "peer.down";
+    json payload = {{"peer", peer}, {"state", federation::to_string(state)}};
+    asio::co_spawn(pool_.next(), fire(event, payload), asio::detached);
+  });
 }
 
 SkillHost::~SkillHost() {

@@ -185,3 +185,84 @@ TEST(Skills, BadUploadsAndCallsAreRejectedAndChangeNothing) {
 
 }  // namespace
 }  // namespace fedmesh::testing
+
+namespace fedmesh::testing {
+namespace {
+
+const char* kWatcher = R"(name = "watcher"
+version = "1"
+[skills.seen]
+)";
+const char* kWatcherLua = R"(
+on("peer.up", function(e) state.set("up." .. e.peer, true) end)
+on("peer.down", function(e) state.set("down." .. e.peer, e.state) end)
+skill("seen", function() return { up = state.keys("up."), down = state.keys("down.") } end)
+)";
+
+TEST(SystemServices, DeployedAtStartWithTheirConfigAndStartupFired) {
+  TempDir dir;
+  Federation f(dir);
+  write_file(dir / "services/watcher/package.toml", kWatcher);
+  write_file(dir / "services/watcher/main.lua", kWatcherLua);
+  std::string services = "[system_services]\nenable = [\"color_tools\", \"watcher\"]\npath = [\"" + source_dir() +
+                         "/examples/hello-federate/packages\", \"services\"]\n[system_services.color_tools]\n"
+                         "default_qty = 5\n";
+  f.add({"red", {{"blue", true}}, services, "ca", "", {{"COLOR", "red"}}});
+  f.add({"blue", {}});
+  f.start("red");
+  ASSERT_TRUE(wait_until([&] { return f.healthy("red"); }, 10s)) << f.process("red").log();
+  // Deployed with the node's table merged in, and startup ran (qty = 5).
+  ASSERT_TRUE(wait_until(
+      [&] { return http(f.http_port("red"), "GET", "/api/v1/packages").json()["packages"].size() == 2; }, 10s));
+  auto share = http(f.http_port("red"), "POST", "/api/v1/skills/color_tools/share_color", "{}");
+  EXPECT_EQ(share.json()["qty"], 4) << share.body;
+  // peer.up and peer.down reach Lua handlers.
+  f.start("blue");
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto seen = http(f.http_port("red"), "POST", "/api/v1/skills/watcher/seen", "{}").json();
+        return seen.is_object() && seen["up"] == nlohmann::json::array({"up.blue"});
+      },
+      10s));
+  f.stop("blue");
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto seen = http(f.http_port("red"), "POST", "/api/v1/skills/watcher/seen", "{}").json();
+        return seen.is_object() && seen["down"] == nlohmann::json::array({"down.blue"});
+      },
+      10s));
+  // A restart finds them unchanged and keeps their state.
+  f.stop("red");
+  f.start("red");
+  ASSERT_TRUE(wait_until([&] { return f.healthy("red"); }, 10s));
+  EXPECT_TRUE(wait_until(
+      [&] { return f.process("red").log().find("system service watcher: unchanged") != std::string::npos; }, 10s))
+      << f.process("red").log();
+}
+
+TEST(SystemServices, AFailedDeploymentStopsTheNodeWithTheReason) {
+  TempDir dir;
+  Federation f(dir);
+  write_file(dir / "services/broken/package.toml", "name = \"broken\"\nversion = \"1\"\n[skills.s]\n");
+  write_file(dir / "services/broken/main.lua", "skill('s', function() end\n");
+  f.add({"a", {}, "[system_services]\nenable = [\"broken\"]\npath = [\"services\"]\n"});
+  f.add({"b", {}, "[system_services]\nenable = [\"missing\"]\npath = [\"services\"]\n"});
+  f.add({"c", {}, "[system_services]\nenable = [\"x\"]\n[system_services.y]\nk = 1\n"});
+  f.start("a");
+  EXPECT_EQ(f.process("a").wait(10s), 2);
+  EXPECT_NE(f.process("a").log().find("system service broken: package broken: main.lua:2: ')' expected"), std::string::npos)
+      << f.process("a").log();
+  f.start("b");
+  EXPECT_EQ(f.process("b").wait(10s), 2);
+  EXPECT_NE(f.process("b").log().find("system service missing: no missing/package.toml in"), std::string::npos)
+      << f.process("b").log();
+  f.start("c");
+  EXPECT_EQ(f.process("c").wait(10s), 2);
+  EXPECT_NE(
+      f.process("c").log().find("system_services.y: a table for a service that system_services.enable does not list"),
+      std::string::npos)
+      << f.process("c").log();
+}
+
+}  // namespace
+}  // namespace fedmesh::testing
