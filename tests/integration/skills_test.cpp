@@ -250,7 +250,8 @@ TEST(SystemServices, AFailedDeploymentStopsTheNodeWithTheReason) {
   f.add({"c", {}, "[system_services]\nenable = [\"x\"]\n[system_services.y]\nk = 1\n"});
   f.start("a");
   EXPECT_EQ(f.process("a").wait(10s), 2);
-  EXPECT_NE(f.process("a").log().find("system service broken: package broken: main.lua:2: ')' expected"), std::string::npos)
+  EXPECT_NE(f.process("a").log().find("system service broken: package broken: main.lua:2: ')' expected"),
+            std::string::npos)
       << f.process("a").log();
   f.start("b");
   EXPECT_EQ(f.process("b").wait(10s), 2);

@@ -40,17 +40,26 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+// Ports come from a block of 64 chosen by this test process's pid, below the kernel's
+// ephemeral range (32768+): a port handed out here is not reused by another test
+// running in parallel, nor taken by an outgoing connection while a node restarts.
 int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  static int next = 0;
+  static const int block = 20000 + static_cast<int>((static_cast<unsigned>(::getpid()) * 7919u) % 190u) * 64;
+  for (int tries = 0; tries < 64; ++tries) {
+    int port = block + (next++ % 64);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (ok) return port;
+  }
+  throw std::runtime_error("no free port in this test's block");
 }
 
 void write_file(const std::string& path, const std::string& content) {
