@@ -25,6 +25,7 @@ trio: build
 
 bench: build
 	@bash bench/run.sh $(BUILD)
+	@bash bench/skills.sh $(BUILD)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -2,7 +2,7 @@
 // certificate): C keep-alive connections, each a coroutine sending requests back to
 // back for a fixed time, through fedmesh's own pooled client. Prints requests/s and
 // latency percentiles.
-//   tls_load HOST PORT EXPECTED_NAME PATH CONNECTIONS SECONDS THREADS CERT KEY CA
+//   tls_load HOST PORT EXPECTED_NAME PATH CONNECTIONS SECONDS THREADS CERT KEY CA [METHOD BODY]
 #include <algorithm>
 #include <atomic>
 #include <iostream>
@@ -21,8 +21,8 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
-  if (argc != 11) {
-    std::cerr << "usage: tls_load HOST PORT EXPECTED_NAME PATH CONNECTIONS SECONDS THREADS CERT KEY CA\n";
+  if (argc != 11 && argc != 13) {
+    std::cerr << "usage: tls_load HOST PORT EXPECTED_NAME PATH CONNECTIONS SECONDS THREADS CERT KEY CA [METHOD BODY]\n";
     return 2;
   }
   std::string host = argv[1];
@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   int conns = std::max(1, std::atoi(argv[5]));
   double seconds = std::atof(argv[6]);
   int threads = std::max(1, std::atoi(argv[7]));
+  std::string method = argc == 13 ? argv[11] : "GET";
+  std::string body = argc == 13 ? argv[12] : "";
   auto tls = fedmesh::net::make_client_context({argv[8], argv[9], {argv[10]}, {}});
   if (!tls) {
     std::cerr << tls.error().message() << "\n";
@@ -52,6 +54,8 @@ int main(int argc, char** argv) {
     while (Clock::now() < end) {
       fedmesh::net::ClientRequest req;
       req.target = path;
+      req.method = method;
+      req.body = body;
       req.idempotent = true;
       auto t0 = Clock::now();
       auto res = co_await client.send(target, req, t0 + std::chrono::seconds(5));

@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   wrk procps clang-format
   chromium chromium-driver fonts-dejavu-core
+  nats-server libnats-dev
 )
 
 missing=()

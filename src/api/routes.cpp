@@ -139,7 +139,7 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
       co_return Response::error(make_error(ErrorCode::invalid_argument, "limit is 1-500 and before a ledger id"));
     q.limit = static_cast<int>(*limit);
     q.before_id = *before;
-    auto page = node.skills().ledger(q);
+    auto page = co_await node.skills().ledger(q);
     if (!page) co_return Response::error(page.error());
     co_return Response::json(200, *page);
   });

@@ -163,9 +163,12 @@ Status SkillHost::restore() {
 }
 
 void SkillHost::stop() {
-  std::lock_guard lock(mu_);
-  stopping_ = true;
-  for (auto& [name, slot] : slots_) slot->retire();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (auto& [name, slot] : slots_) slot->retire();
+  }
+  flush();
 }
 
 std::shared_ptr<SkillHost::Slot> SkillHost::find(const std::string& name) const {
@@ -185,11 +188,9 @@ asio::awaitable<Result<SkillHost::InstallOutcome>> SkillHost::install(Package pa
   if (!made) co_return std::move(made).error();
   auto slot = *made;
   for (std::size_t i = 0; i < slot->runtime->handler_count("init"); ++i) {
-    auto inv = co_await run_on(slot->strand, [&] {
-      return slot->runtime->start_handler("init", i, json::object(), Clock::now() + options_.default_timeout);
-    });
     CallContext ctx{Caller{}, Clock::now() + options_.default_timeout, 0, new_call_id(), "install"};
-    auto r = co_await drive(slot, std::move(inv), ctx);
+    auto r = co_await drive(
+        slot, [&](LuaRuntime& rt) { return rt.start_handler("init", i, json::object(), ctx.deadline); }, ctx);
     if (!r)
       co_return make_error(ErrorCode::invalid_argument,
                            "package " + package.manifest.name + ": init failed: " + r.error().message());
@@ -250,23 +251,33 @@ asio::awaitable<Result<json>> SkillHost::invoke(std::string package, std::string
         make_error(ErrorCode::depth_exceeded, "call chain deeper than " + std::to_string(options_.max_depth)));
   if (Clock::now() >= ctx.deadline)
     co_return finish(make_error(ErrorCode::deadline_exceeded, "no time left to run " + full));
-  auto inv = co_await run_on(slot->strand, [&] { return slot->runtime->start_skill(skill, args, ctx.deadline); });
-  co_return finish(co_await drive(slot, std::move(inv), ctx));
+  co_return finish(co_await drive(
+      slot, [&](LuaRuntime& rt) { return rt.start_skill(skill, args, ctx.deadline); }, ctx));
 }
 
-asio::awaitable<Result<json>> SkillHost::drive(std::shared_ptr<Slot> slot, std::unique_ptr<LuaRuntime::Invocation> inv,
-                                               CallContext ctx) {
-  if (!inv) co_return make_error(ErrorCode::not_found, "nothing to run");
+asio::awaitable<Result<json>> SkillHost::drive(std::shared_ptr<Slot> slot, Starter starter, CallContext ctx) {
+  // One hop to the package's strand per step: start and run together, and release the
+  // Lua thread in the same hop as the step that finishes it.
   auto& rt = *slot->runtime;
-  auto step = co_await run_on(slot->strand, [&] { return rt.run(*inv); });
+  std::unique_ptr<LuaRuntime::Invocation> inv;
+  auto finish_step = [&](LuaRuntime::Step step) {
+    if (step.kind != LuaRuntime::Step::Kind::needs_fed) inv.reset();  // unrefs its Lua thread, on the strand
+    return step;
+  };
+  auto step = co_await run_on(slot->strand, [&] {
+    inv = starter(rt);
+    if (!inv) {
+      LuaRuntime::Step missing;
+      missing.kind = LuaRuntime::Step::Kind::failed;
+      missing.error = Error(ErrorCode::not_found, "nothing to run");
+      return missing;
+    }
+    return finish_step(rt.run(*inv));
+  });
   while (step.kind == LuaRuntime::Step::Kind::needs_fed) {
     auto reply = co_await perform(std::move(*step.request), ctx);
-    step = co_await run_on(slot->strand, [&] { return rt.resume(*inv, std::move(reply)); });
+    step = co_await run_on(slot->strand, [&] { return finish_step(rt.resume(*inv, std::move(reply))); });
   }
-  co_await run_on(slot->strand, [&] {
-    inv.reset();  // unrefs its Lua thread: on the strand
-    return 0;
-  });
   if (step.kind == LuaRuntime::Step::Kind::failed) co_return std::move(*step.error);
   co_return std::move(step.result);
 }
@@ -363,10 +374,9 @@ asio::awaitable<json> SkillHost::fire(std::string event, json payload) {
     for (std::size_t i = 0; i < count; ++i) {
       auto started = Clock::now();
       auto deadline = started + options_.default_timeout;
-      auto inv =
-          co_await run_on(slot->strand, [&] { return slot->runtime->start_handler(event, i, payload, deadline); });
       CallContext ctx{Caller{}, deadline, 0, new_call_id(), "event " + event};
-      auto r = co_await drive(slot, std::move(inv), ctx);
+      auto r = co_await drive(
+          slot, [&](LuaRuntime& rt) { return rt.start_handler(event, i, payload, deadline); }, ctx);
       ++ran;
       record(ctx, "local", options_.node_name, slot->package.manifest.name + " on " + event, r, started);
       if (!r) {
@@ -398,9 +408,9 @@ void SkillHost::start_periods(const std::shared_ptr<Slot>& slot) {
             co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
             if (slot->retired) break;
             auto deadline = Clock::now() + std::min<std::chrono::milliseconds>(every, options_.default_timeout);
-            auto inv = co_await run_on(slot->strand, [&] { return slot->runtime->start_period(i, deadline); });
             CallContext ctx{Caller{}, deadline, 0, new_call_id(), "period"};
-            auto r = co_await drive(slot, std::move(inv), ctx);
+            auto r = co_await drive(
+                slot, [&](LuaRuntime& rt) { return rt.start_period(i, deadline); }, ctx);
             if (!r) spdlog::warn("[{}] periodic handler failed: {}", slot->package.manifest.name, r.error().message());
           }
         },
@@ -420,11 +430,46 @@ void SkillHost::record(const CallContext& ctx, const std::string& direction, con
   e.status = result ? "ok" : result.error().code_name();
   e.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
   if (!result) e.error = result.error().message();
-  bool trim = ledger_writes_.fetch_add(1) % 1000 == 999;
-  asio::post(pool_.blocking(), [this, e = std::move(e), trim] {
-    if (auto s = store_.ledger_append(e); !s) spdlog::error("ledger: {}", s.error().message());
-    if (trim) (void)store_.ledger_trim(options_.ledger_keep);
-  });
+  // Batched: entries wait in a bounded buffer and one flush at a time writes them in
+  // a single transaction (a transaction per call cost more than the call itself).
+  bool schedule = false;
+  {
+    std::lock_guard lock(ledger_mu_);
+    if (ledger_pending_.size() >= kLedgerBuffer) {
+      ++ledger_dropped_;
+      return;
+    }
+    ledger_pending_.push_back(std::move(e));
+    schedule = !ledger_flushing_;
+    ledger_flushing_ = true;
+  }
+  if (schedule) asio::post(pool_.blocking(), [this] { flush_ledger(); });
+}
+
+void SkillHost::flush_ledger() {
+  std::vector<LedgerEntry> batch;
+  std::uint64_t dropped;
+  {
+    std::lock_guard lock(ledger_mu_);
+    batch.swap(ledger_pending_);
+    dropped = std::exchange(ledger_dropped_, 0);
+    ledger_flushing_ = false;
+  }
+  if (dropped > 0) spdlog::warn("ledger: {} entries dropped (writes fell behind)", dropped);
+  if (auto s = store_.ledger_append(batch); !s) spdlog::error("ledger: {}", s.error().message());
+  ledger_writes_ += batch.size();
+  if (ledger_writes_ >= 1000) {
+    ledger_writes_ = 0;
+    (void)store_.ledger_trim(options_.ledger_keep);
+  }
+}
+
+void SkillHost::flush() {
+  {
+    std::lock_guard lock(ledger_mu_);
+    if (ledger_pending_.empty()) return;
+  }
+  flush_ledger();
 }
 
 json SkillHost::packages() const {
@@ -472,7 +517,12 @@ std::vector<std::string> SkillHost::exported() const {
   return out;
 }
 
-Result<json> SkillHost::ledger(const LedgerQuery& query) const {
+asio::awaitable<Result<json>> SkillHost::ledger(LedgerQuery query) {
+  co_return co_await run_on(pool_.blocking().get_executor(), [&] { return ledger_page(query); });
+}
+
+Result<json> SkillHost::ledger_page(const LedgerQuery& query) {
+  flush();
   auto entries = store_.ledger_query(query);
   if (!entries) return std::move(entries).error();
   json items = json::array();

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -69,7 +70,10 @@ class SkillHost {
   nlohmann::json packages() const;
   nlohmann::json skills() const;
   std::vector<std::string> exported() const;  // for hello
-  Result<nlohmann::json> ledger(const LedgerQuery& query) const;
+  // Flushes buffered entries and queries, on the blocking pool.
+  boost::asio::awaitable<Result<nlohmann::json>> ledger(LedgerQuery query);
+  // Writes ledger entries still buffered (shutdown, tests).
+  void flush();
 
   // Deadline arithmetic for a hop: what remains of `deadline`, minus a margin for the
   // answer to travel back, capped by `max`. Zero or less means no time is left.
@@ -81,9 +85,13 @@ class SkillHost {
 
  private:
   std::shared_ptr<Slot> find(const std::string& name) const;
-  boost::asio::awaitable<Result<nlohmann::json>> drive(std::shared_ptr<Slot> slot,
-                                                       std::unique_ptr<LuaRuntime::Invocation> invocation,
+  // Starts an invocation on the package's strand (the starter runs there) and drives it
+  // to the end, making its fed calls from the I/O thread in between.
+  using Starter = std::function<std::unique_ptr<LuaRuntime::Invocation>(LuaRuntime&)>;
+  boost::asio::awaitable<Result<nlohmann::json>> drive(std::shared_ptr<Slot> slot, Starter starter,
                                                        CallContext context);
+  void flush_ledger();
+  Result<nlohmann::json> ledger_page(const LedgerQuery& query);
   boost::asio::awaitable<Result<nlohmann::json>> remote(std::string peer, std::string skill, nlohmann::json args,
                                                         const CallContext& context);
   boost::asio::awaitable<Result<nlohmann::json>> perform(FedRequest request, const CallContext& context);
@@ -101,7 +109,12 @@ class SkillHost {
   mutable std::mutex mu_;  // guards slots_ and stopping_
   std::map<std::string, std::shared_ptr<Slot>> slots_;
   bool stopping_ = false;
-  std::atomic<std::uint64_t> ledger_writes_{0};
+  static constexpr std::size_t kLedgerBuffer = 65'536;  // entries beyond it are dropped and counted
+  std::mutex ledger_mu_;                                // guards the three below
+  std::vector<LedgerEntry> ledger_pending_;
+  bool ledger_flushing_ = false;
+  std::uint64_t ledger_dropped_ = 0;
+  std::uint64_t ledger_writes_ = 0;  // touched by the flush only
 };
 
 }  // namespace fedmesh::skills

@@ -26,6 +26,10 @@ class Stmt {
     return *this;
   }
   int step() { return sqlite3_step(stmt_); }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
   std::string text(int col) const {
     auto p = sqlite3_column_text(stmt_, col);
     return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
@@ -320,16 +324,28 @@ Result<DecrResult> SqliteStore::state_decr_if(std::string_view package, std::str
   return DecrResult{true, value - amount};
 }
 
-Status SqliteStore::ledger_append(const LedgerEntry& e) {
+Status SqliteStore::ledger_append(const std::vector<LedgerEntry>& entries) {
+  if (entries.empty()) return {};
   std::lock_guard lock(mu_);
+  if (auto s = exec("BEGIN"); !s) return s;
   Stmt s(db_,
          "INSERT INTO ledger(call_id, at, direction, caller, callee, skill, status, duration_us, error) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-  if (!s.ok()) return s.error("ledger_append");
-  s.bind(1, e.call_id).bind(2, e.at).bind(3, e.direction).bind(4, e.caller).bind(5, e.callee).bind(6, e.skill);
-  s.bind(7, e.status).bind_int(8, e.duration_us).bind(9, e.error);
-  if (s.step() != SQLITE_DONE) return s.error("ledger_append");
-  return {};
+  if (!s.ok()) {
+    (void)exec("ROLLBACK");
+    return s.error("ledger_append");
+  }
+  for (const auto& e : entries) {
+    s.reset();
+    s.bind(1, e.call_id).bind(2, e.at).bind(3, e.direction).bind(4, e.caller).bind(5, e.callee).bind(6, e.skill);
+    s.bind(7, e.status).bind_int(8, e.duration_us).bind(9, e.error);
+    if (s.step() != SQLITE_DONE) {
+      auto err = s.error("ledger_append");
+      (void)exec("ROLLBACK");
+      return err;
+    }
+  }
+  return exec("COMMIT");
 }
 
 Result<std::vector<LedgerEntry>> SqliteStore::ledger_query(const LedgerQuery& q) {

@@ -36,7 +36,7 @@ class SqliteStore final : public Store {
   Result<double> state_incr(std::string_view package, std::string_view key, double delta) override;
   Result<DecrResult> state_decr_if(std::string_view package, std::string_view key, double amount,
                                    double floor) override;
-  Status ledger_append(const LedgerEntry& entry) override;
+  Status ledger_append(const std::vector<LedgerEntry>& entries) override;
   Result<std::vector<LedgerEntry>> ledger_query(const LedgerQuery& query) override;
   Status ledger_trim(std::int64_t keep) override;
   Status flush() override;

@@ -96,7 +96,8 @@ class Store {
   virtual Result<DecrResult> state_decr_if(std::string_view package, std::string_view key, double amount,
                                            double floor) = 0;
 
-  virtual Status ledger_append(const LedgerEntry& entry) = 0;
+  // Appends the entries in one transaction.
+  virtual Status ledger_append(const std::vector<LedgerEntry>& entries) = 0;
   // Newest first.
   virtual Result<std::vector<LedgerEntry>> ledger_query(const LedgerQuery& query) = 0;
   // Keeps the newest `keep` entries.

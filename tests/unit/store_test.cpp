@@ -88,10 +88,12 @@ TEST_P(StoreTest, StateIsAtomicAndTyped) {
 }
 
 TEST_P(StoreTest, LedgerPagesNewestFirstAndFilters) {
+  std::vector<LedgerEntry> batch;
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(store_->ledger_append({0, "c" + std::to_string(i), "t", "local", "op", "me", i % 2 ? "p/a" : "p/b",
-                                       i == 3 ? "out_of_stock" : "ok", 10, i == 3 ? "none left" : ""}));
+    batch.push_back({0, "c" + std::to_string(i), "t", "local", "op", "me", i % 2 ? "p/a" : "p/b",
+                     i == 3 ? "out_of_stock" : "ok", 10, i == 3 ? "none left" : ""});
   }
+  ASSERT_TRUE(store_->ledger_append(batch));
   auto all = store_->ledger_query({});
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 5u);
