@@ -267,3 +267,70 @@ TEST(SystemServices, AFailedDeploymentStopsTheNodeWithTheReason) {
 
 }  // namespace
 }  // namespace fedmesh::testing
+
+namespace fedmesh::testing {
+namespace {
+
+// A package that is slow on purpose and one that bounces calls between two nodes.
+const char* kTricks = R"(name = "tricks"
+version = "1"
+[skills.spin]
+acl = "peers"
+[skills.call_spin]
+[skills.bounce]
+acl = "peers"
+)";
+const char* kTricksLua = R"(
+skill("spin", function() while true do end end)
+skill("call_spin", function(a) return fed.call(a.peer, "tricks/spin", {}) end)
+skill("bounce", function(a)
+  state.incr("bounces")
+  return fed.call(a.peer, "tricks/bounce", { peer = fed.self().name })
+end)
+)";
+
+TEST(SkillCalls, ASlowPeerYieldsDeadlineExceededWithinTheDeadline) {
+  TempDir dir;
+  Federation f(dir);
+  f.add({"a", {{"b", true}}});
+  f.add({"b", {}, "[skills]\ninstruction_limit = 100000000000\n"});  // the deadline, not the budget, stops it
+  f.start("a");
+  f.start("b");
+  ASSERT_TRUE(wait_until([&] { return f.peer_state("a", "b") == "up"; }, 10s));
+  std::string upload = json{{"manifest", kTricks}, {"files", {{"main.lua", kTricksLua}}}}.dump();
+  for (std::string n : {"a", "b"}) ASSERT_EQ(http(f.http_port(n), "POST", "/api/v1/packages", upload).status, 201);
+
+  auto started = std::chrono::steady_clock::now();
+  auto r = http(f.http_port("a"), "POST", "/api/v1/skills/tricks/call_spin", R"({"peer":"b"})",
+                {"X-Fedmesh-Timeout-Ms: 600"});
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_EQ(r.json()["error"]["code"], "deadline_exceeded");
+  EXPECT_LT(took, 1500ms);
+  // b stopped its own invocation too (its deadline came with the call).
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto l = http(f.http_port("b"), "GET", "/api/v1/ledger?skill=tricks/spin").json();
+        return l.is_object() && !l["items"].empty() && l["items"][0]["status"] == "deadline_exceeded";
+      },
+      5s));
+}
+
+TEST(SkillCalls, ACallChainStopsAtTheDepthLimit) {
+  TempDir dir;
+  Federation f(dir);
+  f.add({"a", {{"b", true}}, "[skills]\nmax_depth = 4\n"});
+  f.add({"b", {}, "[skills]\nmax_depth = 4\n"});
+  f.start("a");
+  f.start("b");
+  ASSERT_TRUE(wait_until([&] { return f.peer_state("a", "b") == "up" && f.peer_state("b", "a") == "up"; }, 10s));
+  std::string upload = json{{"manifest", kTricks}, {"files", {{"main.lua", kTricksLua}}}}.dump();
+  for (std::string n : {"a", "b"}) ASSERT_EQ(http(f.http_port(n), "POST", "/api/v1/packages", upload).status, 201);
+  // a -> b -> a -> b ... until the depth limit answers.
+  auto r = http(f.http_port("a"), "POST", "/api/v1/skills/tricks/bounce", R"({"peer":"b"})");
+  EXPECT_EQ(r.status, 508) << r.body;
+  EXPECT_EQ(r.json()["error"]["code"], "depth_exceeded");
+}
+
+}  // namespace
+}  // namespace fedmesh::testing

@@ -270,3 +270,24 @@ TEST(LuaSkills, LoadTimeRulesAndRegistrations) {
 
 }  // namespace
 }  // namespace fedmesh::skills
+
+#include "skills/skill_host.hpp"
+
+namespace fedmesh::skills {
+namespace {
+
+TEST(DeadlineArithmetic, EachHopGetsWhatRemainsMinusAMarginCappedByTheMaximum) {
+  auto now = Clock::now();
+  EXPECT_EQ(SkillHost::remaining_for_hop(now + 1000ms, now, 60s), 995ms);
+  EXPECT_EQ(SkillHost::remaining_for_hop(now + 120s, now, 60s), 60s);
+  EXPECT_LE(SkillHost::remaining_for_hop(now + 3ms, now, 60s).count(), 0);
+  EXPECT_LT(SkillHost::remaining_for_hop(now - 1s, now, 60s).count(), 0);
+  // Three hops in a row: the deadline only shrinks.
+  auto d = now + 1000ms;
+  auto first = SkillHost::remaining_for_hop(d, now, 60s);
+  auto second = SkillHost::remaining_for_hop(now + first, now + 10ms, 60s);
+  EXPECT_LT(second, first);
+}
+
+}  // namespace
+}  // namespace fedmesh::skills
