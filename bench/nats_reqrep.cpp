@@ -23,7 +23,8 @@ std::atomic<bool> stop{false};
 std::string payload;
 
 void on_request(natsConnection* nc, natsSubscription*, natsMsg* msg, void*) {
-  if (natsMsg_GetReply(msg)) natsConnection_Publish(nc, natsMsg_GetReply(msg), payload.data(), static_cast<int>(payload.size()));
+  if (natsMsg_GetReply(msg))
+    natsConnection_Publish(nc, natsMsg_GetReply(msg), payload.data(), static_cast<int>(payload.size()));
   natsMsg_Destroy(msg);
 }
 
@@ -31,7 +32,8 @@ void on_request(natsConnection* nc, natsSubscription*, natsMsg* msg, void*) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: nats_reqrep serve URL SUBJECT PAYLOAD | load URL SUBJECT CONCURRENCY SECONDS REQUEST\n");
+    std::fprintf(stderr,
+                 "usage: nats_reqrep serve URL SUBJECT PAYLOAD | load URL SUBJECT CONCURRENCY SECONDS REQUEST\n");
     return 2;
   }
   std::string mode = argv[1];
@@ -69,8 +71,8 @@ int main(int argc, char** argv) {
       while (std::chrono::steady_clock::now() < end) {
         natsMsg* reply = nullptr;
         auto t0 = std::chrono::steady_clock::now();
-        if (natsConnection_Request(&reply, nc, subject.c_str(), request.data(), static_cast<int>(request.size()), 5000) !=
-            NATS_OK) {
+        if (natsConnection_Request(&reply, nc, subject.c_str(), request.data(), static_cast<int>(request.size()),
+                                   5000) != NATS_OK) {
           ++errors;
           continue;
         }
@@ -84,9 +86,11 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))]; };
-  std::printf("requests=%zu errors=%ld seconds=%.2f rps=%.0f p50_us=%.0f p99_us=%.0f\n", lat.size(), errors.load(), elapsed,
-              lat.size() / elapsed, pct(0.5), pct(0.99));
+  auto pct = [&](double p) {
+    return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))];
+  };
+  std::printf("requests=%zu errors=%ld seconds=%.2f rps=%.0f p50_us=%.0f p99_us=%.0f\n", lat.size(), errors.load(),
+              elapsed, lat.size() / elapsed, pct(0.5), pct(0.99));
   natsConnection_Destroy(nc);
   return 0;
 }

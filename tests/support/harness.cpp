@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,12 +41,31 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-// Ports come from a block of 64 chosen by this test process's pid, below the kernel's
-// ephemeral range (32768+): a port handed out here is not reused by another test
-// running in parallel, nor taken by an outgoing connection while a node restarts.
+// Ports come from a block of 64 below the kernel's ephemeral range (32768+), held by
+// this test process alone: it takes an flock on the block's lock file (released by the
+// kernel when the process exits, even on a crash), so tests running in parallel never
+// share a block, and a port is not taken by an outgoing connection while a node restarts.
+namespace {
+
+int claim_block() {
+  constexpr int kBlocks = 190;
+  int first = static_cast<int>((static_cast<unsigned>(::getpid()) * 7919u) % kBlocks);
+  for (int i = 0; i < kBlocks; ++i) {
+    int block = (first + i) % kBlocks;
+    std::string lock = (fs::temp_directory_path() / ("fedmesh-test-ports-" + std::to_string(block) + ".lock")).string();
+    int fd = ::open(lock.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return 20000 + block * 64;  // fd stays open: the lock is ours
+    ::close(fd);
+  }
+  throw std::runtime_error("no free block of test ports");
+}
+
+}  // namespace
+
 int free_port() {
   static int next = 0;
-  static const int block = 20000 + static_cast<int>((static_cast<unsigned>(::getpid()) * 7919u) % 190u) * 64;
+  static const int block = claim_block();
   for (int tries = 0; tries < 64; ++tries) {
     int port = block + (next++ % 64);
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
