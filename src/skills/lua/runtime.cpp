@@ -864,19 +864,6 @@ std::size_t LuaRuntime::handler_count(std::string_view event) const {
   return n;
 }
 
-std::vector<std::string> LuaRuntime::event_names() const {
-  std::vector<std::string> out;
-  lua_State* L = state_->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, state_->events_ref);
-  lua_pushnil(L);
-  while (lua_next(L, -2) != 0) {
-    out.emplace_back(lua_tostring(L, -2));
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  return out;
-}
-
 const std::vector<LuaRuntime::Period>& LuaRuntime::periods() const {
   return state_->periods;
 }

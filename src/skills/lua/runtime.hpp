@@ -68,7 +68,6 @@ class LuaRuntime {
   bool has_skill(std::string_view name) const;
   std::vector<std::string> skill_names() const;
   std::size_t handler_count(std::string_view event) const;
-  std::vector<std::string> event_names() const;
   struct Period {
     std::chrono::milliseconds every;
     int ref;
