@@ -78,7 +78,7 @@ int config_check(const std::string& config_path, bool as_json) {
     return 2;
   }
   if (as_json) {
-    std::cout << config::masked_effective(*loaded).dump(2) << "\n";
+    std::cout << dump_json(config::masked_effective(*loaded), 2) << "\n";
   } else {
     std::cout << "# " << config_path << ": valid. Effective configuration (secrets masked):\n";
     std::cout << config::render_effective_toml(*loaded);
@@ -138,7 +138,7 @@ Result<nlohmann::json> fetch_json(const std::string& url, const std::string& pat
 }
 
 std::string cell(const nlohmann::json& v) {
-  return v.is_string() ? v.get<std::string>() : v.dump();
+  return v.is_string() ? v.get<std::string>() : dump_json(v);
 }
 
 }  // namespace

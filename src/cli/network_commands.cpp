@@ -84,7 +84,7 @@ Result<json> get_json(const NetworkNode& n, const std::string& path) {
 }
 
 std::string toml_string(const std::string& s) {
-  return json(s).dump();
+  return dump_json(json(s));
 }  // JSON strings are valid TOML basic strings
 
 Status write_node_config(const Network& net, const NetworkNode& n) {
@@ -150,7 +150,7 @@ bool install_packages(const Network& net, const NetworkNode& n, std::vector<std:
     }
     json body = skills::package_source_json(*pkg);
     body["config"] = n.config.value(pkg->manifest.name, json::object());
-    auto r = operator_request(url_of(n), "POST", "/api/v1/packages", body.dump(), 30s);
+    auto r = operator_request(url_of(n), "POST", "/api/v1/packages", dump_json(body), 30s);
     if (!r || (r->status != 200 && r->status != 201)) {
       std::cerr << "  " << n.name << ": installing " << pkg->manifest.name
                 << " failed: " << (r ? r->body : r.error().message()) << "\n";

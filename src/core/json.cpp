@@ -12,7 +12,7 @@ Result<nlohmann::json> parse_json(std::string_view text, int max_depth) {
     auto j = nlohmann::json::parse(text.begin(), text.end(), limit, true, false);
     if (too_deep) return make_error(ErrorCode::bad_json, "JSON nested deeper than " + std::to_string(max_depth));
     return j;
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e999
     if (too_deep) return make_error(ErrorCode::bad_json, "JSON nested deeper than " + std::to_string(max_depth));
     std::string what = e.what();
     // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> after the tag
@@ -20,6 +20,45 @@ Result<nlohmann::json> parse_json(std::string_view text, int max_depth) {
     return make_error(ErrorCode::bad_json,
                       "invalid JSON: " + (close == std::string::npos ? what : what.substr(close + 2)));
   }
+}
+
+std::string dump_json(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+bool valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    std::size_t extra;
+    unsigned cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;  // continuation byte, overlong lead (C0, C1) or beyond U+10FFFF
+    }
+    if (i + extra >= text.size()) return false;  // truncated sequence
+    for (std::size_t k = 1; k <= extra; ++k) {
+      auto b = static_cast<unsigned char>(text[i + k]);
+      if ((b & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+      return false;
+    i += extra + 1;
+  }
+  return true;
 }
 
 Result<nlohmann::json> parse_json_object(std::string_view text, int max_depth) {

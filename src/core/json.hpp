@@ -16,6 +16,12 @@ Result<nlohmann::json> parse_json(std::string_view text, int max_depth = 32);
 // Parses and requires an object.
 Result<nlohmann::json> parse_json_object(std::string_view text, int max_depth = 32);
 
+// Serializes without throwing: invalid UTF-8 in strings becomes U+FFFD.
+std::string dump_json(const nlohmann::json& value, int indent = -1);
+
+// True when `text` is well-formed UTF-8.
+bool valid_utf8(std::string_view text);
+
 // Reads a required string member; bad_json naming the member otherwise.
 Result<std::string> string_member(const nlohmann::json& obj, std::string_view key, std::size_t max_len = 4096);
 

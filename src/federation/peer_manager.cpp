@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/address.hpp"
+#include "core/json.hpp"
 #include "core/time.hpp"
 
 namespace fedmesh::federation {
@@ -135,7 +136,7 @@ void PeerManager::persist(const Peer& peer) {
     r.origin = peer.info.origin;
     r.organization = peer.info.organization;
     r.version = peer.info.version;
-    r.roles = nlohmann::json(peer.info.roles).dump();
+    r.roles = dump_json(nlohmann::json(peer.info.roles));
     r.created_at = peer.info.since;
     r.last_seen = peer.info.last_seen;
   }
@@ -189,7 +190,7 @@ asio::awaitable<Status> PeerManager::greet(Peer& peer) {
   net::ClientRequest req;
   req.method = "POST";
   req.target = "/fed/v1/hello";
-  req.body = mine.to_json().dump();
+  req.body = dump_json(mine.to_json());
   req.idempotent = true;
   // A named target: g++ 12 destroys braced temporaries inside co_await twice.
   net::ClientTarget target{url->endpoint.host, url->endpoint.port, name};

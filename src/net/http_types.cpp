@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json.hpp"
+
 namespace fedmesh::net {
 
 std::string_view Request::header(std::string_view name) const {
@@ -35,7 +37,7 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
 Response Response::json(int status, const nlohmann::json& body) {
   Response r;
   r.status = status;
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.body = dump_json(body);
   return r;
 }
 

@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "core/json.hpp"
 #include "core/time.hpp"
 #include "core/version.hpp"
 #include "crypto/certs.hpp"
@@ -182,7 +183,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
                              {"roles", c.roles},
                              {"version", kVersion},
                              {"started_at", iso8601(started_at_)}};
-  status_prefix_ = constant.dump();
+  status_prefix_ = dump_json(constant);
   status_prefix_.pop_back();  // reopen the object: per-request fields follow
   if (auto s = peers_->start(c.federation.peers); !s) return s;
   if (auto s = write_runtime_file(); !s) return s;
@@ -235,7 +236,7 @@ Status Node::write_runtime_file() const {
       {"federation", config_.federation.advertise},
       {"started_at", iso8601(started_at_)}};
   std::ofstream out(fs::path(config_.workdir) / "node.json");
-  out << j.dump(2) << "\n";
+  out << dump_json(j, 2) << "\n";
   if (!out) return make_error(ErrorCode::io_error, config_.workdir + "/node.json: cannot be written");
   return {};
 }

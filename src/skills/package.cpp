@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include "config/loader.hpp"
+#include "core/json.hpp"
 #include "crypto/certs.hpp"
 #include "crypto/files.hpp"
 
@@ -172,6 +173,7 @@ Result<Package> make_package(std::string manifest_text, std::map<std::string, st
                              const PackageLimits& limits) {
   if (manifest_text.size() > limits.max_file_bytes)
     return make_error(ErrorCode::payload_too_large, "package.toml: larger than the file limit");
+  if (!valid_utf8(manifest_text)) return make_error(ErrorCode::invalid_argument, "package.toml: not valid UTF-8");
   auto manifest = parse_manifest(manifest_text);
   if (!manifest) return std::move(manifest).error();
   if (files.size() > limits.max_files)
@@ -183,6 +185,7 @@ Result<Package> make_package(std::string manifest_text, std::map<std::string, st
     if (content.size() > limits.max_file_bytes)
       return make_error(ErrorCode::payload_too_large,
                         "file '" + path + "': larger than " + std::to_string(limits.max_file_bytes) + " bytes");
+    if (!valid_utf8(content)) return make_error(ErrorCode::invalid_argument, "file '" + path + "': not valid UTF-8");
     if (content.find('\0') != std::string::npos || (!content.empty() && content[0] == '\x1b'))
       return make_error(ErrorCode::invalid_argument,
                         "file '" + path + "': binary content (precompiled Lua is refused)");

@@ -197,7 +197,7 @@ asio::awaitable<Result<SkillHost::InstallOutcome>> SkillHost::install(Package pa
   }
   json source = package_source_json(package);
   source["config"] = config.is_object() ? config : json::object();
-  PackageRecord record{package.manifest.name, package.manifest.version, package.hash, source.dump(), now_iso8601()};
+  PackageRecord record{package.manifest.name, package.manifest.version, package.hash, dump_json(source), now_iso8601()};
   auto saved = co_await run_on(pool_.blocking().get_executor(), [&] { return store_.put_package(record); });
   if (!saved) co_return std::move(saved).error();
 
@@ -339,7 +339,7 @@ asio::awaitable<Result<json>> SkillHost::remote(std::string peer, std::string sk
   net::ClientRequest req;
   req.method = "POST";
   req.target = "/fed/v1/skills/" + skill;
-  req.body = args.dump();
+  req.body = dump_json(args);
   req.headers = {{"x-fedmesh-deadline-ms", std::to_string(left.count())},
                  {"x-fedmesh-depth", std::to_string(ctx.depth + 1)},
                  {"x-fedmesh-call-id", ctx.call_id}};

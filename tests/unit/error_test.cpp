@@ -91,3 +91,23 @@ TEST(Address, HostPortAndUrls) {
 
 }  // namespace
 }  // namespace fedmesh
+
+namespace fedmesh {
+namespace {
+
+TEST(Json, Utf8ValidationAndSafeDumps) {
+  EXPECT_TRUE(valid_utf8("plain ascii"));
+  EXPECT_TRUE(valid_utf8("h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x8E\xA8"));  // é € 🎨
+  EXPECT_FALSE(valid_utf8("\x83"));                                       // lone continuation
+  EXPECT_FALSE(valid_utf8("\xC0\xAF"));                                   // overlong
+  EXPECT_FALSE(valid_utf8("\xE2\x82"));                                   // truncated
+  EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));                               // surrogate
+  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));                           // beyond U+10FFFF
+  EXPECT_EQ(dump_json(nlohmann::json("a\x83")), "\"a\xEF\xBF\xBD\"");
+  auto big = parse_json("[1e999]");
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code(), ErrorCode::bad_json);
+}
+
+}  // namespace
+}  // namespace fedmesh

@@ -170,6 +170,12 @@ TEST(LuaSkills, ArgumentsResultsAndErrors) {
   EXPECT_EQ((*rt)->skill_names(), (std::vector<std::string>{"f", "g", "h", "i"}));
 }
 
+TEST(LuaSkills, NonUtf8StringsAreRefusedAsJson) {
+  // A regression: this used to throw a C++ exception through Lua's C frames.
+  EXPECT_NE(fails_with("state.set('k', '\\131')").find("strings sent as JSON must be UTF-8"), std::string::npos);
+  EXPECT_NE(fails_with("return { bad = '\\255' }").find("must be UTF-8"), std::string::npos);
+}
+
 TEST(LuaSkills, EnvMustBeDeclared) {
   EXPECT_NE(fails_with("return env('HOME')").find("env('HOME'): not declared in package.toml"), std::string::npos);
 }

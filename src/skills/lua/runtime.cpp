@@ -6,6 +6,7 @@
 #include <map>
 #include <regex>
 
+#include "core/json.hpp"
 #include "core/time.hpp"
 
 extern "C" {
@@ -146,6 +147,10 @@ json to_json(lua_State* L, int idx, std::string& err, int depth = 0) {
     case LUA_TSTRING: {
       std::size_t len = 0;
       const char* s = lua_tolstring(L, idx, &len);
+      if (!valid_utf8(std::string_view(s, len))) {
+        err = "strings sent as JSON must be UTF-8";
+        return nullptr;
+      }
       return std::string(s, len);
     }
     case LUA_TTABLE: {
@@ -483,7 +488,7 @@ int api_state_set(lua_State* L) {
   State* st = state_of(L);
   auto key = check_key(L, 1);
   luaL_checkany(L, 2);
-  auto value = check_json(L, 2).dump();
+  auto value = dump_json(check_json(L, 2));
   if (value.size() > (1u << 20)) return luaL_error(L, "state.set: value larger than 1 MiB");
   if (auto s = st->host->store().state_set(st->package, key, value); !s) store_failed(L, s.error());
   return 0;
