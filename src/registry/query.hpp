@@ -1,0 +1,76 @@
+// Catalog queries: the `q` filter language, sorting (`by`), paging (`p`, `pp`) and
+// counts over flow records. Pure functions over values: no I/O, thread-safe.
+//
+// q := or;  or := and ('|' and)*;  and := term ('&' term)*
+// term := '(' q ')' | '@tag' '(' STRING ')' | FIELD ('==' | '!=' | '~') STRING
+// FIELD: registry node organization url name author description tags status created
+// modified heartbeat. '~' is a case-insensitive substring; on `tags`, '==' and '~'
+// match any tag. STRING is double-quoted with \" and \\ escapes.
+// A q that does not parse becomes a case-insensitive full-text search over
+// organization, name, author, description and tags, and the answer says so.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+
+namespace fedmesh::registry {
+
+struct FlowRecord {
+  std::string registry;
+  std::string node;
+  std::string organization;
+  std::string created;
+  std::string modified;
+  std::string heartbeat;
+  std::string url;
+  std::string name;  // "pkg/skill"
+  std::string author;
+  std::string description;
+  std::vector<std::string> tags;
+  std::string status;  // alive | stale | gone
+  nlohmann::json to_json() const;
+};
+
+// A parsed filter; evaluating it is pure.
+class Filter {
+ public:
+  static Result<Filter> parse(std::string_view q);
+  bool matches(const FlowRecord& flow) const;
+
+  struct Node;
+
+ private:
+  std::shared_ptr<const Node> root_;
+};
+
+struct SortKey {
+  std::string field;
+  bool descending = false;
+};
+Result<std::vector<SortKey>> parse_sort(std::string_view by);
+
+struct QueryRequest {
+  std::string q;
+  std::string by;
+  long long page = 0;        // p, 0-based
+  long long page_size = 10;  // pp
+};
+
+struct QueryLimits {
+  long long max_page_size = 100;
+};
+
+// {total, filtered, p, pp, items, by, q} (+ "full_text": true and "parse_error" on fallback).
+Result<nlohmann::json> run_query(const std::vector<FlowRecord>& flows, const QueryRequest& request,
+                                 const QueryLimits& limits = {});
+
+// {total, node: {name: n}, organization: {...}, tags: {...}} counting flows.
+nlohmann::json count_flows(const std::vector<FlowRecord>& flows);
+
+}  // namespace fedmesh::registry
