@@ -7,9 +7,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "core/address.hpp"
 #include "core/json.hpp"
 #include "core/version.hpp"
 #include "federation/hello.hpp"
+#include "net/offload.hpp"
+#include "registry/query.hpp"
 #include "skills/package.hpp"
 
 #include <limits>
@@ -39,6 +42,52 @@ skills::Clock::time_point deadline_from(const Request& req, const Node& node, st
     if (v >= 0) ms = std::min(std::chrono::milliseconds(v), sc.max_timeout);
   }
   return skills::Clock::now() + ms;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// The same rows as the JSON answer, as an HTML table.
+std::string flows_html(const json& page) {
+  std::string html =
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>fedmesh registry</title>"
+      "<link rel=\"stylesheet\" href=\"/assets/style.css\"></head><body><main><section class=\"card wide\">";
+  html += "<h2>Flows: " + std::to_string(page["filtered"].get<long long>()) + " of " +
+          std::to_string(page["total"].get<long long>()) + "</h2>";
+  if (page.contains("parse_error"))
+    html += "<p class=\"muted\">q did not parse (" + html_escape(page["parse_error"].get<std::string>()) +
+            "); full-text search used.</p>";
+  html += "<table><thead><tr>";
+  const char* cols[] = {"name", "node",   "organization", "author",   "description",
+                        "tags", "status", "modified",     "heartbeat"};
+  for (const char* c : cols) html += std::string("<th>") + c + "</th>";
+  html += "</tr></thead><tbody>";
+  for (const auto& item : page["items"]) {
+    html += "<tr>";
+    for (const char* c : cols) {
+      std::string v;
+      if (std::string_view(c) == "tags") {
+        for (const auto& t : item["tags"]) v += (v.empty() ? "" : ", ") + t.get<std::string>();
+      } else {
+        v = item[c].get<std::string>();
+      }
+      html += "<td>" + html_escape(v) + "</td>";
+    }
+    html += "</tr>";
+  }
+  html += "</tbody></table></section></main></body></html>";
+  return html;
 }
 
 Response skill_response(const Result<json>& r) {
@@ -143,6 +192,41 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
     if (!page) co_return Response::error(page.error());
     co_return Response::json(200, *page);
   });
+  if (auto* catalog = node.catalog()) {
+    r->add("GET", "/api/v1/registry/flows", [&node, catalog](Request& req) -> asio::awaitable<Response> {
+      registry::QueryRequest q;
+      q.q = req.query_param("q").value_or("");
+      q.by = req.query_param("by").value_or("");
+      for (auto [name, field] : {std::pair<const char*, long long*>{"p", &q.page}, {"pp", &q.page_size}}) {
+        auto v = req.query_param(name);
+        if (!v) continue;
+        char* end = nullptr;
+        *field = std::strtoll(v->c_str(), &end, 10);
+        if (v->empty() || *end != '\0')
+          co_return Response::error(make_error(ErrorCode::invalid_argument, std::string(name) + " must be an integer"));
+      }
+      registry::QueryLimits limits{node.config().registry.max_page_size};
+      auto page = registry::run_query(catalog->flows(), q, limits);
+      if (!page) co_return Response::error(page.error());
+      bool html = req.query_param("format").value_or("") == "html" ||
+                  (req.header("accept").find("text/html") != std::string_view::npos && !req.query_param("format"));
+      if (html) co_return Response::text(200, flows_html(*page), "text/html; charset=utf-8");
+      co_return Response::json(200, *page);
+    });
+    r->add("GET", "/api/v1/registry/counts", [catalog](Request&) -> asio::awaitable<Response> {
+      co_return Response::json(200, registry::count_flows(catalog->flows()));
+    });
+    r->add("GET", "/api/v1/registry/nodes", [catalog](Request&) -> asio::awaitable<Response> {
+      co_return Response::json(200, {{"nodes", catalog->nodes()}});
+    });
+    r->add("GET", "/api/v1/registry/nodes/{name}", [catalog](Request& req) -> asio::awaitable<Response> {
+      auto n = catalog->node(std::string(req.param("name")));
+      if (!n)
+        co_return Response::error(
+            make_error(ErrorCode::not_found, "no node '" + std::string(req.param("name")) + "' in the catalog"));
+      co_return Response::json(200, *n);
+    });
+  }
   if (node.config().http.debug_routes) {
     // Sleeps ?ms=N (at most 60 s) then answers: lets tests hold a request in flight.
     r->add("POST", "/api/v1/debug/sleep", [](Request& req) -> asio::awaitable<Response> {
@@ -187,6 +271,45 @@ std::shared_ptr<const net::Router> federation_routes(Node& node) {
     co_return skill_response(co_await node.skills().invoke(std::string(req.param("package")),
                                                            std::string(req.param("skill")), std::move(*args), ctx));
   });
+  if (auto* catalog = node.catalog()) {
+    // The sender is who its certificate says: a node can only (de)register itself.
+    r->add("POST", "/fed/v1/registry/register", [&node, catalog](Request& req) -> asio::awaitable<Response> {
+      auto body = parse_json_object(req.body, 16);
+      if (!body) co_return Response::error(body.error());
+      auto url = body->value("url", "");
+      auto organization = body->contains("organization") && (*body)["organization"].is_string()
+                              ? (*body)["organization"].get<std::string>()
+                              : std::string();
+      if (url.size() > 2048 || !parse_url(url) || organization.size() > 256)
+        co_return Response::error(
+            make_error(ErrorCode::bad_json, "field 'url' must be an https URL and 'organization' a short string"));
+      auto flows = registry::decode_flows(body->value("flows", json::array()));
+      if (!flows) co_return Response::error(flows.error());
+      std::string name = req.peer_name;
+      auto r = co_await net::offload(
+          node.io().blocking(), [&] { return catalog->register_node(name, url, organization, std::move(*flows)); });
+      if (!r) co_return Response::error(r.error());
+      std::string message = "registered node " + name +
+                            (r->first ? std::string(" (first visit)") : " (seen previously " + r->created + ")");
+      co_return Response::json(200, {{"created", r->created}, {"modified", r->modified}, {"message", message}});
+    });
+    r->add("POST", "/fed/v1/registry/heartbeat", [&node, catalog](Request& req) -> asio::awaitable<Response> {
+      std::string name = req.peer_name;
+      auto known = co_await net::offload(node.io().blocking(), [&] { return catalog->heartbeat(name); });
+      if (!known) co_return Response::error(known.error());
+      if (!*known)
+        co_return Response::error(
+            make_error(ErrorCode::not_found, "node " + name + " is not registered; register first"));
+      co_return Response::json(200, {{"heartbeat", "ok"}});
+    });
+    r->add("POST", "/fed/v1/registry/deregister", [&node, catalog](Request& req) -> asio::awaitable<Response> {
+      std::string name = req.peer_name;
+      auto known = co_await net::offload(node.io().blocking(), [&] { return catalog->deregister(name); });
+      if (!known) co_return Response::error(known.error());
+      if (!*known) co_return Response::error(make_error(ErrorCode::not_found, "node " + name + " is not registered"));
+      co_return Response::json(200, {{"deregistered", name}});
+    });
+  }
   r->add("GET", "/fed/v1/ping", [&node](Request& req) -> asio::awaitable<Response> {
     co_return Response::json(200, {{"name", node.config().name}, {"caller", req.peer_name}});
   });

@@ -35,12 +35,13 @@ int exit_code_for(const Error& e) {
 
 }  // namespace
 
-int run_node(const std::string& config_path) {
+int run_node(const std::string& config_path, bool reset_registry) {
   auto loaded = config::load_config(config_path, config::Environment::from_process());
   if (!loaded) {
     std::cerr << "fedmesh: invalid config:\n" << loaded.error().message() << "\n";
     return 2;
   }
+  if (reset_registry) loaded->config.registry.reset = true;
   const NodeConfig& cfg = loaded->config;
   setup_logging({cfg.log.level, cfg.log.format, cfg.name});
 

@@ -6,7 +6,7 @@
 
 namespace fedmesh::cli {
 
-int run_node(const std::string& config_path);
+int run_node(const std::string& config_path, bool reset_registry = false);
 int config_check(const std::string& config_path, bool as_json);
 int config_docs();
 int ca_init(const std::string& dir, const std::string& common_name);

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   std::string config_path;
   auto* node = app.add_subcommand("node", "Run a node in the foreground (SIGINT/SIGTERM stop it gracefully)");
   node->add_option("-c,--config", config_path, "Node config file (.toml, .yaml or .yml)")->required();
+  bool reset_registry = false;
+  node->add_flag("--reset-registry", reset_registry, "Registry role: start with an empty catalog");
 
   auto* config = app.add_subcommand("config", "Work with config files");
   config->require_subcommand(1);
@@ -93,7 +95,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  if (*node) return fedmesh::cli::run_node(config_path);
+  if (*node) return fedmesh::cli::run_node(config_path, reset_registry);
   if (*check) return fedmesh::cli::config_check(check_path, check_json);
   if (*docs) return fedmesh::cli::config_docs();
   if (*ca_init) return fedmesh::cli::ca_init(ca_dir, ca_name);

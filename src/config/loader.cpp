@@ -344,6 +344,8 @@ void cross_checks(NodeConfig& c, Problems& problems) {
     problems.add("http.tls_cert", "http.tls_cert and http.tls_key must be set together");
   if (c.store.backend == "postgresql" && c.store.url.empty())
     problems.add("store.url", "required when store.backend = \"postgresql\"");
+  if (c.registry.stale_after >= c.registry.gone_after)
+    problems.add("registry.stale_after", "must be shorter than registry.gone_after");
   if (c.federation.retry_initial > c.federation.retry_max)
     problems.add("federation.retry_initial", "must not exceed federation.retry_max");
 }

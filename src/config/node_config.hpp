@@ -72,6 +72,20 @@ struct SystemServicesConfig {
   bool operator==(const SystemServicesConfig&) const = default;
 };
 
+struct RegistryConfig {
+  bool reset = false;     // start with an empty catalog
+  Millis stale_after{0};  // no heartbeat for this long: stale
+  Millis gone_after{0};   // no heartbeat for this long: evicted
+  int max_page_size = 0;
+  bool operator==(const RegistryConfig&) const = default;
+};
+
+struct DiscoveryConfig {
+  std::vector<std::string> registries;  // peer names of registry nodes
+  Millis heartbeat{0};
+  bool operator==(const DiscoveryConfig&) const = default;
+};
+
 struct LogConfig {
   std::string level;
   std::string format;
@@ -90,6 +104,8 @@ struct NodeConfig {
   StoreConfig store;
   SkillsConfig skills;
   SystemServicesConfig system_services;
+  RegistryConfig registry;
+  DiscoveryConfig discovery;
   LogConfig log;
   bool operator==(const NodeConfig&) const = default;
 };

@@ -174,6 +174,20 @@ const std::vector<NodeOption>& node_options() {
        "Folders searched for NAME/package.toml, relative to the config file.", false, 0, 0, {}, nullptr,
        FM_APPLY(system_services.path)},
 
+      {"registry.reset", Kind::Bool, "false", "Registry role: start with an empty catalog (also `fedmesh node --reset-registry`).",
+       false, 0, 0, {}, nullptr, FM_APPLY(registry.reset)},
+      {"registry.stale_after", Kind::Duration, R"("30s")", "Registry role: a node without a heartbeat this long is stale.",
+       false, 100, 86'400'000, {}, nullptr, FM_APPLY(registry.stale_after)},
+      {"registry.gone_after", Kind::Duration, R"("5m")", "Registry role: a node without a heartbeat this long is evicted.",
+       false, 100, 604'800'000, {}, nullptr, FM_APPLY(registry.gone_after)},
+      {"registry.max_page_size", Kind::Int, "100", "Registry role: the largest pp a query may ask for.", false, 1, 10'000,
+       {}, nullptr, FM_APPLY(registry.max_page_size)},
+      {"discovery.registries", Kind::StringList, "[]",
+       "Peer names of the registries this node registers with (over mTLS) and heartbeats.", false, 0, 0, {}, nullptr,
+       FM_APPLY(discovery.registries)},
+      {"discovery.heartbeat", Kind::Duration, R"("10s")", "How often this node heartbeats its registries.", false, 100,
+       3'600'000, {}, nullptr, FM_APPLY(discovery.heartbeat)},
+
       {"log.level", Kind::String, R"("info")", "Least severe level written.", false, 0, 0,
        {"trace", "debug", "info", "warn", "error"}, nullptr, FM_APPLY(log.level)},
       {"log.format", Kind::String, R"("text")", "Log line format.", false, 0, 0, {"text", "json"}, nullptr,
@@ -196,7 +210,8 @@ const std::vector<PeerOption>& peer_options() {
 // clang-format on
 
 const std::vector<std::string_view>& sections() {
-  static const std::vector<std::string_view> s = {"http", "federation", "store", "skills", "system_services", "log"};
+  static const std::vector<std::string_view> s = {"http",     "federation", "store", "skills", "system_services",
+                                                  "registry", "discovery",  "log"};
   return s;
 }
 

@@ -1,7 +1,10 @@
 #include "core/time.hpp"
 
+#include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <ctime>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -20,6 +23,35 @@ std::string iso8601(SystemTime t) {
   gmtime_r(&secs, &tm);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                      tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+std::optional<SystemTime> parse_iso8601(std::string_view text) {
+  std::tm tm{};
+  int year, mon, day, hour, min, sec;
+  char tail[16] = {0};
+  std::string s(text.substr(0, 40));
+  int n = std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%15s", &year, &mon, &day, &hour, &min, &sec, tail);
+  if (n < 6) return std::nullopt;
+  long micros = 0;
+  std::string rest = n == 7 ? tail : "";
+  if (!rest.empty() && rest[0] == '.') {
+    std::size_t i = 1;
+    long scale = 100000;
+    while (i < rest.size() && std::isdigit(static_cast<unsigned char>(rest[i]))) {
+      if (scale > 0) micros += (rest[i] - '0') * scale;
+      scale /= 10;
+      ++i;
+    }
+    rest = rest.substr(i);
+  }
+  if (rest != "Z") return std::nullopt;
+  tm.tm_year = year - 1900;
+  tm.tm_mon = mon - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = min;
+  tm.tm_sec = sec;
+  return std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {

@@ -17,6 +17,9 @@ inline std::string now_iso8601() {
   return iso8601(std::chrono::system_clock::now());
 }
 
+// Parses what iso8601() writes (fraction optional); nullopt otherwise.
+std::optional<SystemTime> parse_iso8601(std::string_view text);
+
 // Accepts an integer followed by one of ms, s, m, h (e.g. "500ms", "10s").
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 std::string format_duration(std::chrono::milliseconds d);

@@ -9,7 +9,10 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include "core/json.hpp"
@@ -114,6 +117,24 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   node->skills_ = std::make_unique<skills::SkillHost>(*node->io_, *node->store_, *node->peers_, sopts);
   if (auto s = node->skills_->restore(); !s) return std::move(s).error();
 
+  const auto& roles = c.roles;
+  if (std::find(roles.begin(), roles.end(), "registry") != roles.end()) {
+    node->catalog_ =
+        std::make_unique<registry::Catalog>(*node->store_, c.name, c.registry.stale_after, c.registry.gone_after);
+    if (auto s = node->catalog_->load(c.registry.reset); !s) return std::move(s).error();
+    if (c.registry.reset) spdlog::info("registry: catalog reset");
+  }
+  if (!c.discovery.registries.empty()) {
+    registry::RegistrantOptions ropts{c.discovery.registries, c.discovery.heartbeat};
+    auto* skills = node->skills_.get();
+    // `c` is the node's own config: advertise is final once the listener is bound.
+    node->registrant_ = std::make_unique<registry::Registrant>(*node->io_, *node->peers_, ropts, [skills, &c] {
+      auto flows = skills->exported_flows();
+      for (auto& f : flows) f["url"] = c.federation.advertise + "/fed/v1/skills/" + f["name"].get<std::string>();
+      return nlohmann::json{{"organization", c.organization}, {"url", c.federation.advertise}, {"flows", flows}};
+    });
+  }
+
   // Identity facts that persist across restarts.
   auto first = node->store_->get_meta("first_started_at");
   if (!first) return std::move(first).error();
@@ -187,7 +208,30 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   status_prefix_.pop_back();  // reopen the object: per-request fields follow
   if (auto s = peers_->start(c.federation.peers); !s) return s;
   if (auto s = write_runtime_file(); !s) return s;
-  return deploy_system_services();
+  if (auto s = deploy_system_services(); !s) return s;
+  if (registrant_) registrant_->start();
+  if (catalog_) {
+    // Evict nodes whose heartbeat is older than gone_after (store writes: on the blocking pool).
+    sweeper_ = std::make_shared<boost::asio::steady_timer>(io_->at(0));
+    auto period = std::max<Millis>(c.registry.stale_after / 2, Millis(100));
+    auto timer = sweeper_;
+    auto* catalog = catalog_.get();
+    auto& blocking = io_->blocking();
+    boost::asio::co_spawn(
+        io_->at(0),
+        [timer, period, catalog, &blocking]() -> boost::asio::awaitable<void> {
+          for (;;) {
+            timer->expires_after(period);
+            auto [ec] = co_await timer->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            if (ec) co_return;
+            boost::asio::post(blocking, [catalog] {
+              for (const auto& name : catalog->sweep()) spdlog::info("registry: evicted {} (no heartbeat)", name);
+            });
+          }
+        },
+        boost::asio::detached);
+  }
+  return {};
 }
 
 Status Node::deploy_system_services() {
@@ -246,6 +290,8 @@ void Node::stop() {
   stopped_ = true;
   if (!io_) return;
   spdlog::info("stopping: draining requests (grace {} ms)", config_.shutdown_grace.count());
+  if (registrant_) registrant_->stop();  // deregisters while the network is still up
+  if (sweeper_) boost::asio::post(sweeper_->get_executor(), [t = sweeper_] { t->cancel(); });
   if (skills_) skills_->stop();
   if (peers_) peers_->stop();
   // Both listeners drain at once, within one grace period.

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <string>
 
@@ -18,6 +20,8 @@
 #include "net/http_server.hpp"
 #include "net/io_pool.hpp"
 #include "net/router.hpp"
+#include "registry/catalog.hpp"
+#include "registry/registrant.hpp"
 #include "skills/skill_host.hpp"
 #include "store/store.hpp"
 
@@ -44,6 +48,8 @@ class Node {
   bool idle() const;
   federation::PeerManager& peer_manager() { return *peers_; }
   skills::SkillHost& skills() { return *skills_; }
+  // The catalog when this node has the registry role, else null.
+  registry::Catalog* catalog() { return catalog_.get(); }
   net::IoPool& io() { return *io_; }
   std::uint16_t http_port() const;
   std::uint16_t federation_port() const;
@@ -64,6 +70,9 @@ class Node {
   std::unique_ptr<net::HttpClient> client_;
   std::unique_ptr<federation::PeerManager> peers_;
   std::unique_ptr<skills::SkillHost> skills_;
+  std::unique_ptr<registry::Catalog> catalog_;
+  std::unique_ptr<registry::Registrant> registrant_;
+  std::shared_ptr<boost::asio::steady_timer> sweeper_;
   std::shared_ptr<net::HttpMetrics> http_metrics_;
   std::shared_ptr<net::HttpMetrics> fed_metrics_;
   std::unique_ptr<net::HttpServer> http_server_;

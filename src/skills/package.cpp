@@ -158,8 +158,19 @@ Result<Manifest> parse_manifest(const std::string& text) {
         s.acl = std::move(*acl);
       } else if (k == "input" || k == "output") {
         (k == "input" ? s.input : s.output) = v;
+      } else if (k == "author") {
+        if (!v.is_string() || v.get<std::string>().size() > 256)
+          return bad(where + ".author", "expected a short string");
+        s.author = v.get<std::string>();
+      } else if (k == "tags") {
+        if (!v.is_array() || v.size() > 32) return bad(where + ".tags", "expected a list of at most 32 tags");
+        for (const auto& t : v) {
+          if (!t.is_string() || t.get<std::string>().empty() || t.get<std::string>().size() > 64)
+            return bad(where + ".tags", "tags are strings of 1-64 characters");
+          s.tags.push_back(t.get<std::string>());
+        }
       } else {
-        return bad(where + "." + k, "unknown key (known: description, acl, input, output)");
+        return bad(where + "." + k, "unknown key (known: description, acl, input, output, author, tags)");
       }
     }
     m.skills.push_back(std::move(s));

@@ -38,6 +38,8 @@ struct SkillSpec {
   Acl acl;
   nlohmann::json input = nlohmann::json::object();   // informational shape
   nlohmann::json output = nlohmann::json::object();  // informational shape
+  std::string author;                                // shown in registries
+  std::vector<std::string> tags;                     // shown and searchable in registries
 };
 
 struct Manifest {

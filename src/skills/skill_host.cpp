@@ -521,6 +521,22 @@ asio::awaitable<Result<json>> SkillHost::ledger(LedgerQuery query) {
   co_return co_await run_on(pool_.blocking().get_executor(), [&] { return ledger_page(query); });
 }
 
+json SkillHost::exported_flows() const {
+  std::lock_guard lock(mu_);
+  json out = json::array();
+  for (const auto& [name, slot] : slots_) {
+    for (const auto& s : slot->package.manifest.skills) {
+      if (!s.acl.exported()) continue;
+      out.push_back({{"name", name + "/" + s.name},
+                     {"description", s.description},
+                     {"author", s.author},
+                     {"tags", s.tags},
+                     {"version", slot->package.manifest.version}});
+    }
+  }
+  return out;
+}
+
 Result<json> SkillHost::ledger_page(const LedgerQuery& query) {
   flush();
   auto entries = store_.ledger_query(query);

@@ -70,6 +70,8 @@ class SkillHost {
   nlohmann::json packages() const;
   nlohmann::json skills() const;
   std::vector<std::string> exported() const;  // for hello
+  // Exported skills with their registry metadata: [{name, description, author, tags, version}].
+  nlohmann::json exported_flows() const;
   // Flushes buffered entries and queries, on the blocking pool.
   boost::asio::awaitable<Result<nlohmann::json>> ledger(LedgerQuery query);
   // Writes ledger entries still buffered (shutdown, tests).

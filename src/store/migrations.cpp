@@ -50,6 +50,17 @@ CREATE TABLE ledger (
 CREATE INDEX ledger_skill ON ledger(skill, id);
 CREATE INDEX ledger_status ON ledger(status, id);
 )sql"},
+      {3, "registry catalog", R"sql(
+CREATE TABLE registry_nodes (
+  name         TEXT PRIMARY KEY,
+  url          TEXT NOT NULL,
+  organization TEXT NOT NULL,
+  created      TEXT NOT NULL,
+  modified     TEXT NOT NULL,
+  heartbeat    TEXT NOT NULL,
+  flows        TEXT NOT NULL
+);
+)sql"},
   };
   return list;
 }

@@ -377,6 +377,46 @@ Status SqliteStore::ledger_trim(std::int64_t keep) {
   return {};
 }
 
+Status SqliteStore::catalog_put(const CatalogNodeRecord& n) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, R"sql(
+INSERT INTO registry_nodes(name, url, organization, created, modified, heartbeat, flows)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT(name) DO UPDATE SET url = excluded.url, organization = excluded.organization,
+  created = excluded.created, modified = excluded.modified, heartbeat = excluded.heartbeat, flows = excluded.flows)sql");
+  if (!s.ok()) return s.error("catalog_put");
+  s.bind(1, n.name).bind(2, n.url).bind(3, n.organization).bind(4, n.created).bind(5, n.modified);
+  s.bind(6, n.heartbeat).bind(7, n.flows);
+  if (s.step() != SQLITE_DONE) return s.error("catalog_put");
+  return {};
+}
+
+Status SqliteStore::catalog_delete(std::string_view name) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM registry_nodes WHERE name = ?1");
+  if (!s.ok()) return s.error("catalog_delete");
+  s.bind(1, name);
+  if (s.step() != SQLITE_DONE) return s.error("catalog_delete");
+  return {};
+}
+
+Result<std::vector<CatalogNodeRecord>> SqliteStore::catalog_load() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT name, url, organization, created, modified, heartbeat, flows FROM registry_nodes ORDER BY name");
+  if (!s.ok()) return s.error("catalog_load");
+  std::vector<CatalogNodeRecord> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6)});
+  if (rc != SQLITE_DONE) return s.error("catalog_load");
+  return out;
+}
+
+Status SqliteStore::catalog_clear() {
+  std::lock_guard lock(mu_);
+  return exec("DELETE FROM registry_nodes");
+}
+
 Status SqliteStore::flush() {
   std::lock_guard lock(mu_);
   if (path_ == ":memory:") return {};

@@ -39,6 +39,10 @@ class SqliteStore final : public Store {
   Status ledger_append(const std::vector<LedgerEntry>& entries) override;
   Result<std::vector<LedgerEntry>> ledger_query(const LedgerQuery& query) override;
   Status ledger_trim(std::int64_t keep) override;
+  Status catalog_put(const CatalogNodeRecord& node) override;
+  Status catalog_delete(std::string_view name) override;
+  Result<std::vector<CatalogNodeRecord>> catalog_load() override;
+  Status catalog_clear() override;
   Status flush() override;
   std::string_view backend() const override { return "sqlite"; }
 

@@ -64,6 +64,17 @@ struct LedgerQuery {
   int limit = 50;
 };
 
+// A node in a registry's catalog; `flows` is its flow list as JSON text.
+struct CatalogNodeRecord {
+  std::string name;
+  std::string url;
+  std::string organization;
+  std::string created;
+  std::string modified;
+  std::string heartbeat;
+  std::string flows;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -102,6 +113,11 @@ class Store {
   virtual Result<std::vector<LedgerEntry>> ledger_query(const LedgerQuery& query) = 0;
   // Keeps the newest `keep` entries.
   virtual Status ledger_trim(std::int64_t keep) = 0;
+
+  virtual Status catalog_put(const CatalogNodeRecord& node) = 0;
+  virtual Status catalog_delete(std::string_view name) = 0;
+  virtual Result<std::vector<CatalogNodeRecord>> catalog_load() = 0;
+  virtual Status catalog_clear() = 0;
 
   // Makes everything written so far durable (checkpoint); called at shutdown.
   virtual Status flush() = 0;

@@ -62,7 +62,7 @@ TEST(Package, ManifestErrorsNameTheKey) {
       error_of("name = \"a\"\nversion = \"1\"\n[skills.a]\nacl = \"everyone\"\n"),
       "package.toml: skills.a.acl: must be \"local\", \"peers\" or a list of peer names and \"org:NAME\" entries");
   EXPECT_EQ(error_of("name = \"a\"\nversion = \"1\"\n[skills.a]\nacess = \"peers\"\n"),
-            "package.toml: skills.a.acess: unknown key (known: description, acl, input, output)");
+            "package.toml: skills.a.acess: unknown key (known: description, acl, input, output, author, tags)");
   EXPECT_EQ(error_of("name = \"a\"\nversion = \"1\"\nflavour = 1\n[skills.a]\n"), "package.toml: flavour: unknown key");
   EXPECT_EQ(error_of("name = \"a\"\nversion = \"1\"\nenv = [\"home\"]\n[skills.a]\n"),
             "package.toml: env: expected variable names like COLOR (A-Z, 0-9, _)");

@@ -20,9 +20,9 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(StoreTest, MigrationsAreIdempotent) {
-  EXPECT_EQ(store_->schema_version(), 2);
+  EXPECT_EQ(store_->schema_version(), 3);
   EXPECT_TRUE(store_->migrate());
-  EXPECT_EQ(store_->schema_version(), 2);
+  EXPECT_EQ(store_->schema_version(), 3);
 }
 
 TEST_P(StoreTest, MetaRoundTrip) {
@@ -107,6 +107,21 @@ TEST_P(StoreTest, LedgerPagesNewestFirstAndFilters) {
   EXPECT_EQ((*errors)[0].error, "none left");
   ASSERT_TRUE(store_->ledger_trim(2));
   EXPECT_EQ(store_->ledger_query({})->size(), 2u);
+}
+
+TEST_P(StoreTest, CatalogRoundTrip) {
+  ASSERT_TRUE(store_->catalog_put({"a", "https://a:1", "Org", "t0", "t0", "t0", "[]"}));
+  ASSERT_TRUE(store_->catalog_put({"a", "https://a:1", "Org", "t0", "t1", "t2", "[{}]"}));
+  ASSERT_TRUE(store_->catalog_put({"b", "https://b:1", "Org", "t0", "t0", "t0", "[]"}));
+  auto all = store_->catalog_load();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].modified, "t1");
+  EXPECT_EQ((*all)[0].flows, "[{}]");
+  ASSERT_TRUE(store_->catalog_delete("a"));
+  EXPECT_EQ(store_->catalog_load()->size(), 1u);
+  ASSERT_TRUE(store_->catalog_clear());
+  EXPECT_TRUE(store_->catalog_load()->empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite-memory", "sqlite-file"));

@@ -1,0 +1,87 @@
+// Catalog: a registry node's view of every registered node and its flows, kept in
+// memory for queries and written through to the store so a restart keeps it.
+// Registration sets `created` once and moves `modified`; heartbeats move `heartbeat`
+// only. Status comes from heartbeat age: alive, stale (older than stale_after), and
+// nodes older than gone_after are evicted by sweep(). Thread-safe; store calls block,
+// so callers run them off the I/O threads.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "registry/query.hpp"
+#include "store/store.hpp"
+
+namespace fedmesh::registry {
+
+struct FlowSpec {
+  std::string name;  // "pkg/skill"
+  std::string url;
+  std::string description;
+  std::string author;
+  std::vector<std::string> tags;
+  std::string version;
+  nlohmann::json to_json() const;
+};
+
+// Validates a registration body's flow list (outside bytes): limits, types, names.
+Result<std::vector<FlowSpec>> decode_flows(const nlohmann::json& flows, std::size_t max_flows = 1024);
+
+struct CatalogNode {
+  std::string name;
+  std::string url;
+  std::string organization;
+  std::string created;
+  std::string modified;
+  std::string heartbeat;
+  SystemTime heartbeat_at;
+  std::vector<FlowSpec> flows;
+};
+
+class Catalog {
+ public:
+  Catalog(Store& store, std::string registry_name, std::chrono::milliseconds stale_after,
+          std::chrono::milliseconds gone_after);
+
+  // Loads the persisted catalog, or clears it with `reset`.
+  Status load(bool reset);
+
+  struct Registered {
+    bool first = false;
+    std::string created;
+    std::string modified;
+  };
+  Result<Registered> register_node(const std::string& name, const std::string& url, const std::string& organization,
+                                   std::vector<FlowSpec> flows);
+  // False when the node is not in the catalog (it should register).
+  Result<bool> heartbeat(const std::string& name);
+  Result<bool> deregister(const std::string& name);
+  // Evicts nodes whose heartbeat is older than gone_after; returns their names.
+  std::vector<std::string> sweep();
+
+  std::vector<FlowRecord> flows() const;
+  nlohmann::json nodes() const;
+  std::optional<nlohmann::json> node(const std::string& name) const;
+  std::string status_of(const CatalogNode& node, SystemTime now) const;
+
+ private:
+  Status persist(const CatalogNode& node);
+  nlohmann::json node_json(const CatalogNode& node, SystemTime now) const;
+
+  Store& store_;
+  std::string registry_;
+  std::chrono::milliseconds stale_after_;
+  std::chrono::milliseconds gone_after_;
+  mutable std::mutex mu_;  // guards nodes_
+  std::map<std::string, CatalogNode> nodes_;
+};
+
+}  // namespace fedmesh::registry

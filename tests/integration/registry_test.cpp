@@ -1,0 +1,151 @@
+// Registries with real processes: nodes register their exported skills over mTLS and
+// heartbeat; the catalog answers queries; status goes stale then gone without
+// heartbeats; a clean stop deregisters; the catalog survives a restart unless reset.
+#include <gtest/gtest.h>
+
+#include "support/peer_client.hpp"
+
+namespace fedmesh::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+const char* kManifest = R"(name = "catalog_demo"
+version = "2.1.0"
+[skills.forecast]
+description = "Forecasts demand"
+author = "ada"
+tags = ["ml", "stats"]
+acl = "peers"
+[skills.summary]
+description = "Summarises a table"
+author = "grace"
+tags = ["stats"]
+acl = "peers"
+[skills.private]
+description = "Not exported"
+)";
+const char* kLua = R"(
+skill("forecast", function() return 1 end)
+skill("summary", function() return 2 end)
+skill("private", function() return 3 end)
+)";
+
+const std::string kRegistryExtra =
+    "roles = [\"node\", \"registry\"]\n[registry]\nstale_after = \"600ms\"\ngone_after = \"1500ms\"\n";
+const std::string kNodeExtra = "[discovery]\nregistries = [\"reg\"]\nheartbeat = \"150ms\"\n";
+
+class Registry : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    f_.add({"reg", {}, kRegistryExtra});
+    f_.add({"n1", {{"reg", true}}, kNodeExtra});
+    f_.add({"n2", {{"reg", true}}, kNodeExtra});
+    for (std::string n : {"reg", "n1", "n2"}) f_.start(n);
+    std::string upload = json{{"manifest", kManifest}, {"files", {{"main.lua", kLua}}}}.dump();
+    for (std::string n : {"n1", "n2"}) {
+      ASSERT_TRUE(wait_until([&] { return f_.healthy(n); }, 10s));
+      ASSERT_EQ(http(f_.http_port(n), "POST", "/api/v1/packages", upload).status, 201);
+    }
+    ASSERT_TRUE(wait_until([&] { return flows()["total"] == 4; }, 10s)) << flows().dump();
+  }
+  json flows(const std::string& query = "") {
+    return http(f_.http_port("reg"), "GET", "/api/v1/registry/flows" + query).json();
+  }
+  std::string status_of(const std::string& node) {
+    auto n = http(f_.http_port("reg"), "GET", "/api/v1/registry/nodes/" + node).json();
+    return n.is_object() ? n.value("status", "") : "";
+  }
+  TempDir dir_;
+  Federation f_{dir_};
+};
+
+TEST_F(Registry, NodesRegisterExportedSkillsAndQueriesWork) {
+  auto all = flows("?pp=10&by=node,name");
+  ASSERT_EQ(all["items"].size(), 4u) << all.dump();
+  const auto& first = all["items"][0];
+  EXPECT_EQ(first["node"], "n1");
+  EXPECT_EQ(first["name"], "catalog_demo/forecast");
+  EXPECT_EQ(first["author"], "ada");
+  EXPECT_EQ(first["tags"], json({"ml", "stats"}));
+  EXPECT_EQ(first["organization"], "Org n1");
+  EXPECT_EQ(first["registry"], "reg");
+  EXPECT_EQ(first["status"], "alive");
+  EXPECT_NE(first["url"].get<std::string>().find("/fed/v1/skills/catalog_demo/forecast"), std::string::npos);
+  EXPECT_EQ(flows("?q=" + std::string("%40tag(%22ml%22)"))["filtered"], 2);
+  EXPECT_EQ(flows("?q=author%20%3D%3D%20%22grace%22%20%26%20node%20%3D%3D%20%22n2%22")["filtered"], 1);
+  auto fallback = flows("?q=demand");
+  EXPECT_EQ(fallback["full_text"], true);
+  EXPECT_EQ(fallback["filtered"], 2);
+  EXPECT_EQ(flows("?pp=0")["error"]["code"], "invalid_argument");
+  EXPECT_EQ(flows("?p=-1")["error"]["code"], "invalid_argument");
+  auto counts = http(f_.http_port("reg"), "GET", "/api/v1/registry/counts").json();
+  EXPECT_EQ(counts["total"], 4);
+  EXPECT_EQ(counts["tags"]["stats"], 4);
+  EXPECT_EQ(counts["node"]["n2"], 2);
+  auto html = http(f_.http_port("reg"), "GET", "/api/v1/registry/flows?format=html");
+  EXPECT_NE(html.head.find("text/html"), std::string::npos);
+  EXPECT_NE(html.body.find("<td>catalog_demo/summary</td>"), std::string::npos);
+  auto browser = http(f_.http_port("reg"), "GET", "/api/v1/registry/flows", "", {"Accept: text/html"});
+  EXPECT_NE(browser.body.find("<table>"), std::string::npos);
+  // created stays, modified moves when a node registers again with new skills.
+  auto n1 = http(f_.http_port("reg"), "GET", "/api/v1/registry/nodes/n1").json();
+  EXPECT_EQ(http(f_.http_port("n1"), "DELETE", "/api/v1/packages/catalog_demo").status, 200);
+  ASSERT_TRUE(wait_until([&] { return flows()["total"] == 2; }, 5s));
+  auto n1_after = http(f_.http_port("reg"), "GET", "/api/v1/registry/nodes/n1").json();
+  EXPECT_EQ(n1_after["created"], n1["created"]);
+  EXPECT_NE(n1_after["modified"], n1["modified"]);
+}
+
+TEST_F(Registry, SilentNodesGoStaleThenGoneAndCleanStopsDeregister) {
+  f_.stop("n1");  // clean: deregisters at once
+  EXPECT_TRUE(wait_until([&] { return status_of("n1").empty(); }, 3s));
+  f_.stop("n2", SIGKILL);  // silent
+  EXPECT_TRUE(wait_until([&] { return status_of("n2") == "stale"; }, 5s)) << status_of("n2");
+  EXPECT_TRUE(wait_until([&] { return status_of("n2").empty(); }, 5s)) << status_of("n2");
+  EXPECT_EQ(flows()["total"], 0);
+}
+
+TEST_F(Registry, UnknownSendersAndBadRegistrationsAreRefused) {
+  PeerClient stranger(dir_, "n2");  // n2's own certificate, sending bad registrations
+  auto bad = stranger.post(f_.fed_port("reg"), "reg", "/fed/v1/registry/register", R"({"url":"ftp://x","flows":[]})");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  auto bad_flow = stranger.post(f_.fed_port("reg"), "reg", "/fed/v1/registry/register",
+                                R"({"url":"https://127.0.0.1:1","flows":[{"name":"no slash"}]})");
+  ASSERT_TRUE(bad_flow);
+  EXPECT_EQ(bad_flow->status, 400);
+  EXPECT_NE(bad_flow->body.find("flows[0].name must be"), std::string::npos) << bad_flow->body;
+  // The bad registrations changed nothing: n2 still has its two flows.
+  EXPECT_EQ(json::parse(http(f_.http_port("reg"), "GET", "/api/v1/registry/counts").body)["node"]["n2"], 2);
+  // A node that never registered gets 404 on heartbeat, never a 500.
+  f_.add({"n3", {}});
+  PeerClient n3(dir_, "n3");
+  auto hb = n3.post(f_.fed_port("reg"), "reg", "/fed/v1/registry/heartbeat", "{}");
+  ASSERT_TRUE(hb);
+  EXPECT_EQ(hb->status, 404) << hb->body;
+  EXPECT_NE(hb->body.find("is not registered"), std::string::npos);
+  // Registry routes do not exist on nodes without the role.
+  EXPECT_EQ(http(f_.http_port("n1"), "GET", "/api/v1/registry/flows").status, 404);
+}
+
+TEST_F(Registry, TheCatalogSurvivesARestartUnlessReset) {
+  f_.stop("reg");
+  f_.start("reg");
+  ASSERT_TRUE(wait_until([&] { return f_.healthy("reg"); }, 10s));
+  EXPECT_EQ(flows()["total"], 4);
+  // Reset: empty at start, then the nodes register again on their next heartbeat (404 -> register).
+  f_.stop("reg");
+  auto cfg = f_.config_path("reg");
+  Process p({fedmesh_binary(), "node", "--config", cfg, "--reset-registry"}, dir_ / "reg-reset.log");
+  ASSERT_TRUE(wait_until([&] { return f_.healthy("reg"); }, 10s));
+  EXPECT_TRUE(
+      wait_until([&] { return read_file(dir_ / "reg-reset.log").find("catalog reset") != std::string::npos; }, 5s));
+  EXPECT_TRUE(wait_until([&] { return flows()["total"] == 4; }, 10s)) << flows().dump();
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(10s), 0);
+}
+
+}  // namespace
+}  // namespace fedmesh::testing
