@@ -213,6 +213,9 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
       if (html) co_return Response::text(200, flows_html(*page), "text/html; charset=utf-8");
       co_return Response::json(200, *page);
     });
+    r->add("GET", "/api/v1/registry/peers", [&node](Request&) -> asio::awaitable<Response> {
+      co_return Response::json(200, {{"peers", node.mesh() ? node.mesh()->peers_json() : json::array()}});
+    });
     r->add("GET", "/api/v1/registry/counts", [catalog](Request&) -> asio::awaitable<Response> {
       co_return Response::json(200, registry::count_flows(catalog->flows()));
     });
@@ -293,6 +296,27 @@ std::shared_ptr<const net::Router> federation_routes(Node& node) {
                             (r->first ? std::string(" (first visit)") : " (seen previously " + r->created + ")");
       co_return Response::json(200, {{"created", r->created}, {"modified", r->modified}, {"message", message}});
     });
+    // Registry-to-registry: only the configured registry peers may send these.
+    auto mesh_call = [&node](Request& req, bool digest) -> asio::awaitable<Response> {
+      auto* mesh = node.mesh();
+      if (!mesh || !mesh->is_peer(req.peer_name))
+        co_return Response::error(make_error(
+            ErrorCode::forbidden, "'" + req.peer_name + "' is not a registry peer of " + node.config().name));
+      auto body = parse_json_object(req.body, 16);
+      if (!body) co_return Response::error(body.error());
+      Result<json> r = json();
+      if (digest) {
+        r = co_await mesh->on_digest(req.peer_name, std::move(*body));
+      } else {
+        r = co_await mesh->on_sync(req.peer_name, std::move(*body));
+      }
+      if (!r) co_return Response::error(r.error());
+      co_return Response::json(200, *r);
+    };
+    r->add("POST", "/fed/v1/registry/sync",
+           [mesh_call](Request& req) -> asio::awaitable<Response> { co_return co_await mesh_call(req, false); });
+    r->add("POST", "/fed/v1/registry/digest",
+           [mesh_call](Request& req) -> asio::awaitable<Response> { co_return co_await mesh_call(req, true); });
     r->add("POST", "/fed/v1/registry/heartbeat", [&node, catalog](Request& req) -> asio::awaitable<Response> {
       std::string name = req.peer_name;
       auto known = co_await net::offload(node.io().blocking(), [&] { return catalog->heartbeat(name); });

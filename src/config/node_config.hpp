@@ -77,6 +77,7 @@ struct RegistryConfig {
   Millis stale_after{0};  // no heartbeat for this long: stale
   Millis gone_after{0};   // no heartbeat for this long: evicted
   int max_page_size = 0;
+  std::vector<std::string> peers;  // peer names of other registries to sync with
   bool operator==(const RegistryConfig&) const = default;
 };
 

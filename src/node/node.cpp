@@ -123,6 +123,9 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
         std::make_unique<registry::Catalog>(*node->store_, c.name, c.registry.stale_after, c.registry.gone_after);
     if (auto s = node->catalog_->load(c.registry.reset); !s) return std::move(s).error();
     if (c.registry.reset) spdlog::info("registry: catalog reset");
+    if (!c.registry.peers.empty())
+      node->mesh_ = std::make_unique<registry::Mesh>(*node->io_, *node->peers_, *node->catalog_, c.name,
+                                                     c.registry.peers, c.federation.retry_max);
   }
   if (!c.discovery.registries.empty()) {
     registry::RegistrantOptions ropts{c.discovery.registries, c.discovery.heartbeat};
@@ -209,6 +212,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   if (auto s = peers_->start(c.federation.peers); !s) return s;
   if (auto s = write_runtime_file(); !s) return s;
   if (auto s = deploy_system_services(); !s) return s;
+  if (mesh_) mesh_->start();
   if (registrant_) registrant_->start();
   if (catalog_) {
     // Evict nodes whose heartbeat is older than gone_after (store writes: on the blocking pool).
@@ -291,6 +295,7 @@ void Node::stop() {
   if (!io_) return;
   spdlog::info("stopping: draining requests (grace {} ms)", config_.shutdown_grace.count());
   if (registrant_) registrant_->stop();  // deregisters while the network is still up
+  if (mesh_) mesh_->stop();
   if (sweeper_) boost::asio::post(sweeper_->get_executor(), [t = sweeper_] { t->cancel(); });
   if (skills_) skills_->stop();
   if (peers_) peers_->stop();

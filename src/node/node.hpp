@@ -21,6 +21,7 @@
 #include "net/io_pool.hpp"
 #include "net/router.hpp"
 #include "registry/catalog.hpp"
+#include "registry/mesh.hpp"
 #include "registry/registrant.hpp"
 #include "skills/skill_host.hpp"
 #include "store/store.hpp"
@@ -50,6 +51,7 @@ class Node {
   skills::SkillHost& skills() { return *skills_; }
   // The catalog when this node has the registry role, else null.
   registry::Catalog* catalog() { return catalog_.get(); }
+  registry::Mesh* mesh() { return mesh_.get(); }
   net::IoPool& io() { return *io_; }
   std::uint16_t http_port() const;
   std::uint16_t federation_port() const;
@@ -72,6 +74,7 @@ class Node {
   std::unique_ptr<skills::SkillHost> skills_;
   std::unique_ptr<registry::Catalog> catalog_;
   std::unique_ptr<registry::Registrant> registrant_;
+  std::unique_ptr<registry::Mesh> mesh_;
   std::shared_ptr<boost::asio::steady_timer> sweeper_;
   std::shared_ptr<net::HttpMetrics> http_metrics_;
   std::shared_ptr<net::HttpMetrics> fed_metrics_;

@@ -60,6 +60,73 @@ Result<std::vector<FlowSpec>> decode_flows(const json& flows, std::size_t max_fl
   return out;
 }
 
+json CatalogNode::to_change() const {
+  json flows_json = json::array();
+  for (const auto& f : flows) flows_json.push_back(f.to_json());
+  return {{"name", name},
+          {"url", url},
+          {"organization", organization},
+          {"created", created},
+          {"modified", modified},
+          {"heartbeat", heartbeat},
+          {"flows", flows_json},
+          {"origin", origin},
+          {"version", version},
+          {"deleted", deleted},
+          {"via", via}};
+}
+
+Result<CatalogNode> decode_change(const json& c, SystemTime now) {
+  if (!c.is_object()) return make_error(ErrorCode::bad_json, "a change must be an object");
+  static const std::regex name_re("[a-z0-9][a-z0-9._-]{0,62}");
+  CatalogNode n;
+  auto str = [&](const char* key, std::string& out, std::size_t max) -> Status {
+    auto it = c.find(key);
+    if (it == c.end() || !it->is_string() || it->get<std::string>().size() > max)
+      return make_error(ErrorCode::bad_json, std::string("change field '") + key + "' must be a string");
+    out = it->get<std::string>();
+    return {};
+  };
+  for (auto [key, field, max] :
+       std::vector<std::tuple<const char*, std::string*, std::size_t>>{{"name", &n.name, 63},
+                                                                       {"url", &n.url, 2048},
+                                                                       {"organization", &n.organization, 256},
+                                                                       {"created", &n.created, 40},
+                                                                       {"modified", &n.modified, 40},
+                                                                       {"heartbeat", &n.heartbeat, 40},
+                                                                       {"origin", &n.origin, 63}}) {
+    if (auto s = str(key, *field, max); !s) return std::move(s).error();
+  }
+  if (!std::regex_match(n.name, name_re)) return make_error(ErrorCode::bad_json, "change: bad node name");
+  if (!std::regex_match(n.origin, name_re)) return make_error(ErrorCode::bad_json, "change: bad origin");
+  auto hb = parse_iso8601(n.heartbeat);
+  if (!hb) return make_error(ErrorCode::bad_json, "change: heartbeat is not an ISO-8601 time");
+  n.heartbeat_at = *hb;
+  auto v = c.find("version");
+  if (v == c.end() || !v->is_number_integer() || v->get<std::int64_t>() <= 0)
+    return make_error(ErrorCode::bad_json, "change: version must be a positive integer");
+  n.version = v->get<std::int64_t>();
+  auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  if (n.version > now_us + 86'400'000'000LL)
+    return make_error(ErrorCode::bad_json, "change: version is more than a day in the future");
+  auto d = c.find("deleted");
+  if (d == c.end() || !d->is_boolean()) return make_error(ErrorCode::bad_json, "change: deleted must be a boolean");
+  n.deleted = d->get<bool>();
+  auto flows = decode_flows(c.value("flows", json::array()));
+  if (!flows) return std::move(flows).error();
+  n.flows = std::move(*flows);
+  if (auto via = c.find("via"); via != c.end()) {
+    if (!via->is_array() || via->size() > 256)
+      return make_error(ErrorCode::bad_json, "change: via must be a short list");
+    for (const auto& v : *via) {
+      if (!v.is_string() || !std::regex_match(v.get<std::string>(), name_re))
+        return make_error(ErrorCode::bad_json, "change: via must list registry names");
+      n.via.push_back(v.get<std::string>());
+    }
+  }
+  return n;
+}
+
 Catalog::Catalog(Store& store, std::string registry_name, std::chrono::milliseconds stale_after,
                  std::chrono::milliseconds gone_after)
     : store_(store), registry_(std::move(registry_name)), stale_after_(stale_after), gone_after_(gone_after) {}
@@ -73,21 +140,45 @@ Status Catalog::load(bool reset) {
   std::lock_guard lock(mu_);
   nodes_.clear();
   for (const auto& r : *records) {
-    CatalogNode n{r.name, r.url, r.organization, r.created, r.modified, r.heartbeat, {}, {}};
+    CatalogNode n{r.name, r.url, r.organization, r.created, r.modified, r.heartbeat,
+                  {},     {},    r.origin,       r.version, r.deleted};
     n.heartbeat_at = parse_iso8601(r.heartbeat).value_or(std::chrono::system_clock::now());
     auto flows = parse_json(r.flows, 8);
     if (flows) {
       if (auto decoded = decode_flows(*flows, 100'000)) n.flows = std::move(*decoded);
     }
+    clock_ = std::max(clock_, n.version);
     nodes_[n.name] = std::move(n);
   }
   return {};
 }
 
+std::int64_t Catalog::next_version() {
+  auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  clock_ = std::max(now, clock_ + 1);
+  return clock_;
+}
+
+void Catalog::set_listener(std::function<void(const CatalogNode&, const std::string&)> listener) {
+  std::lock_guard lock(mu_);
+  listener_ = std::move(listener);
+}
+
+void Catalog::changed(const CatalogNode& node, const std::string& from) {
+  std::function<void(const CatalogNode&, const std::string&)> listener;
+  {
+    std::lock_guard lock(mu_);
+    listener = listener_;
+  }
+  if (listener) listener(node, from);
+}
+
 Status Catalog::persist(const CatalogNode& n) {
   json flows = json::array();
   for (const auto& f : n.flows) flows.push_back(f.to_json());
-  return store_.catalog_put({n.name, n.url, n.organization, n.created, n.modified, n.heartbeat, dump_json(flows)});
+  return store_.catalog_put({n.name, n.url, n.organization, n.created, n.modified, n.heartbeat, dump_json(flows),
+                             n.origin, n.version, n.deleted});
 }
 
 Result<Catalog::Registered> Catalog::register_node(const std::string& name, const std::string& url,
@@ -99,12 +190,15 @@ Result<Catalog::Registered> Catalog::register_node(const std::string& name, cons
   {
     std::lock_guard lock(mu_);
     auto it = nodes_.find(name);
-    out.first = it == nodes_.end();
+    out.first = it == nodes_.end() || it->second.deleted;
     CatalogNode& n = nodes_[name];
     if (out.first) {
       n.name = name;
       n.created = stamp;
+      n.deleted = false;
     }
+    n.origin = registry_;
+    n.version = next_version();
     n.url = url;
     n.organization = organization;
     n.modified = stamp;
@@ -116,6 +210,7 @@ Result<Catalog::Registered> Catalog::register_node(const std::string& name, cons
     copy = n;
   }
   if (auto s = persist(copy); !s) return std::move(s).error();
+  changed(copy, "");
   return out;
 }
 
@@ -125,40 +220,131 @@ Result<bool> Catalog::heartbeat(const std::string& name) {
   {
     std::lock_guard lock(mu_);
     auto it = nodes_.find(name);
-    if (it == nodes_.end()) return false;
+    if (it == nodes_.end() || it->second.deleted) return false;
     it->second.heartbeat = iso8601(now);
     it->second.heartbeat_at = now;
+    it->second.origin = registry_;
+    it->second.version = next_version();
     copy = it->second;
   }
   if (auto s = persist(copy); !s) return std::move(s).error();
+  changed(copy, "");
   return true;
 }
 
 Result<bool> Catalog::deregister(const std::string& name) {
+  CatalogNode copy;
   {
     std::lock_guard lock(mu_);
-    if (nodes_.erase(name) == 0) return false;
+    auto it = nodes_.find(name);
+    if (it == nodes_.end() || it->second.deleted) return false;
+    it->second.deleted = true;
+    it->second.flows.clear();
+    it->second.modified = now_iso8601();
+    it->second.origin = registry_;
+    it->second.version = next_version();
+    copy = it->second;
   }
-  if (auto s = store_.catalog_delete(name); !s) return std::move(s).error();
+  if (auto s = persist(copy); !s) return std::move(s).error();
+  changed(copy, "");
   return true;
 }
 
 std::vector<std::string> Catalog::sweep() {
   auto now = std::chrono::system_clock::now();
   std::vector<std::string> gone;
+  std::vector<CatalogNode> tombstones;
+  std::vector<std::string> purged;
   {
     std::lock_guard lock(mu_);
     for (auto it = nodes_.begin(); it != nodes_.end();) {
-      if (now - it->second.heartbeat_at > gone_after_) {
-        gone.push_back(it->first);
-        it = nodes_.erase(it);
-      } else {
-        ++it;
+      auto& n = it->second;
+      if (n.deleted) {
+        auto modified = parse_iso8601(n.modified).value_or(now);
+        if (now - modified > 2 * gone_after_) {
+          purged.push_back(it->first);
+          it = nodes_.erase(it);
+          continue;
+        }
+      } else if (now - n.heartbeat_at > gone_after_) {
+        n.deleted = true;
+        n.flows.clear();
+        n.modified = iso8601(now);
+        n.origin = registry_;
+        n.version = next_version();
+        gone.push_back(n.name);
+        tombstones.push_back(n);
       }
+      ++it;
     }
   }
-  for (const auto& name : gone) (void)store_.catalog_delete(name);
+  for (const auto& t : tombstones) {
+    (void)persist(t);
+    changed(t, "");
+  }
+  for (const auto& name : purged) (void)store_.catalog_delete(name);
   return gone;
+}
+
+Result<bool> Catalog::apply(const CatalogNode& change, const std::string& from) {
+  {
+    std::lock_guard lock(mu_);
+    clock_ = std::max(clock_, change.version);
+    auto it = nodes_.find(change.name);
+    if (it != nodes_.end() &&
+        std::tie(it->second.version, it->second.origin) >= std::tie(change.version, change.origin))
+      return false;  // not newer: not applied, not forwarded
+    nodes_[change.name] = change;
+    nodes_[change.name].via.clear();  // in-flight routing, not state
+  }
+  if (auto s = persist(change); !s) return std::move(s).error();
+  changed(change, from);
+  return true;
+}
+
+json Catalog::digest() const {
+  json out = json::object();
+  std::lock_guard lock(mu_);
+  for (const auto& [name, n] : nodes_) out[name] = json::array({n.version, n.origin});
+  return out;
+}
+
+std::vector<CatalogNode> Catalog::newer_than(const json& digest) const {
+  std::vector<CatalogNode> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [name, n] : nodes_) {
+    auto it = digest.find(name);
+    bool theirs_older = it == digest.end() || !it->is_array() || it->size() != 2 || !(*it)[0].is_number_integer() ||
+                        !(*it)[1].is_string() ||
+                        std::make_tuple((*it)[0].get<std::int64_t>(), (*it)[1].get<std::string>()) <
+                            std::make_tuple(n.version, n.origin);
+    if (theirs_older) out.push_back(n);
+  }
+  return out;
+}
+
+std::vector<std::string> Catalog::wanted_from(const json& digest) const {
+  std::vector<std::string> out;
+  if (!digest.is_object()) return out;
+  std::lock_guard lock(mu_);
+  for (const auto& [name, v] : digest.items()) {
+    if (!v.is_array() || v.size() != 2 || !v[0].is_number_integer() || !v[1].is_string()) continue;
+    auto it = nodes_.find(name);
+    if (it == nodes_.end() || std::make_tuple(it->second.version, it->second.origin) <
+                                  std::make_tuple(v[0].get<std::int64_t>(), v[1].get<std::string>()))
+      out.push_back(name);
+  }
+  return out;
+}
+
+std::vector<CatalogNode> Catalog::entries(const std::vector<std::string>& names) const {
+  std::vector<CatalogNode> out;
+  std::lock_guard lock(mu_);
+  for (const auto& name : names) {
+    auto it = nodes_.find(name);
+    if (it != nodes_.end()) out.push_back(it->second);
+  }
+  return out;
 }
 
 std::string Catalog::status_of(const CatalogNode& n, SystemTime now) const {
@@ -173,10 +359,11 @@ std::vector<FlowRecord> Catalog::flows() const {
   std::vector<FlowRecord> out;
   std::lock_guard lock(mu_);
   for (const auto& [name, n] : nodes_) {
+    if (n.deleted) continue;
     std::string status = status_of(n, now);
     for (const auto& f : n.flows) {
-      out.push_back({registry_, n.name, n.organization, n.created, n.modified, n.heartbeat, f.url, f.name, f.author,
-                     f.description, f.tags, status});
+      out.push_back({n.origin.empty() ? registry_ : n.origin, n.name, n.organization, n.created, n.modified,
+                     n.heartbeat, f.url, f.name, f.author, f.description, f.tags, status});
     }
   }
   return out;
@@ -200,14 +387,15 @@ json Catalog::nodes() const {
   auto now = std::chrono::system_clock::now();
   json out = json::array();
   std::lock_guard lock(mu_);
-  for (const auto& [name, n] : nodes_) out.push_back(node_json(n, now));
+  for (const auto& [name, n] : nodes_)
+    if (!n.deleted) out.push_back(node_json(n, now));
   return out;
 }
 
 std::optional<json> Catalog::node(const std::string& name) const {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(name);
-  if (it == nodes_.end()) return std::nullopt;
+  if (it == nodes_.end() || it->second.deleted) return std::nullopt;
   return node_json(it->second, std::chrono::system_clock::now());
 }
 

@@ -2,11 +2,17 @@
 // memory for queries and written through to the store so a restart keeps it.
 // Registration sets `created` once and moves `modified`; heartbeats move `heartbeat`
 // only. Status comes from heartbeat age: alive, stale (older than stale_after), and
-// nodes older than gone_after are evicted by sweep(). Thread-safe; store calls block,
-// so callers run them off the I/O threads.
+// nodes older than gone_after are evicted by sweep().
+//
+// For the registry mesh every entry carries the registry it came from (`origin`) and a
+// hybrid-clock `version`; removals are tombstones. apply() takes a change from a peer
+// only when (version, origin) is newer than what is held, so flooding converges on any
+// topology without loops. Every change, local or applied, goes to the listener.
+// Thread-safe; store calls block, so callers run them off the I/O threads.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -44,7 +50,16 @@ struct CatalogNode {
   std::string heartbeat;
   SystemTime heartbeat_at;
   std::vector<FlowSpec> flows;
+  std::string origin;
+  std::int64_t version = 0;
+  bool deleted = false;
+  std::vector<std::string> via;  // in flight only: registries this change was already sent to
+
+  nlohmann::json to_change() const;  // the wire form between registries
 };
+
+// Validates a change from a peer registry (outside bytes).
+Result<CatalogNode> decode_change(const nlohmann::json& change, SystemTime now);
 
 class Catalog {
  public:
@@ -64,8 +79,23 @@ class Catalog {
   // False when the node is not in the catalog (it should register).
   Result<bool> heartbeat(const std::string& name);
   Result<bool> deregister(const std::string& name);
-  // Evicts nodes whose heartbeat is older than gone_after; returns their names.
+  // Evicts nodes whose heartbeat is older than gone_after (as tombstones); returns their
+  // names. Tombstones older than twice gone_after are purged.
   std::vector<std::string> sweep();
+
+  // A change from peer registry `from`; true when it was newer and applied.
+  Result<bool> apply(const CatalogNode& change, const std::string& from);
+  // name -> [version, origin] of every entry, tombstones included.
+  nlohmann::json digest() const;
+  // Entries this catalog holds newer than `digest` (or that it lacks), and the names
+  // for which the digest is newer (or that this catalog lacks).
+  std::vector<CatalogNode> newer_than(const nlohmann::json& digest) const;
+  std::vector<std::string> wanted_from(const nlohmann::json& digest) const;
+  std::vector<CatalogNode> entries(const std::vector<std::string>& names) const;
+
+  // Called after every change (outside the lock): the entry and the peer it came from
+  // ("" when local).
+  void set_listener(std::function<void(const CatalogNode&, const std::string& from)> listener);
 
   std::vector<FlowRecord> flows() const;
   nlohmann::json nodes() const;
@@ -74,6 +104,8 @@ class Catalog {
 
  private:
   Status persist(const CatalogNode& node);
+  std::int64_t next_version();  // call with mu_ held
+  void changed(const CatalogNode& node, const std::string& from);
   nlohmann::json node_json(const CatalogNode& node, SystemTime now) const;
 
   Store& store_;
@@ -82,6 +114,8 @@ class Catalog {
   std::chrono::milliseconds gone_after_;
   mutable std::mutex mu_;  // guards nodes_
   std::map<std::string, CatalogNode> nodes_;
+  std::int64_t clock_ = 0;  // hybrid logical clock (microseconds), guarded by mu_
+  std::function<void(const CatalogNode&, const std::string&)> listener_;
 };
 
 }  // namespace fedmesh::registry

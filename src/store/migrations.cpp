@@ -61,6 +61,11 @@ CREATE TABLE registry_nodes (
   flows        TEXT NOT NULL
 );
 )sql"},
+      {4, "registry mesh: origin, version and tombstones", R"sql(
+ALTER TABLE registry_nodes ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+ALTER TABLE registry_nodes ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE registry_nodes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+)sql"},
   };
   return list;
 }

@@ -73,6 +73,9 @@ struct CatalogNodeRecord {
   std::string modified;
   std::string heartbeat;
   std::string flows;
+  std::string origin;        // registry that accepted the registration
+  std::int64_t version = 0;  // hybrid clock, microseconds
+  bool deleted = false;      // tombstone
 };
 
 class Store {

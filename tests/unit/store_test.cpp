@@ -20,9 +20,9 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(StoreTest, MigrationsAreIdempotent) {
-  EXPECT_EQ(store_->schema_version(), 3);
+  EXPECT_EQ(store_->schema_version(), 4);
   EXPECT_TRUE(store_->migrate());
-  EXPECT_EQ(store_->schema_version(), 3);
+  EXPECT_EQ(store_->schema_version(), 4);
 }
 
 TEST_P(StoreTest, MetaRoundTrip) {
@@ -111,13 +111,16 @@ TEST_P(StoreTest, LedgerPagesNewestFirstAndFilters) {
 
 TEST_P(StoreTest, CatalogRoundTrip) {
   ASSERT_TRUE(store_->catalog_put({"a", "https://a:1", "Org", "t0", "t0", "t0", "[]"}));
-  ASSERT_TRUE(store_->catalog_put({"a", "https://a:1", "Org", "t0", "t1", "t2", "[{}]"}));
+  ASSERT_TRUE(store_->catalog_put({"a", "https://a:1", "Org", "t0", "t1", "t2", "[{}]", "reg1", 42, true}));
   ASSERT_TRUE(store_->catalog_put({"b", "https://b:1", "Org", "t0", "t0", "t0", "[]"}));
   auto all = store_->catalog_load();
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].modified, "t1");
   EXPECT_EQ((*all)[0].flows, "[{}]");
+  EXPECT_EQ((*all)[0].origin, "reg1");
+  EXPECT_EQ((*all)[0].version, 42);
+  EXPECT_TRUE((*all)[0].deleted);
   ASSERT_TRUE(store_->catalog_delete("a"));
   EXPECT_EQ(store_->catalog_load()->size(), 1u);
   ASSERT_TRUE(store_->catalog_clear());
