@@ -82,6 +82,21 @@ int main(int argc, char** argv) {
   event->add_option("payload", event_payload, "JSON payload (default {})");
   event->add_option("--network", event_net, "Network folder (default: the current directory)");
 
+  auto* registry = app.add_subcommand("registry", "Query a registry's catalog");
+  registry->require_subcommand(1);
+  std::string rq_node, rq_q, rq_by, rq_net = ".";
+  long long rq_page = 0, rq_pp = 20;
+  bool rq_json = false;
+  auto* rquery =
+      registry->add_subcommand("query", "List flows: fedmesh registry query NODE ['q'] [--by ..] [--page ..]");
+  rquery->add_option("node", rq_node, "Registry node (name in the network, or operator URL)")->required();
+  rquery->add_option("q", rq_q, "Filter, e.g. '@tag(\"ml\") & organization ~ \"acme\"' (free text otherwise)");
+  rquery->add_option("--by", rq_by, "Sort fields, e.g. organization:desc,name");
+  rquery->add_option("--page", rq_page, "Page, from 0")->check(CLI::NonNegativeNumber);
+  rquery->add_option("--pp", rq_pp, "Page size")->check(CLI::Range(1, 10000));
+  rquery->add_flag("--json", rq_json, "Print the JSON answer");
+  rquery->add_option("--network", rq_net, "Network folder (default: the current directory)");
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -108,6 +123,7 @@ int main(int argc, char** argv) {
   if (*install) return fedmesh::cli::network_install(install_dir, install_node);
   if (*call) return fedmesh::cli::call_skill(call_node, call_skill_name, call_args, call_net);
   if (*event) return fedmesh::cli::fire_event(event_node, event_name, event_payload, event_net);
+  if (*rquery) return fedmesh::cli::registry_query(rq_node, rq_q, rq_by, rq_page, rq_pp, rq_json, rq_net);
   if (*version) return fedmesh::cli::version();
   return 2;
 }

@@ -402,6 +402,49 @@ int call_skill(const std::string& node, const std::string& skill, const std::str
   return print_answer(operator_request(*url, "POST", "/api/v1/skills/" + skill, parsed->dump(), 60s), "call");
 }
 
+int registry_query(const std::string& node, const std::string& q, const std::string& by, long long page,
+                   long long page_size, bool as_json, const std::string& dir) {
+  auto url = resolve_node(node, dir);
+  if (!url) {
+    std::cerr << "fedmesh registry query: " << url.error().message() << "\n";
+    return 2;
+  }
+  auto encode = [](const std::string& in) {
+    std::string out;
+    for (unsigned char c : in) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+        out += static_cast<char>(c);
+      } else {
+        out += fmt::format("%{:02X}", c);
+      }
+    }
+    return out;
+  };
+  std::string path =
+      fmt::format("/api/v1/registry/flows?p={}&pp={}&q={}&by={}", page, page_size, encode(q), encode(by));
+  auto r = operator_request(*url, "GET", path);
+  if (!r || r->status != 200) return print_answer(r, "registry query");
+  auto body = parse_json(r->body);
+  if (!body) return print_answer(r, "registry query");
+  if (as_json) {
+    std::cout << dump_json(*body, 2) << "\n";
+    return 0;
+  }
+  if (body->contains("parse_error"))
+    std::cout << "q did not parse (" << (*body)["parse_error"].get<std::string>() << "); full-text search used\n";
+  std::cout << fmt::format("{:<28} {:<12} {:<18} {:<10} {:<20} {}\n", "FLOW", "NODE", "ORGANIZATION", "STATUS", "TAGS",
+                           "AUTHOR");
+  for (const auto& item : (*body)["items"]) {
+    std::string tags;
+    for (const auto& t : item["tags"]) tags += (tags.empty() ? "" : ",") + t.get<std::string>();
+    std::cout << fmt::format("{:<28} {:<12} {:<18} {:<10} {:<20} {}\n", item.value("name", ""), item.value("node", ""),
+                             item.value("organization", ""), item.value("status", ""), tags, item.value("author", ""));
+  }
+  std::cout << fmt::format("page {} ({} per page): {} of {} flows match\n", page, page_size,
+                           (*body)["filtered"].get<long long>(), (*body)["total"].get<long long>());
+  return 0;
+}
+
 int fire_event(const std::string& node, const std::string& event, const std::string& payload, const std::string& dir) {
   auto url = resolve_node(node, dir);
   if (!url) {

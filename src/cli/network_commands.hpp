@@ -12,6 +12,9 @@ int network_ps(const std::string& dir);
 int network_install(const std::string& dir, const std::string& only_node);
 // NODE is a node name of the network in `dir`, or an operator URL.
 int call_skill(const std::string& node, const std::string& skill, const std::string& args, const std::string& dir);
+// Prints a registry's flows as a table (q, by, page, page size as the query API takes them).
+int registry_query(const std::string& node, const std::string& q, const std::string& by, long long page,
+                   long long page_size, bool as_json, const std::string& dir);
 int fire_event(const std::string& node, const std::string& event, const std::string& payload, const std::string& dir);
 
 }  // namespace fedmesh::cli

@@ -98,6 +98,19 @@ TEST_F(Registry, NodesRegisterExportedSkillsAndQueriesWork) {
   EXPECT_NE(n1_after["modified"], n1["modified"]);
 }
 
+TEST_F(Registry, TheCliPrintsATable) {
+  std::string url = "http://127.0.0.1:" + std::to_string(f_.http_port("reg"));
+  std::string out;
+  EXPECT_EQ(run_fedmesh({"registry", "query", url, "@tag(\"ml\")", "--by", "node"}, &out), 0) << out;
+  EXPECT_NE(out.find("catalog_demo/forecast"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 of 4 flows match"), std::string::npos) << out;
+  EXPECT_EQ(out.find("catalog_demo/summary"), std::string::npos);
+  EXPECT_EQ(run_fedmesh({"registry", "query", url, "demand"}, &out), 0);
+  EXPECT_NE(out.find("full-text search used"), std::string::npos) << out;
+  EXPECT_EQ(run_fedmesh({"registry", "query", url, "--by", "nope"}, &out), 1);
+  EXPECT_NE(out.find("by: unknown field 'nope'"), std::string::npos) << out;
+}
+
 TEST_F(Registry, SilentNodesGoStaleThenGoneAndCleanStopsDeregister) {
   f_.stop("n1");  // clean: deregisters at once
   EXPECT_TRUE(wait_until([&] { return status_of("n1").empty(); }, 3s));
