@@ -317,6 +317,13 @@ std::shared_ptr<const net::Router> federation_routes(Node& node) {
            [mesh_call](Request& req) -> asio::awaitable<Response> { co_return co_await mesh_call(req, false); });
     r->add("POST", "/fed/v1/registry/digest",
            [mesh_call](Request& req) -> asio::awaitable<Response> { co_return co_await mesh_call(req, true); });
+    r->add("POST", "/fed/v1/registry/find", [catalog](Request& req) -> asio::awaitable<Response> {
+      auto body = parse_json_object(req.body, 4);
+      if (!body) co_return Response::error(body.error());
+      auto skill = string_member(*body, "skill", 127);
+      if (!skill) co_return Response::error(skill.error());
+      co_return Response::json(200, {{"providers", catalog->providers(*skill)}});
+    });
     r->add("POST", "/fed/v1/registry/heartbeat", [&node, catalog](Request& req) -> asio::awaitable<Response> {
       std::string name = req.peer_name;
       auto known = co_await net::offload(node.io().blocking(), [&] { return catalog->heartbeat(name); });

@@ -328,11 +328,24 @@ std::optional<PeerInfo> PeerManager::find(std::string_view name) const {
   return it->second->info;
 }
 
+void PeerManager::remember_endpoint(const std::string& name, const std::string& url) {
+  std::lock_guard lock(mu_);
+  if (endpoints_.size() >= 4096 && !endpoints_.contains(name)) endpoints_.erase(endpoints_.begin());
+  endpoints_[name] = url;
+}
+
 asio::awaitable<Result<net::ClientResponse>> PeerManager::send(std::string peer, net::ClientRequest request,
                                                                Clock::time_point deadline) {
-  auto info = find(peer);
-  if (!info) co_return make_error(ErrorCode::peer_unavailable, "'" + peer + "' is not a peer of this node");
-  auto url = parse_url(info->url);
+  std::string url_text;
+  if (auto info = find(peer)) {
+    url_text = info->url;
+  } else {
+    std::lock_guard lock(mu_);
+    auto it = endpoints_.find(peer);
+    if (it != endpoints_.end()) url_text = it->second;
+  }
+  if (url_text.empty()) co_return make_error(ErrorCode::peer_unavailable, "'" + peer + "' is not a peer of this node");
+  auto url = parse_url(url_text);
   if (!url) co_return make_error(ErrorCode::peer_unavailable, "peer '" + peer + "' has no valid URL");
   net::ClientTarget target{url->endpoint.host, url->endpoint.port, peer};
   co_return co_await client_.send(target, std::move(request), deadline);

@@ -90,7 +90,10 @@ class PeerManager {
 
   // The peer's URL and organization, if it is known.
   std::optional<PeerInfo> find(std::string_view name) const;
-  // Sends a request to a peer by name over the pooled mTLS client.
+  // Remembers where a node that is not a peer can be reached (learnt from a registry),
+  // so send() can reach it by name; its certificate must still carry that name.
+  void remember_endpoint(const std::string& name, const std::string& url);
+  // Sends a request to a peer (or a remembered node) by name over the pooled mTLS client.
   boost::asio::awaitable<Result<net::ClientResponse>> send(std::string peer, net::ClientRequest request,
                                                            std::chrono::steady_clock::time_point deadline);
 
@@ -110,6 +113,7 @@ class PeerManager {
   PeerTimings timings_;
   std::function<std::vector<std::string>()> exports_;
   std::function<void(const std::string&, PeerState)> listener_;
+  std::map<std::string, std::string> endpoints_;  // remembered non-peer URLs (bounded), guarded by mu_
 
   mutable std::mutex mu_;  // guards peers_, inflight_, running_, stopping_ and every Peer's fields
   // Mirrors of the state counts and inflight_, written under mu_, read lock-free by summary().

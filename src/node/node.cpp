@@ -114,6 +114,7 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   sopts.max_timeout = c.skills.max_timeout;
   sopts.limits.memory_bytes = c.skills.memory_limit;
   sopts.limits.instructions = static_cast<std::uint64_t>(c.skills.instruction_limit);
+  sopts.registries = c.discovery.registries;
   node->skills_ = std::make_unique<skills::SkillHost>(*node->io_, *node->store_, *node->peers_, sopts);
   if (auto s = node->skills_->restore(); !s) return std::move(s).error();
 

@@ -369,6 +369,24 @@ std::vector<FlowRecord> Catalog::flows() const {
   return out;
 }
 
+json Catalog::providers(const std::string& skill) const {
+  auto now = std::chrono::system_clock::now();
+  json out = json::array();
+  std::lock_guard lock(mu_);
+  for (const auto& [name, n] : nodes_) {
+    if (n.deleted) continue;
+    std::string status = status_of(n, now);
+    if (status == "gone") continue;
+    for (const auto& f : n.flows) {
+      if (f.name == skill) {
+        out.push_back({{"name", n.name}, {"url", n.url}, {"organization", n.organization}, {"status", status}});
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 json Catalog::node_json(const CatalogNode& n, SystemTime now) const {
   json flows = json::array();
   for (const auto& f : n.flows) flows.push_back(f.to_json());

@@ -98,6 +98,8 @@ class Catalog {
   void set_listener(std::function<void(const CatalogNode&, const std::string& from)> listener);
 
   std::vector<FlowRecord> flows() const;
+  // Nodes offering `skill` that are not gone: [{name, url, organization, status}].
+  nlohmann::json providers(const std::string& skill) const;
   nlohmann::json nodes() const;
   std::optional<nlohmann::json> node(const std::string& name) const;
   std::string status_of(const CatalogNode& node, SystemTime now) const;

@@ -282,7 +282,46 @@ asio::awaitable<Result<json>> SkillHost::drive(std::shared_ptr<Slot> slot, Start
   co_return std::move(step.result);
 }
 
+asio::awaitable<Result<json>> SkillHost::find(std::string skill, const CallContext& ctx) {
+  if (options_.registries.empty())
+    co_return make_error(ErrorCode::not_found, "fed.find: this node lists no registries ([discovery] registries)");
+  Error last = make_error(ErrorCode::peer_unavailable, "no registry answered");
+  for (const auto& registry : options_.registries) {
+    net::ClientRequest req;
+    req.method = "POST";
+    req.target = "/fed/v1/registry/find";
+    req.body = dump_json(json{{"skill", skill}});
+    req.idempotent = true;
+    auto res = co_await peers_.send(registry, std::move(req), ctx.deadline);
+    if (!res) {
+      last = std::move(res).error();
+      continue;
+    }
+    auto body = parse_json_object(res->body, 16);
+    if (res->status != 200 || !body || !(*body)["providers"].is_array()) {
+      last =
+          make_error(ErrorCode::peer_unavailable, "registry " + registry + " answered " + std::to_string(res->status));
+      continue;
+    }
+    json providers = json::array();
+    for (const auto& p : (*body)["providers"]) {
+      if (!p.is_object() || !p["name"].is_string() || !p["url"].is_string()) continue;
+      std::string name = p["name"], url = p["url"];
+      if (name == options_.node_name) continue;
+      peers_.remember_endpoint(name, url);  // so fed.call can reach it by name
+      providers.push_back({{"name", name},
+                           {"url", url},
+                           {"organization", p.value("organization", "")},
+                           {"status", p.value("status", "")},
+                           {"registry", registry}});
+    }
+    co_return providers;
+  }
+  co_return last;
+}
+
 asio::awaitable<Result<json>> SkillHost::perform(FedRequest request, const CallContext& ctx) {
+  if (request.kind == FedRequest::Kind::find) co_return co_await find(request.skill, ctx);
   if (request.kind == FedRequest::Kind::call)
     co_return co_await remote(request.peers.at(0), request.skill, request.args, ctx);
 

@@ -44,6 +44,7 @@ struct SkillHostOptions {
   std::chrono::milliseconds default_timeout{10'000};
   std::chrono::milliseconds max_timeout{60'000};
   std::int64_t ledger_keep = 100'000;
+  std::vector<std::string> registries;  // [discovery] registries, asked by fed.find
 };
 
 class SkillHost {
@@ -97,6 +98,7 @@ class SkillHost {
   boost::asio::awaitable<Result<nlohmann::json>> remote(std::string peer, std::string skill, nlohmann::json args,
                                                         const CallContext& context);
   boost::asio::awaitable<Result<nlohmann::json>> perform(FedRequest request, const CallContext& context);
+  boost::asio::awaitable<Result<nlohmann::json>> find(std::string skill, const CallContext& context);
   void start_periods(const std::shared_ptr<Slot>& slot);
   void record(const CallContext& context, const std::string& direction, const std::string& callee,
               const std::string& skill, const Result<nlohmann::json>& result, Clock::time_point started);

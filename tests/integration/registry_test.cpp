@@ -111,6 +111,26 @@ TEST_F(Registry, TheCliPrintsATable) {
   EXPECT_NE(out.find("by: unknown field 'nope'"), std::string::npos) << out;
 }
 
+TEST_F(Registry, FedFindReachesNodesThatAreNotPeers) {
+  // n3's only peer is the registry; it finds the providers there and calls one directly.
+  f_.add({"n3", {{"reg", false}}, kNodeExtra});
+  f_.start("n3");
+  ASSERT_TRUE(wait_until([&] { return f_.healthy("n3"); }, 10s));
+  std::string finder =
+      json{{"manifest", "name = \"finder\"\nversion = \"1\"\n[skills.use]\n"}, {"files", {{"main.lua", R"(
+skill("use", function()
+  local providers = fed.find("catalog_demo/forecast")
+  table.sort(providers, function(a, b) return a.name < b.name end)
+  return { count = #providers, first = providers[1].name, answer = fed.call(providers[1].name, "catalog_demo/forecast", {}) }
+end))"}}}}.dump();
+  ASSERT_EQ(http(f_.http_port("n3"), "POST", "/api/v1/packages", finder).status, 201);
+  auto r = http(f_.http_port("n3"), "POST", "/api/v1/skills/finder/use", "{}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["count"], 2);
+  EXPECT_EQ(r.json()["first"], "n1");
+  EXPECT_EQ(r.json()["answer"], 1);
+}
+
 TEST_F(Registry, SilentNodesGoStaleThenGoneAndCleanStopsDeregister) {
   f_.stop("n1");  // clean: deregisters at once
   EXPECT_TRUE(wait_until([&] { return status_of("n1").empty(); }, 3s));

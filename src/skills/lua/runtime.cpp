@@ -644,6 +644,13 @@ int api_fed_call_all(lua_State* L) {
   return suspend_for(L, std::move(r));
 }
 
+int api_fed_find(lua_State* L) {
+  FedRequest r;
+  r.kind = FedRequest::Kind::find;
+  r.skill = luaL_checkstring(L, 1);
+  return suspend_for(L, std::move(r));
+}
+
 void set_funcs(lua_State* L, State* st, const luaL_Reg* funcs) {
   lua_pushlightuserdata(L, st);
   luaL_setfuncs(L, funcs, 1);
@@ -753,11 +760,8 @@ Result<std::unique_ptr<LuaRuntime>> LuaRuntime::load(const Package& package, jso
   lua_newtable(L);
   set_funcs(L, st, state_fns);
   lua_setfield(L, g, "state");
-  const luaL_Reg fed_fns[] = {{"call", api_fed_call},
-                              {"call_all", api_fed_call_all},
-                              {"peers", api_fed_peers},
-                              {"self", api_fed_self},
-                              {nullptr, nullptr}};
+  const luaL_Reg fed_fns[] = {{"call", api_fed_call}, {"call_all", api_fed_call_all}, {"peers", api_fed_peers},
+                              {"self", api_fed_self}, {"find", api_fed_find},         {nullptr, nullptr}};
   lua_newtable(L);
   set_funcs(L, st, fed_fns);
   lua_setfield(L, g, "fed");

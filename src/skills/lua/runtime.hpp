@@ -36,10 +36,10 @@ struct LuaLimits {
 
 // What a suspended invocation asks the host to do.
 struct FedRequest {
-  enum class Kind { call, call_all };
+  enum class Kind { call, call_all, find };
   Kind kind = Kind::call;
   std::vector<std::string> peers;
-  std::string skill;  // "pkg/skill"
+  std::string skill;  // "pkg/skill" (call, call_all, find)
   nlohmann::json args = nlohmann::json::object();
 };
 
