@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 namespace fedmesh::registry {
 
@@ -38,8 +39,21 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+char lower_char(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
+
+// Case-insensitive substring search without allocating (`needle_lower` is lowercase).
 bool icontains(std::string_view hay, const std::string& needle_lower) {
-  return lower(hay).find(needle_lower) != std::string::npos;
+  if (needle_lower.empty()) return true;
+  auto it = std::search(hay.begin(), hay.end(), needle_lower.begin(), needle_lower.end(),
+                        [](char a, char b) { return lower_char(a) == b; });
+  return it != hay.end();
+}
+
+bool iequals(std::string_view a, const std::string& b_lower) {
+  return a.size() == b_lower.size() &&
+         std::equal(a.begin(), a.end(), b_lower.begin(), [](char x, char y) { return lower_char(x) == y; });
 }
 
 const std::string& field_value(const FlowRecord& f, std::string_view name) {
@@ -72,7 +86,7 @@ struct Filter::Node {
       case Kind::all: return std::all_of(children.begin(), children.end(), [&](const auto& c) { return c->eval(f); });
       case Kind::any: return std::any_of(children.begin(), children.end(), [&](const auto& c) { return c->eval(f); });
       case Kind::tag:
-        return std::any_of(f.tags.begin(), f.tags.end(), [&](const auto& t) { return lower(t) == value_lower; });
+        return std::any_of(f.tags.begin(), f.tags.end(), [&](const auto& t) { return iequals(t, value_lower); });
       default: break;
     }
     if (field == "tags") {
@@ -219,8 +233,7 @@ class Parser {
   int depth_ = 0;
 };
 
-std::string sort_value(const FlowRecord& f, const std::string& field) {
-  if (field != "tags") return field_value(f, field);
+std::string tags_key(const FlowRecord& f) {
   std::vector<std::string> tags = f.tags;
   std::sort(tags.begin(), tags.end());  // within the row first
   std::string joined;
@@ -294,10 +307,20 @@ Result<json> run_query(const std::vector<FlowRecord>& flows, const QueryRequest&
     }
   }
 
-  // Sort only as far as the requested page needs: O(n log k).
+  // Sort only as far as the requested page needs: O(n log k), comparing fields in place
+  // (tags keys are computed once per row, only when sorting by tags).
+  std::unordered_map<const FlowRecord*, std::string> tag_keys;
+  if (std::any_of(keys->begin(), keys->end(), [](const SortKey& k) { return k.field == "tags"; })) {
+    tag_keys.reserve(selected.size());
+    for (const auto* f : selected) tag_keys.emplace(f, tags_key(*f));
+  }
+  auto value = [&](const FlowRecord* f, const std::string& field) -> const std::string& {
+    return field == "tags" ? tag_keys.at(f) : field_value(*f, field);
+  };
   auto less = [&](const FlowRecord* a, const FlowRecord* b) {
     for (const auto& k : *keys) {
-      auto va = sort_value(*a, k.field), vb = sort_value(*b, k.field);
+      const auto& va = value(a, k.field);
+      const auto& vb = value(b, k.field);
       if (va != vb) return k.descending ? va > vb : va < vb;
     }
     if (a->node != b->node) return a->node < b->node;  // stable, deterministic order

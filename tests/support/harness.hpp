@@ -67,7 +67,12 @@ struct HttpResult {
   std::string body;
   std::string head;
   std::string error;
-  nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
+  // The body as JSON; null when it is not JSON (e.g. nothing answered yet), so tests
+  // polling with wait_until can index it safely.
+  nlohmann::json json() const {
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    return j.is_discarded() ? nlohmann::json() : j;
+  }
 };
 
 // One request on a fresh plain-HTTP connection to 127.0.0.1:port (Connection: close).
