@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "support/harness.hpp"
+#include "support/browser.hpp"
 
 namespace fedmesh::testing {
 namespace {
@@ -17,85 +17,6 @@ namespace fs = std::filesystem;
 std::string packages_dir() {
   return source_dir() + "/examples/hello-federate/packages";
 }
-
-std::string base64_decode(const std::string& in) {
-  static const std::string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int val = 0, bits = -8;
-  for (char c : in) {
-    auto pos = chars.find(c);
-    if (pos == std::string::npos) continue;
-    val = (val << 6) + static_cast<int>(pos);
-    bits += 6;
-    if (bits >= 0) {
-      out.push_back(static_cast<char>((val >> bits) & 0xFF));
-      bits -= 8;
-    }
-  }
-  return out;
-}
-
-class Browser {
- public:
-  Browser(const TempDir& dir) : port_(free_port()) {
-    driver_ = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/bin/chromedriver", "--port=" + std::to_string(port_)}, dir / "chromedriver.log");
-    ready_ = wait_until(
-        [&] {
-          auto j = http(port_, "GET", "/status").json();
-          return j.is_object() && j["value"].is_object() && j["value"].value("ready", false);
-        },
-        20s);
-    if (!ready_) return;
-    json caps = {{"capabilities",
-                  {{"alwaysMatch",
-                    {{"browserName", "chrome"},
-                     {"goog:chromeOptions",
-                      {{"binary", "/usr/bin/chromium"},
-                       {"args",
-                        {"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync", "--no-first-run",
-                         "--user-data-dir=" + (dir / "chromium-profile"), "--window-size=1280,1000"}}}}}}}}};
-    auto r = http(port_, "POST", "/session", caps.dump(), {}, 60s);
-    auto j = r.json();
-    if (j.is_object() && j["value"].is_object()) session_ = j["value"].value("sessionId", "");
-    error_ = r.body;
-  }
-  ~Browser() {
-    if (!session_.empty()) http(port_, "DELETE", "/session/" + session_);
-  }
-  bool ok() const { return ready_ && !session_.empty(); }
-  const std::string& error() const { return error_; }
-
-  json command(const std::string& method, const std::string& path, const json& body = json::object()) {
-    auto j = http(port_, method, "/session/" + session_ + path, method == "GET" ? "" : body.dump(), {}, 30s).json();
-    return j.is_object() ? j["value"] : json();
-  }
-  std::string find(const std::string& css) {
-    auto v = command("POST", "/element", {{"using", "css selector"}, {"value", css}});
-    return v.is_object() && !v.empty() ? v.begin().value().get<std::string>() : "";
-  }
-  json script(const std::string& js) {
-    return command("POST", "/execute/sync", {{"script", js}, {"args", json::array()}});
-  }
-  void click(const std::string& css) { command("POST", "/element/" + find(css) + "/click"); }
-  void type(const std::string& css, const std::string& text) {
-    auto id = find(css);
-    command("POST", "/element/" + id + "/clear");
-    command("POST", "/element/" + id + "/value", {{"text", text}});
-  }
-  std::string text(const std::string& css) {
-    auto v = script("const e = document.querySelector('" + css + "'); return e ? e.innerText : '';");
-    return v.is_string() ? v.get<std::string>() : "";
-  }
-
- private:
-  int port_;
-  std::unique_ptr<Process> driver_;
-  bool ready_ = false;
-  std::string session_;
-  std::string error_;
-};
 
 TEST(Dashboard, RunsABlendAndShowsErrorsInChromium) {
   ASSERT_TRUE(fs::exists("/usr/bin/chromedriver") && fs::exists("/usr/bin/chromium"))
@@ -139,11 +60,8 @@ TEST(Dashboard, RunsABlendAndShowsErrorsInChromium) {
   // The ledger table shows the failed call.
   EXPECT_TRUE(wait_until([&] { return b.text("#ledger").find("out_of_stock") != std::string::npos; }, 5s));
 
-  auto png = base64_decode(b.command("GET", "/screenshot").get<std::string>());
-  fs::create_directories(fs::path(FEDMESH_ARTIFACTS_DIR));
-  std::string shot = std::string(FEDMESH_ARTIFACTS_DIR) + "/dashboard-painter.png";
-  write_file(shot, png);
-  EXPECT_GT(png.size(), 1000u);
+  auto shot = b.screenshot("dashboard-painter.png");
+  EXPECT_GT(fs::file_size(shot), 1000u);
   std::cout << "dashboard screenshot: " << shot << "\n";
 }
 

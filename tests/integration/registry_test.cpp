@@ -3,6 +3,7 @@
 // heartbeats; a clean stop deregisters; the catalog survives a restart unless reset.
 #include <gtest/gtest.h>
 
+#include "support/browser.hpp"
 #include "support/peer_client.hpp"
 
 namespace fedmesh::testing {
@@ -129,6 +130,26 @@ end))"}}}}.dump();
   EXPECT_EQ(r.json()["count"], 2);
   EXPECT_EQ(r.json()["first"], "n1");
   EXPECT_EQ(r.json()["answer"], 1);
+}
+
+TEST_F(Registry, TheDashboardCatalogSearchesInChromium) {
+  Browser b(dir_);
+  ASSERT_TRUE(b.ok()) << b.error();
+  b.open("http://127.0.0.1:" + std::to_string(f_.http_port("reg")) + "/");
+  ASSERT_TRUE(wait_until([&] { return b.text("#catalog-counts") == "4 of 4 flows"; }, 10s))
+      << b.text("#catalog-counts");
+  b.type("#catalog-q", "@tag(\"ml\")");
+  b.click("#catalog-search");
+  EXPECT_TRUE(wait_until([&] { return b.text("#catalog-counts") == "2 of 4 flows"; }, 5s)) << b.text("#catalog-counts");
+  EXPECT_NE(b.text("#catalog-table").find("catalog_demo/forecast"), std::string::npos);
+  b.type("#catalog-q", "demand");
+  b.click("#catalog-search");
+  EXPECT_TRUE(wait_until([&] { return b.text("#catalog-note").find("free text") != std::string::npos; }, 5s));
+  std::cout << "catalog screenshot: " << b.screenshot("dashboard-catalog.png") << "\n";
+  // Nodes without the registry role show no catalog.
+  b.open("http://127.0.0.1:" + std::to_string(f_.http_port("n1")) + "/");
+  ASSERT_TRUE(wait_until([&] { return b.text("#node-name") == "n1"; }, 10s));
+  EXPECT_TRUE(b.script("return document.querySelector('#catalog').hidden").get<bool>());
 }
 
 TEST_F(Registry, SilentNodesGoStaleThenGoneAndCleanStopsDeregister) {

@@ -148,6 +148,38 @@ async function runSkill(ev) {
   }
 }
 
+// The catalog page (registry nodes only): the query API with a search box and pages.
+const catalog = { page: 0, size: 15, total: 0 };
+
+async function refreshCatalog() {
+  const q = $("#catalog-q").value;
+  const r = await api("GET", "/api/v1/registry/flows?pp=" + catalog.size + "&p=" + catalog.page +
+    "&by=node,name&q=" + encodeURIComponent(q));
+  if (r.status === 404) { $("#catalog").hidden = true; return; }
+  $("#catalog").hidden = false;
+  if (!r.ok) { $("#catalog-note").textContent = (r.data.error || {}).message || "query failed"; return; }
+  const d = r.data;
+  catalog.total = d.filtered;
+  $("#catalog-note").textContent = d.full_text ? "Searched as free text (" + d.parse_error + ")." : "";
+  $("#catalog-counts").textContent = d.filtered + " of " + d.total + " flows";
+  fill($("#catalog-table tbody"), d.items.map((f) => el("tr", {},
+    el("td", {}, el("code", {}, f.name), el("div", { class: "muted small" }, f.description)),
+    el("td", {}, f.node),
+    el("td", {}, f.organization),
+    el("td", {}, f.author),
+    el("td", {}, ...f.tags.map((t) => el("span", { class: "tag" }, t))),
+    el("td", {}, el("span", { class: "badge " + (f.status === "alive" ? "ok" : "error") }, f.status)),
+    el("td", { class: "muted" }, f.heartbeat.replace("T", " ").slice(0, 19)))));
+  const pages = Math.max(1, Math.ceil(catalog.total / catalog.size));
+  $("#catalog-page").textContent = "page " + (catalog.page + 1) + " of " + pages;
+  $("#catalog-prev").disabled = catalog.page === 0;
+  $("#catalog-next").disabled = catalog.page + 1 >= pages;
+}
+
+$("#catalog-form").addEventListener("submit", (ev) => { ev.preventDefault(); catalog.page = 0; refreshCatalog(); });
+$("#catalog-prev").addEventListener("click", () => { catalog.page = Math.max(0, catalog.page - 1); refreshCatalog(); });
+$("#catalog-next").addEventListener("click", () => { catalog.page += 1; refreshCatalog(); });
+
 function refreshAll() { refreshStatus(); refreshPeers(); refreshLedger(); }
 
 $("#run-form").addEventListener("submit", runSkill);
@@ -160,5 +192,7 @@ $("#save-token").addEventListener("click", () => {
 });
 refreshAll();
 refreshSkills();
+refreshCatalog();
 setInterval(refreshAll, 2000);
+setInterval(refreshCatalog, 5000);
 setInterval(refreshSkills, 5000);
