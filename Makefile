@@ -26,6 +26,8 @@ trio: build
 bench: build
 	@bash bench/run.sh $(BUILD)
 	@bash bench/skills.sh $(BUILD)
+	@$(BUILD)/bench/registry_query 20
+	@bash bench/registry_mesh.sh $(BUILD) 4 16 64
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -199,6 +199,7 @@ Result<Catalog::Registered> Catalog::register_node(const std::string& name, cons
     }
     n.origin = registry_;
     n.version = next_version();
+    n.received = stamp;
     n.url = url;
     n.organization = organization;
     n.modified = stamp;
@@ -296,6 +297,7 @@ Result<bool> Catalog::apply(const CatalogNode& change, const std::string& from) 
       return false;  // not newer: not applied, not forwarded
     nodes_[change.name] = change;
     nodes_[change.name].via.clear();  // in-flight routing, not state
+    nodes_[change.name].received = now_iso8601();
   }
   if (auto s = persist(change); !s) return std::move(s).error();
   changed(change, from);
@@ -397,8 +399,9 @@ json Catalog::node_json(const CatalogNode& n, SystemTime now) const {
           {"modified", n.modified},
           {"heartbeat", n.heartbeat},
           {"status", status_of(n, now)},
-          {"registry", registry_},
-          {"flows", flows}};
+          {"registry", n.origin.empty() ? registry_ : n.origin},
+          {"flows", flows},
+          {"received", n.received}};
 }
 
 json Catalog::nodes() const {

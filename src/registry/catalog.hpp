@@ -54,6 +54,7 @@ struct CatalogNode {
   std::int64_t version = 0;
   bool deleted = false;
   std::vector<std::string> via;  // in flight only: registries this change was already sent to
+  std::string received;          // local only: when this registry stored this version
 
   nlohmann::json to_change() const;  // the wire form between registries
 };
