@@ -215,16 +215,14 @@ Result<Catalog::Registered> Catalog::register_node(const std::string& name, cons
   return out;
 }
 
-Result<bool> Catalog::heartbeat(const std::string& name) {
-  auto now = std::chrono::system_clock::now();
+Result<bool> Catalog::update_local(const std::string& name, const std::function<void(CatalogNode&)>& mutate) {
   CatalogNode copy;
   {
     std::lock_guard lock(mu_);
     auto it = nodes_.find(name);
     if (it == nodes_.end() || it->second.deleted) return false;
-    it->second.heartbeat = iso8601(now);
-    it->second.heartbeat_at = now;
-    it->second.origin = registry_;
+    mutate(it->second);
+    it->second.origin = registry_;  // a local change: this registry is its origin
     it->second.version = next_version();
     copy = it->second;
   }
@@ -233,22 +231,20 @@ Result<bool> Catalog::heartbeat(const std::string& name) {
   return true;
 }
 
+Result<bool> Catalog::heartbeat(const std::string& name) {
+  auto now = std::chrono::system_clock::now();
+  return update_local(name, [&](CatalogNode& n) {
+    n.heartbeat = iso8601(now);
+    n.heartbeat_at = now;
+  });
+}
+
 Result<bool> Catalog::deregister(const std::string& name) {
-  CatalogNode copy;
-  {
-    std::lock_guard lock(mu_);
-    auto it = nodes_.find(name);
-    if (it == nodes_.end() || it->second.deleted) return false;
-    it->second.deleted = true;
-    it->second.flows.clear();
-    it->second.modified = now_iso8601();
-    it->second.origin = registry_;
-    it->second.version = next_version();
-    copy = it->second;
-  }
-  if (auto s = persist(copy); !s) return std::move(s).error();
-  changed(copy, "");
-  return true;
+  return update_local(name, [](CatalogNode& n) {
+    n.deleted = true;  // a tombstone, so the removal travels through the mesh
+    n.flows.clear();
+    n.modified = now_iso8601();
+  });
 }
 
 std::vector<std::string> Catalog::sweep() {

@@ -107,6 +107,9 @@ class Catalog {
 
  private:
   Status persist(const CatalogNode& node);
+  // Mutates a live entry as a local change (new version, this registry as origin),
+  // persists it and tells the listener; false when there is no live entry.
+  Result<bool> update_local(const std::string& name, const std::function<void(CatalogNode&)>& mutate);
   std::int64_t next_version();  // call with mu_ held
   void changed(const CatalogNode& node, const std::string& from);
   nlohmann::json node_json(const CatalogNode& node, SystemTime now) const;
