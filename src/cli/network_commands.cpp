@@ -139,7 +139,8 @@ std::string tail(const std::string& path, std::size_t lines) {
 }
 
 // Installs the node's packages through its operator API; prints one line each.
-bool install_packages(const Network& net, const NetworkNode& n, std::vector<std::string>* names) {
+bool install_packages(const Network& net, const NetworkNode& n, std::vector<std::string>* names,
+                      bool* changed = nullptr) {
   bool ok = true;
   for (const auto& folder : n.packages) {
     auto pkg = skills::load_package_dir(folder);
@@ -161,6 +162,7 @@ bool install_packages(const Network& net, const NetworkNode& n, std::vector<std:
     std::cout << fmt::format("  {:<10} {} {} ({})\n", n.name, pkg->manifest.name, pkg->manifest.version,
                              outcome ? outcome->value("outcome", "?") : "?");
     if (names) names->push_back(pkg->manifest.name);
+    if (changed && outcome && outcome->value("outcome", "") != "unchanged") *changed = true;
   }
   (void)net;
   return ok;
@@ -283,15 +285,18 @@ int network_up(const std::string& dir) {
   }
   std::cout << "packages:\n";
   std::map<std::string, std::vector<std::string>> installed;
+  std::map<std::string, bool> changed;
   bool ok = true;
-  for (const auto& n : net->nodes) ok = install_packages(*net, n, &installed[n.name]) && ok;
+  for (const auto& n : net->nodes) ok = install_packages(*net, n, &installed[n.name], &changed[n.name]) && ok;
   if (!ok) return 1;
   for (const auto& l : net->links) {
     const auto& from = *net->node(l.from);
     const auto& to = *net->node(l.to);
     wait_for([&] { return knows_exports(from, to) && (!l.bidirectional || knows_exports(to, from)); }, 15s);
   }
+  // A node that restored its packages fired startup itself; only new installs need it.
   for (const auto* n : started) {
+    if (!changed[n->name]) continue;
     auto r = operator_request(url_of(*n), "POST", "/api/v1/events/startup", "{}", 30s);
     if (!r || r->status != 200) std::cerr << "  " << n->name << ": startup event failed\n";
   }

@@ -1,5 +1,6 @@
 #include "core/log.hpp"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace fedmesh {
@@ -27,15 +28,29 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
+namespace {
+
+// %* in a pattern: the message, escaped for a JSON string.
+class JsonMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    auto escaped = json_escape(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
+};
+
+}  // namespace
+
 void setup_logging(const LogOptions& options) {
   auto logger = spdlog::stderr_color_mt("fedmesh");
   spdlog::set_default_logger(logger);
   auto node = json_escape(options.node);
   if (options.format == "json") {
-    // The message is escaped by the call sites that include outside text; spdlog's
-    // payload is placed as a JSON string.
-    spdlog::set_pattern(fmt::format(R"({{"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","node":"{}","msg":"%v"}})", node),
-                        spdlog::pattern_time_type::utc);
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonMessageFlag>('*').set_pattern(
+        fmt::format(R"({{"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","node":"{}","msg":"%*"}})", node));
+    spdlog::set_formatter(std::move(formatter));
   } else {
     spdlog::set_pattern(fmt::format("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [{}] %v", node), spdlog::pattern_time_type::utc);
   }

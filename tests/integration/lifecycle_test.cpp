@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <future>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -43,6 +44,41 @@ TEST(Lifecycle, SigtermDuringRequestsFinishesThemAndExitsZero) {
   EXPECT_EQ(res.json()["slept_ms"], 1500);
   EXPECT_EQ(f.process("a").wait(10s), 0) << f.process("a").log();
   EXPECT_NE(f.process("a").log().find("stopped"), std::string::npos);
+}
+
+TEST(Lifecycle, JsonLogsAreOneValidObjectPerLine) {
+  TempDir dir;
+  Federation f(dir);
+  // A peer whose name needs no escaping, but whose connection error text carries quotes.
+  f.add({"a", {{"b", false}}, "[log]\nformat = \"json\"\n"});
+  f.add({"b", {}});
+  f.start("a");
+  ASSERT_TRUE(wait_until([&] { return f.peer_state("a", "b") == "down"; }, 10s));
+  // A message with quotes, a backslash and a newline.
+  std::string pkg = nlohmann::json{{"manifest", "name = \"p\"\nversion = \"1\"\n[skills.s]\n"},
+                                   {"files",
+                                    {{"main.lua",
+                                      "skill('s', function() end)\n"
+                                      "on('init', function() log.info('say \"hi\" \\\\ done\\nnext') end)"}}}}
+                        .dump();
+  ASSERT_EQ(http(f.http_port("a"), "POST", "/api/v1/packages", pkg).status, 201);
+  f.stop("a");
+  auto log = read_file(dir / "a.log");
+  EXPECT_NE(log.find(R"([p] say \"hi\" \\ done\nnext)"), std::string::npos) << log;
+  std::istringstream lines(log);
+  std::string line;
+  int parsed = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << line;
+    if (!j.is_discarded()) {
+      EXPECT_EQ(j["node"], "a");
+      ++parsed;
+    }
+  }
+  EXPECT_GE(parsed, 3);
+  EXPECT_NE(log.find("peer b is down"), std::string::npos);
 }
 
 TEST(Lifecycle, SigintIdleNodeExitsZeroQuickly) {
