@@ -27,7 +27,7 @@ TEST(Dashboard, RunsABlendAndShowsErrorsInChromium) {
   f.add({"painter", {{"red", true}, {"blue", true}, {"yellow", true}}});
   for (std::string n : {"red", "blue", "yellow", "painter"}) f.start(n);
   for (std::string c : {"red", "blue", "yellow"}) {
-    ASSERT_TRUE(wait_until([&] { return f.healthy(c); }, 10s));
+    ASSERT_TRUE(f.wait_healthy(c));
     ASSERT_EQ(http(f.http_port(c), "POST", "/api/v1/packages", package_upload(packages_dir() + "/color_tools")).status,
               201);
   }

@@ -107,7 +107,7 @@ TEST(Federation, PeersAddedByHelloSurviveRestart) {
   f.stop("a");
   f.stop("b");
   f.start("b");  // b's config names no peer; it remembers a from the store
-  ASSERT_TRUE(wait_until([&] { return f.healthy("b"); }, 10s));
+  ASSERT_TRUE(f.wait_healthy("b"));
   EXPECT_TRUE(wait_until([&] { return f.peer_state("b", "a") == "down"; }, 10s));
   f.start("a");
   EXPECT_TRUE(wait_until([&] { return f.peer_state("b", "a") == "up"; }, 10s));
@@ -121,7 +121,7 @@ TEST(Federation, BadHelloBodiesAreRejectedAndChangeNothing) {
   f.add({"a", {}});
   f.add({"b", {}});
   f.start("a");
-  ASSERT_TRUE(wait_until([&] { return f.healthy("a"); }, 10s));
+  ASSERT_TRUE(f.wait_healthy("a"));
   RawPeer b(dir, "b");
   auto bad = b.post(f.fed_port("a"), "a", "/fed/v1/hello", "{not json");
   ASSERT_TRUE(bad) << bad.error().message();

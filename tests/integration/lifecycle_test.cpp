@@ -31,7 +31,7 @@ TEST(Lifecycle, SigtermDuringRequestsFinishesThemAndExitsZero) {
   Federation f(dir);
   f.add({"a", {}});
   f.start("a");
-  ASSERT_TRUE(wait_until([&] { return f.healthy("a"); }, 10s));
+  ASSERT_TRUE(f.wait_healthy("a"));
   int port = f.http_port("a");
   auto slow =
       std::async(std::launch::async, [port] { return http(port, "POST", "/api/v1/debug/sleep?ms=1500", "", {}, 10s); });
@@ -86,7 +86,7 @@ TEST(Lifecycle, SigintIdleNodeExitsZeroQuickly) {
   Federation f(dir);
   f.add({"a", {}});
   f.start("a");
-  ASSERT_TRUE(wait_until([&] { return f.healthy("a"); }, 10s));
+  ASSERT_TRUE(f.wait_healthy("a"));
   f.process("a").signal(SIGINT);
   EXPECT_EQ(f.process("a").wait(5s), 0);
 }
@@ -129,7 +129,7 @@ TEST(Lifecycle, PortInUseIsAClearRuntimeError) {
   Federation f(dir);
   f.add({"a", {}});
   f.start("a");
-  ASSERT_TRUE(wait_until([&] { return f.healthy("a"); }, 10s));
+  ASSERT_TRUE(f.wait_healthy("a"));
   std::string out;
   EXPECT_EQ(run_fedmesh({"node", "--config", f.config_path("a")}, &out), 1);
   EXPECT_NE(out.find("cannot listen on"), std::string::npos) << out;
@@ -140,7 +140,7 @@ TEST(OperatorApi, LimitsAndErrorsAreJson) {
   Federation f(dir);
   f.add({"a", {}, "", "ca", "", {{"FEDMESH_HTTP__REQUEST_TIMEOUT", "300ms"}, {"FEDMESH_HTTP__MAX_BODY", "2048"}}});
   f.start("a");
-  ASSERT_TRUE(wait_until([&] { return f.healthy("a"); }, 10s));
+  ASSERT_TRUE(f.wait_healthy("a"));
   int port = f.http_port("a");
 
   auto nf = http(port, "GET", "/api/v1/nope");
@@ -190,7 +190,7 @@ TEST(OperatorApi, TokenIsRequiredWhenSet) {
   Federation f(dir);
   f.add({"a", {}, "", "ca", "", {{"FEDMESH_HTTP__TOKEN", "let-me-in"}}});
   f.start("a");
-  ASSERT_TRUE(wait_until([&] { return f.healthy("a"); }, 10s));
+  ASSERT_TRUE(f.wait_healthy("a"));
   int port = f.http_port("a");
   auto no = http(port, "GET", "/api/v1/status");
   EXPECT_EQ(no.status, 401);

@@ -46,7 +46,7 @@ class Registry : public ::testing::Test {
     for (std::string n : {"reg", "n1", "n2"}) f_.start(n);
     std::string upload = json{{"manifest", kManifest}, {"files", {{"main.lua", kLua}}}}.dump();
     for (std::string n : {"n1", "n2"}) {
-      ASSERT_TRUE(wait_until([&] { return f_.healthy(n); }, 10s));
+      ASSERT_TRUE(f_.wait_healthy(n));
       ASSERT_EQ(http(f_.http_port(n), "POST", "/api/v1/packages", upload).status, 201);
     }
     ASSERT_TRUE(wait_until([&] { return flows()["total"] == 4; }, 10s)) << flows().dump();
@@ -116,7 +116,7 @@ TEST_F(Registry, FedFindReachesNodesThatAreNotPeers) {
   // n3's only peer is the registry; it finds the providers there and calls one directly.
   f_.add({"n3", {{"reg", false}}, kNodeExtra});
   f_.start("n3");
-  ASSERT_TRUE(wait_until([&] { return f_.healthy("n3"); }, 10s));
+  ASSERT_TRUE(f_.wait_healthy("n3"));
   std::string finder =
       json{{"manifest", "name = \"finder\"\nversion = \"1\"\n[skills.use]\n"}, {"files", {{"main.lua", R"(
 skill("use", function()
@@ -187,13 +187,13 @@ TEST_F(Registry, UnknownSendersAndBadRegistrationsAreRefused) {
 TEST_F(Registry, TheCatalogSurvivesARestartUnlessReset) {
   f_.stop("reg");
   f_.start("reg");
-  ASSERT_TRUE(wait_until([&] { return f_.healthy("reg"); }, 10s));
+  ASSERT_TRUE(f_.wait_healthy("reg"));
   EXPECT_EQ(flows()["total"], 4);
   // Reset: empty at start, then the nodes register again on their next heartbeat (404 -> register).
   f_.stop("reg");
   auto cfg = f_.config_path("reg");
   Process p({fedmesh_binary(), "node", "--config", cfg, "--reset-registry"}, dir_ / "reg-reset.log");
-  ASSERT_TRUE(wait_until([&] { return f_.healthy("reg"); }, 10s));
+  ASSERT_TRUE(f_.wait_healthy("reg"));
   EXPECT_TRUE(
       wait_until([&] { return read_file(dir_ / "reg-reset.log").find("catalog reset") != std::string::npos; }, 5s));
   EXPECT_TRUE(wait_until([&] { return flows()["total"] == 4; }, 10s)) << flows().dump();

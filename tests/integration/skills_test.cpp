@@ -22,7 +22,7 @@ class HelloFederate : public ::testing::Test {
     f_.add({"painter", {{"red", true}, {"blue", true}, {"yellow", true}}});
     for (std::string n : {"red", "blue", "yellow", "painter"}) f_.start(n);
     for (std::string c : {"red", "blue", "yellow"}) {
-      ASSERT_TRUE(wait_until([&] { return f_.healthy(c); }, 10s)) << f_.process(c).log();
+      ASSERT_TRUE(f_.wait_healthy(c)) << f_.process(c).log();
       auto r = http(f_.http_port(c), "POST", "/api/v1/packages", package_upload(packages_dir() + "/color_tools"));
       ASSERT_EQ(r.status, 201) << r.body;
     }
@@ -158,7 +158,7 @@ TEST(Skills, BadUploadsAndCallsAreRejectedAndChangeNothing) {
   Federation f(dir);
   f.add({"a", {}});
   f.start("a");
-  ASSERT_TRUE(wait_until([&] { return f.healthy("a"); }, 10s));
+  ASSERT_TRUE(f.wait_healthy("a"));
   int port = f.http_port("a");
   EXPECT_EQ(http(port, "POST", "/api/v1/packages", "{oops").json()["error"]["code"], "bad_json");
   auto bad_manifest = http(port, "POST", "/api/v1/packages", R"({"manifest":"name = 1","files":{"main.lua":""}})");
@@ -210,7 +210,7 @@ TEST(SystemServices, DeployedAtStartWithTheirConfigAndStartupFired) {
   f.add({"red", {{"blue", true}}, services, "ca", "", {{"COLOR", "red"}}});
   f.add({"blue", {}});
   f.start("red");
-  ASSERT_TRUE(wait_until([&] { return f.healthy("red"); }, 10s)) << f.process("red").log();
+  ASSERT_TRUE(f.wait_healthy("red")) << f.process("red").log();
   // Deployed with the node's table merged in, and startup ran (qty = 5).
   ASSERT_TRUE(wait_until(
       [&] { return http(f.http_port("red"), "GET", "/api/v1/packages").json()["packages"].size() == 2; }, 10s));
@@ -234,7 +234,7 @@ TEST(SystemServices, DeployedAtStartWithTheirConfigAndStartupFired) {
   // A restart finds them unchanged and keeps their state.
   f.stop("red");
   f.start("red");
-  ASSERT_TRUE(wait_until([&] { return f.healthy("red"); }, 10s));
+  ASSERT_TRUE(f.wait_healthy("red"));
   EXPECT_TRUE(wait_until(
       [&] { return f.process("red").log().find("system service watcher: unchanged") != std::string::npos; }, 10s))
       << f.process("red").log();

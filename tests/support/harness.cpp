@@ -296,6 +296,10 @@ void Federation::stop(const std::string& name, int sig) {
   procs_.erase(it);
 }
 
+bool Federation::wait_healthy(const std::string& name, std::chrono::milliseconds timeout) {
+  return wait_until([&] { return healthy(name); }, timeout);
+}
+
 bool Federation::healthy(const std::string& name) {
   return http(http_port(name), "GET", "/healthz").status == 200;
 }

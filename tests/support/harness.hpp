@@ -116,6 +116,8 @@ class Federation {
   // State of `peer` in `node`'s peer table ("" when absent or unreachable).
   std::string peer_state(const std::string& node, const std::string& peer);
   bool healthy(const std::string& name);
+  // Waits (bounded) until the node answers /healthz.
+  bool wait_healthy(const std::string& name, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
  private:
   const TempDir& dir_;
