@@ -58,8 +58,10 @@ std::string html_escape(std::string_view s) {
   return out;
 }
 
-// The same rows as the JSON answer, as an HTML table.
-std::string flows_html(const json& page) {
+}  // namespace
+
+// The same rows as the JSON answer, as an HTML table with these columns.
+std::string flows_html(const json& page, const std::vector<std::string>& cols) {
   std::string html =
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>fedmesh registry</title>"
       "<link rel=\"stylesheet\" href=\"/assets/style.css\"></head><body><main><section class=\"card wide\">";
@@ -69,17 +71,15 @@ std::string flows_html(const json& page) {
     html += "<p class=\"muted\">q did not parse (" + html_escape(page["parse_error"].get<std::string>()) +
             "); full-text search used.</p>";
   html += "<table><thead><tr>";
-  const char* cols[] = {"name", "node",   "organization", "author",   "description",
-                        "tags", "status", "modified",     "heartbeat"};
-  for (const char* c : cols) html += std::string("<th>") + c + "</th>";
+  for (const auto& c : cols) html += "<th>" + c + "</th>";
   html += "</tr></thead><tbody>";
   for (const auto& item : page["items"]) {
     html += "<tr>";
-    for (const char* c : cols) {
+    for (const auto& c : cols) {
       std::string v;
-      if (std::string_view(c) == "tags") {
+      if (c == "tags") {
         for (const auto& t : item["tags"]) v += (v.empty() ? "" : ", ") + t.get<std::string>();
-      } else {
+      } else if (item.contains(c) && item[c].is_string()) {
         v = item[c].get<std::string>();
       }
       html += "<td>" + html_escape(v) + "</td>";
@@ -90,6 +90,8 @@ std::string flows_html(const json& page) {
   return html;
 }
 
+namespace {
+
 Response skill_response(const Result<json>& r) {
   if (r) return Response::json(200, *r);
   return Response::error(r.error());
@@ -97,10 +99,33 @@ Response skill_response(const Result<json>& r) {
 
 }  // namespace
 
+Result<registry::QueryRequest> query_request(const Request& req) {
+  registry::QueryRequest q;
+  q.q = req.query_param("q").value_or("");
+  q.by = req.query_param("by").value_or("");
+  for (auto [name, field] : {std::pair<const char*, long long*>{"p", &q.page}, {"pp", &q.page_size}}) {
+    auto v = req.query_param(name);
+    if (!v) continue;
+    char* end = nullptr;
+    *field = std::strtoll(v->c_str(), &end, 10);
+    if (v->empty() || *end != '\0')
+      return make_error(ErrorCode::invalid_argument, std::string(name) + " must be an integer");
+  }
+  return q;
+}
+
+bool wants_html(const Request& req) {
+  auto format = req.query_param("format");
+  return format.value_or("") == "html" || (req.header("accept").find("text/html") != std::string_view::npos && !format);
+}
+
 std::shared_ptr<const net::Router> operator_routes(Node& node) {
   auto r = std::make_shared<net::Router>();
   // The dashboard: static files embedded in the binary; it calls the API like any client.
-  r->add("GET", "/", [](Request&) -> asio::awaitable<Response> {
+  r->add("GET", "/", [&node](Request& req) -> asio::awaitable<Response> {
+    // With Kodo compatibility, clients that do not ask for HTML get Kodo's status answer.
+    if (node.kodo() && req.header("accept").find("text/html") == std::string_view::npos)
+      co_return Response::json(200, node.kodo()->status());
     for (const auto& a : assets()) {
       if (a.name == "index.html") co_return Response::text(200, std::string(a.body), std::string(a.content_type));
     }
@@ -194,23 +219,17 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
   });
   if (auto* catalog = node.catalog()) {
     r->add("GET", "/api/v1/registry/flows", [&node, catalog](Request& req) -> asio::awaitable<Response> {
-      registry::QueryRequest q;
-      q.q = req.query_param("q").value_or("");
-      q.by = req.query_param("by").value_or("");
-      for (auto [name, field] : {std::pair<const char*, long long*>{"p", &q.page}, {"pp", &q.page_size}}) {
-        auto v = req.query_param(name);
-        if (!v) continue;
-        char* end = nullptr;
-        *field = std::strtoll(v->c_str(), &end, 10);
-        if (v->empty() || *end != '\0')
-          co_return Response::error(make_error(ErrorCode::invalid_argument, std::string(name) + " must be an integer"));
-      }
+      auto q = query_request(req);
+      if (!q) co_return Response::error(q.error());
       registry::QueryLimits limits{node.config().registry.max_page_size};
-      auto page = registry::run_query(catalog->flows(), q, limits);
+      auto page = registry::run_query(catalog->flows(), *q, limits);
       if (!page) co_return Response::error(page.error());
-      bool html = req.query_param("format").value_or("") == "html" ||
-                  (req.header("accept").find("text/html") != std::string_view::npos && !req.query_param("format"));
-      if (html) co_return Response::text(200, flows_html(*page), "text/html; charset=utf-8");
+      bool html = wants_html(req);
+      if (html)
+        co_return Response::text(200,
+                                 flows_html(*page, {"name", "node", "organization", "author", "description", "tags",
+                                                    "status", "modified", "heartbeat"}),
+                                 "text/html; charset=utf-8");
       co_return Response::json(200, *page);
     });
     r->add("GET", "/api/v1/registry/peers", [&node](Request&) -> asio::awaitable<Response> {
@@ -230,6 +249,7 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
       co_return Response::json(200, *n);
     });
   }
+  if (node.kodo()) add_kodo_routes(*r, node);
   if (node.config().http.debug_routes) {
     // Sleeps ?ms=N (at most 60 s) then answers: lets tests hold a request in flight.
     r->add("POST", "/api/v1/debug/sleep", [](Request& req) -> asio::awaitable<Response> {

@@ -57,7 +57,8 @@ int run_node(const std::string& config_path, bool reset_registry) {
   }
   auto http_routes = api::operator_routes(**node);
   auto fed_routes = api::federation_routes(**node);
-  if (auto s = (*node)->start(http_routes, fed_routes); !s) {
+  auto kodo_routes = (*node)->kodo() ? api::kodo_routes(**node) : nullptr;
+  if (auto s = (*node)->start(http_routes, fed_routes, kodo_routes); !s) {
     std::cerr << "fedmesh: cannot start node " << cfg.name << ": " << s.error().message() << "\n";
     (*node)->stop();
     return exit_code_for(s.error());

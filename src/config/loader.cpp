@@ -346,6 +346,12 @@ void cross_checks(NodeConfig& c, Problems& problems) {
     problems.add("store.url", "required when store.backend = \"postgresql\"");
   if (c.registry.stale_after >= c.registry.gone_after)
     problems.add("registry.stale_after", "must be shorter than registry.gone_after");
+  bool registry_role = std::find(c.roles.begin(), c.roles.end(), "registry") != c.roles.end();
+  if (c.registry.kodo_compat && !registry_role)
+    problems.add("registry.kodo_compat", "needs the registry role (roles = [\"registry\", ...])");
+  if (!c.registry.kodo_compat && (!c.registry.kodo_listen.empty() || !c.registry.kodo_url.empty()))
+    problems.add(c.registry.kodo_listen.empty() ? "registry.kodo_url" : "registry.kodo_listen",
+                 "has no effect unless registry.kodo_compat = true");
   if (c.federation.retry_initial > c.federation.retry_max)
     problems.add("federation.retry_initial", "must not exceed federation.retry_max");
 }

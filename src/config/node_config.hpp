@@ -78,6 +78,10 @@ struct RegistryConfig {
   Millis gone_after{0};   // no heartbeat for this long: evicted
   int max_page_size = 0;
   std::vector<std::string> peers;  // peer names of other registries to sync with
+  bool kodo_compat = false;        // also serve Kodo v1's plain-HTTP routes
+  std::string kodo_listen;         // a plain-HTTP listener for Kodo peers only ("" = the http listener)
+  std::string kodo_url;            // how Kodo peers reach this registry ("" = derived from the listener)
+  Millis kodo_ttl{0};              // evict Kodo nodes not re-registered for this long (0 = keep)
   bool operator==(const RegistryConfig&) const = default;
 };
 

@@ -57,6 +57,16 @@ std::string check_listen(const json& v) {
   return "";
 }
 
+std::string check_optional_listen(const json& v) {
+  if (v.get<std::string>().empty()) return "";
+  return check_listen(v);
+}
+
+std::string check_optional_url(const json& v) {
+  if (v.get<std::string>().empty() || parse_url(v.get<std::string>())) return "";
+  return "not a URL like http://host:port";
+}
+
 std::string check_https_url(const json& v) {
   auto url = parse_url(v.get<std::string>());
   if (!url || url->scheme != "https") return "not an https URL (https://host:port)";
@@ -185,6 +195,19 @@ const std::vector<NodeOption>& node_options() {
       {"registry.peers", Kind::StringList, "[]",
        "Registry role: other registries (federation peer names) that keep one catalog with this one.", false, 0, 0,
        {}, nullptr, FM_APPLY(registry.peers)},
+      {"registry.kodo_compat", Kind::Bool, "false",
+       "Registry role: also serve Kodo v1's plain-HTTP routes (/register, /connect, /update/node, /flows, ...) so "
+       "Kodo nodes and registries join unchanged. Kodo speaks no TLS and no tokens; see docs/kodo-compat.md.",
+       false, 0, 0, {}, nullptr, FM_APPLY(registry.kodo_compat)},
+      {"registry.kodo_listen", Kind::String, R"("")",
+       "A plain-HTTP listener (host:port) serving only the Kodo routes; empty serves them on the http listener.",
+       false, 0, 0, {}, check_optional_listen, FM_APPLY(registry.kodo_listen)},
+      {"registry.kodo_url", Kind::String, R"("")",
+       "The URL Kodo peers know this registry by; empty derives http://HOST:PORT from the listener serving Kodo.",
+       false, 0, 0, {}, check_optional_url, FM_APPLY(registry.kodo_url)},
+      {"registry.kodo_ttl", Kind::Duration, R"("0s")",
+       "Kodo v1 nodes send no heartbeats: evict one not re-registered for this long; 0s keeps them (status unknown).",
+       false, 0, 31'536'000'000LL, {}, nullptr, FM_APPLY(registry.kodo_ttl)},
       {"discovery.registries", Kind::StringList, "[]",
        "Peer names of the registries this node registers with (over mTLS) and heartbeats.", false, 0, 0, {}, nullptr,
        FM_APPLY(discovery.registries)},

@@ -124,6 +124,14 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
         std::make_unique<registry::Catalog>(*node->store_, c.name, c.registry.stale_after, c.registry.gone_after);
     if (auto s = node->catalog_->load(c.registry.reset); !s) return std::move(s).error();
     if (c.registry.reset) spdlog::info("registry: catalog reset");
+    node->catalog_->set_kodo_ttl(c.registry.kodo_ttl);
+    if (c.registry.kodo_compat) {
+      registry::kodo::GatewayOptions kopt;
+      kopt.url = c.registry.kodo_url;  // derived from the listener at start when empty
+      kopt.organization = c.organization;
+      node->kodo_ = std::make_unique<registry::kodo::Gateway>(*node->catalog_, *node->store_, kopt);
+      if (auto s = node->kodo_->load(c.registry.reset); !s) return std::move(s).error();
+    }
     if (!c.registry.peers.empty())
       node->mesh_ = std::make_unique<registry::Mesh>(*node->io_, *node->peers_, *node->catalog_, c.name,
                                                      c.registry.peers, c.federation.retry_max);
@@ -151,7 +159,8 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   return node;
 }
 
-Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_ptr<const net::Router> fed_routes) {
+Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_ptr<const net::Router> fed_routes,
+                   std::shared_ptr<const net::Router> kodo_routes) {
   const auto& c = config_;
   started_at_ = std::chrono::system_clock::now();
   started_steady_ = std::chrono::steady_clock::now();
@@ -189,6 +198,17 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   fopt.request_timeout = c.http.request_timeout;
   fopt.idle_timeout = c.http.idle_timeout;
 
+  if (kodo_ && !c.registry.kodo_listen.empty() && kodo_routes) {
+    // Kodo speaks plain HTTP without tokens: this listener serves the Kodo routes only.
+    net::ServerOptions kopt;
+    kopt.name = "kodo";
+    kopt.listen = c.registry.kodo_listen;
+    kopt.max_body = c.http.max_body;
+    kopt.request_timeout = c.http.request_timeout;
+    kopt.idle_timeout = c.http.idle_timeout;
+    auto metrics = std::make_shared<net::HttpMetrics>("kodo", kodo_routes->patterns());
+    kodo_server_ = std::make_unique<net::HttpServer>(*io_, kopt, std::move(kodo_routes), metrics);
+  }
   http_server_ = std::make_unique<net::HttpServer>(*io_, hopt, std::move(http_routes), http_metrics_);
   fed_server_ = std::make_unique<net::HttpServer>(*io_, fopt, std::move(fed_routes), fed_metrics_);
   io_->start();
@@ -196,6 +216,20 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   if (!hp) return std::move(hp).error();
   auto fp = fed_server_->start();
   if (!fp) return std::move(fp).error();
+  if (kodo_) {
+    std::string listen = c.http.listen;
+    std::uint16_t port = *hp;
+    if (kodo_server_) {
+      auto kp = kodo_server_->start();
+      if (!kp) return std::move(kp).error();
+      listen = c.registry.kodo_listen;
+      port = *kp;
+    }
+    if (c.registry.kodo_url.empty())
+      kodo_->set_url("http://" + listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port));
+    spdlog::info("registry: Kodo v1 routes served as {}", kodo_->url());
+    kodo_->start();
+  }
   if (c.federation.listen.ends_with(":0") && c.federation.advertise == "https://" + c.federation.listen) {
     // Port 0: advertise the port we actually got.
     config_.federation.advertise =
@@ -297,6 +331,7 @@ void Node::stop() {
   spdlog::info("stopping: draining requests (grace {} ms)", config_.shutdown_grace.count());
   if (registrant_) registrant_->stop();  // deregisters while the network is still up
   if (mesh_) mesh_->stop();
+  if (kodo_) kodo_->stop();
   if (sweeper_) boost::asio::post(sweeper_->get_executor(), [t = sweeper_] { t->cancel(); });
   if (skills_) skills_->stop();
   if (peers_) peers_->stop();
@@ -304,6 +339,7 @@ void Node::stop() {
   std::thread fed_stop([this] {
     if (fed_server_) fed_server_->stop(config_.shutdown_grace);
   });
+  if (kodo_server_) kodo_server_->stop(config_.shutdown_grace);
   if (http_server_) http_server_->stop(config_.shutdown_grace);
   fed_stop.join();
   if (client_) client_->clear();
@@ -324,7 +360,7 @@ std::uint16_t Node::federation_port() const {
 }
 
 bool Node::idle() const {
-  return peers_->idle();
+  return peers_->idle() && (!kodo_ || kodo_->idle());
 }
 
 std::string Node::status_text() const {

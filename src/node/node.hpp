@@ -21,6 +21,7 @@
 #include "net/io_pool.hpp"
 #include "net/router.hpp"
 #include "registry/catalog.hpp"
+#include "registry/kodo.hpp"
 #include "registry/mesh.hpp"
 #include "registry/registrant.hpp"
 #include "skills/skill_host.hpp"
@@ -34,8 +35,10 @@ class Node {
   static Result<std::unique_ptr<Node>> create(NodeConfig config);
   ~Node();
 
-  // Starts the I/O threads, both listeners (with these routers) and the peer loops.
-  Status start(std::shared_ptr<const net::Router> http_routes, std::shared_ptr<const net::Router> federation_routes);
+  // Starts the I/O threads, the listeners (with these routers) and the peer loops.
+  // `kodo_routes` serve `registry.kodo_listen` when that is set.
+  Status start(std::shared_ptr<const net::Router> http_routes, std::shared_ptr<const net::Router> federation_routes,
+               std::shared_ptr<const net::Router> kodo_routes = nullptr);
   // Graceful stop; idempotent.
   void stop();
 
@@ -52,6 +55,8 @@ class Node {
   // The catalog when this node has the registry role, else null.
   registry::Catalog* catalog() { return catalog_.get(); }
   registry::Mesh* mesh() { return mesh_.get(); }
+  // The Kodo v1 gateway when `registry.kodo_compat` is on, else null.
+  registry::kodo::Gateway* kodo() { return kodo_.get(); }
   net::IoPool& io() { return *io_; }
   std::uint16_t http_port() const;
   std::uint16_t federation_port() const;
@@ -75,6 +80,8 @@ class Node {
   std::unique_ptr<registry::Catalog> catalog_;
   std::unique_ptr<registry::Registrant> registrant_;
   std::unique_ptr<registry::Mesh> mesh_;
+  std::unique_ptr<registry::kodo::Gateway> kodo_;
+  std::unique_ptr<net::HttpServer> kodo_server_;
   std::shared_ptr<boost::asio::steady_timer> sweeper_;
   std::shared_ptr<net::HttpMetrics> http_metrics_;
   std::shared_ptr<net::HttpMetrics> fed_metrics_;

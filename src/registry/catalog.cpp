@@ -13,7 +13,7 @@ json FlowSpec::to_json() const {
           {"author", author}, {"tags", tags}, {"version", version}};
 }
 
-Result<std::vector<FlowSpec>> decode_flows(const json& flows, std::size_t max_flows) {
+Result<std::vector<FlowSpec>> decode_flows(const json& flows, std::size_t max_flows, bool pkg_names) {
   if (!flows.is_array()) return make_error(ErrorCode::bad_json, "field 'flows' must be a list");
   if (flows.size() > max_flows)
     return make_error(ErrorCode::payload_too_large, "more than " + std::to_string(max_flows) + " flows");
@@ -37,8 +37,9 @@ Result<std::vector<FlowSpec>> decode_flows(const json& flows, std::size_t max_fl
       return {};
     };
     if (auto st = str("name", s.name, 127, true); !st) return std::move(st).error();
-    if (!std::regex_match(s.name, name_re))
+    if (pkg_names && !std::regex_match(s.name, name_re))
       return make_error(ErrorCode::bad_json, where + ".name must be \"pkg/skill\"");
+    if (s.name.empty()) return make_error(ErrorCode::bad_json, where + ".name is empty");
     for (auto [key, field, max] :
          std::vector<std::tuple<const char*, std::string*, std::size_t>>{{"url", &s.url, 2048},
                                                                          {"description", &s.description, 4096},
@@ -63,17 +64,10 @@ Result<std::vector<FlowSpec>> decode_flows(const json& flows, std::size_t max_fl
 json CatalogNode::to_change() const {
   json flows_json = json::array();
   for (const auto& f : flows) flows_json.push_back(f.to_json());
-  return {{"name", name},
-          {"url", url},
-          {"organization", organization},
-          {"created", created},
-          {"modified", modified},
-          {"heartbeat", heartbeat},
-          {"flows", flows_json},
-          {"origin", origin},
-          {"version", version},
-          {"deleted", deleted},
-          {"via", via}};
+  return {{"name", name},        {"url", url},           {"organization", organization},
+          {"created", created},  {"modified", modified}, {"heartbeat", heartbeat},
+          {"flows", flows_json}, {"origin", origin},     {"version", version},
+          {"deleted", deleted},  {"kind", kind},         {"via", via}};
 }
 
 Result<CatalogNode> decode_change(const json& c, SystemTime now) {
@@ -112,7 +106,12 @@ Result<CatalogNode> decode_change(const json& c, SystemTime now) {
   auto d = c.find("deleted");
   if (d == c.end() || !d->is_boolean()) return make_error(ErrorCode::bad_json, "change: deleted must be a boolean");
   n.deleted = d->get<bool>();
-  auto flows = decode_flows(c.value("flows", json::array()));
+  if (auto k = c.find("kind"); k != c.end()) {  // absent from fedmesh versions before Kodo compatibility
+    if (!k->is_string() || (*k != kKindFedmesh && *k != kKindKodo))
+      return make_error(ErrorCode::bad_json, "change: kind must be \"fedmesh\" or \"kodo\"");
+    n.kind = k->get<std::string>();
+  }
+  auto flows = decode_flows(c.value("flows", json::array()), 1024, n.kind == kKindFedmesh);
   if (!flows) return std::move(flows).error();
   n.flows = std::move(*flows);
   if (auto via = c.find("via"); via != c.end()) {
@@ -142,10 +141,11 @@ Status Catalog::load(bool reset) {
   for (const auto& r : *records) {
     CatalogNode n{r.name, r.url, r.organization, r.created, r.modified, r.heartbeat,
                   {},     {},    r.origin,       r.version, r.deleted};
+    n.kind = r.kind;
     n.heartbeat_at = parse_iso8601(r.heartbeat).value_or(std::chrono::system_clock::now());
     auto flows = parse_json(r.flows, 8);
     if (flows) {
-      if (auto decoded = decode_flows(*flows, 100'000)) n.flows = std::move(*decoded);
+      if (auto decoded = decode_flows(*flows, 100'000, n.kind == kKindFedmesh)) n.flows = std::move(*decoded);
     }
     clock_ = std::max(clock_, n.version);
     nodes_[n.name] = std::move(n);
@@ -160,25 +160,31 @@ std::int64_t Catalog::next_version() {
   return clock_;
 }
 
-void Catalog::set_listener(std::function<void(const CatalogNode&, const std::string&)> listener) {
+int Catalog::add_listener(Listener listener) {
   std::lock_guard lock(mu_);
-  listener_ = std::move(listener);
+  listeners_.emplace_back(++next_listener_, std::move(listener));
+  return next_listener_;
+}
+
+void Catalog::remove_listener(int id) {
+  std::lock_guard lock(mu_);
+  std::erase_if(listeners_, [id](const auto& l) { return l.first == id; });
 }
 
 void Catalog::changed(const CatalogNode& node, const std::string& from) {
-  std::function<void(const CatalogNode&, const std::string&)> listener;
+  std::vector<std::pair<int, Listener>> listeners;
   {
     std::lock_guard lock(mu_);
-    listener = listener_;
+    listeners = listeners_;
   }
-  if (listener) listener(node, from);
+  for (const auto& [id, listener] : listeners) listener(node, from);
 }
 
 Status Catalog::persist(const CatalogNode& n) {
   json flows = json::array();
   for (const auto& f : n.flows) flows.push_back(f.to_json());
   return store_.catalog_put({n.name, n.url, n.organization, n.created, n.modified, n.heartbeat, dump_json(flows),
-                             n.origin, n.version, n.deleted});
+                             n.origin, n.version, n.deleted, n.kind});
 }
 
 Result<Catalog::Registered> Catalog::register_node(const std::string& name, const std::string& url,
@@ -197,6 +203,7 @@ Result<Catalog::Registered> Catalog::register_node(const std::string& name, cons
       n.created = stamp;
       n.deleted = false;
     }
+    n.kind = std::string(kKindFedmesh);
     n.origin = registry_;
     n.version = next_version();
     n.received = stamp;
@@ -212,6 +219,62 @@ Result<Catalog::Registered> Catalog::register_node(const std::string& name, cons
   }
   if (auto s = persist(copy); !s) return std::move(s).error();
   changed(copy, "");
+  return out;
+}
+
+Result<Catalog::KodoPut> Catalog::put_kodo(const std::string& name, const std::string& url,
+                                           const std::string& organization, std::vector<FlowSpec> flows, bool touch) {
+  auto now = std::chrono::system_clock::now();
+  std::string stamp = iso8601(now);
+  CatalogNode copy;
+  KodoPut out;
+  {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(name);
+    bool live = it != nodes_.end() && !it->second.deleted;
+    if (live && it->second.kind != kKindKodo)
+      return make_error(ErrorCode::conflict, "'" + name + "' is a fedmesh node; a Kodo registration cannot replace it");
+    out.first = !live;
+    out.changed =
+        !live || touch || it->second.url != url || it->second.organization != organization || it->second.flows != flows;
+    if (!out.changed) {
+      out.created = it->second.created;
+      return out;
+    }
+    CatalogNode& n = nodes_[name];
+    if (out.first) {
+      n = CatalogNode{};
+      n.name = name;
+      n.created = stamp;
+    }
+    n.kind = std::string(kKindKodo);
+    n.origin = registry_;
+    n.version = next_version();
+    n.received = stamp;
+    n.url = url;
+    n.organization = organization;
+    n.modified = stamp;
+    n.heartbeat = stamp;
+    n.heartbeat_at = now;
+    n.flows = std::move(flows);
+    out.created = n.created;
+    copy = n;
+  }
+  if (auto s = persist(copy); !s) return std::move(s).error();
+  changed(copy, "");
+  return out;
+}
+
+void Catalog::set_kodo_ttl(std::chrono::milliseconds ttl) {
+  std::lock_guard lock(mu_);
+  kodo_ttl_ = ttl;
+}
+
+std::vector<CatalogNode> Catalog::live_nodes() const {
+  std::vector<CatalogNode> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [name, n] : nodes_)
+    if (!n.deleted) out.push_back(n);
   return out;
 }
 
@@ -263,7 +326,8 @@ std::vector<std::string> Catalog::sweep() {
           it = nodes_.erase(it);
           continue;
         }
-      } else if (now - n.heartbeat_at > gone_after_) {
+      } else if (n.kind == kKindKodo ? kodo_ttl_.count() > 0 && now - n.heartbeat_at > kodo_ttl_
+                                     : now - n.heartbeat_at > gone_after_) {
         n.deleted = true;
         n.flows.clear();
         n.modified = iso8601(now);
@@ -347,6 +411,10 @@ std::vector<CatalogNode> Catalog::entries(const std::vector<std::string>& names)
 
 std::string Catalog::status_of(const CatalogNode& n, SystemTime now) const {
   auto age = now - n.heartbeat_at;
+  if (n.kind == kKindKodo) {
+    if (kodo_ttl_.count() == 0) return "unknown";  // Kodo v1 nodes send no heartbeats
+    return age > kodo_ttl_ ? "gone" : "alive";
+  }
   if (age > gone_after_) return "gone";
   if (age > stale_after_) return "stale";
   return "alive";

@@ -36,10 +36,16 @@ struct FlowSpec {
   std::vector<std::string> tags;
   std::string version;
   nlohmann::json to_json() const;
+  bool operator==(const FlowSpec&) const = default;
 };
 
 // Validates a registration body's flow list (outside bytes): limits, types, names.
-Result<std::vector<FlowSpec>> decode_flows(const nlohmann::json& flows, std::size_t max_flows = 1024);
+// fedmesh flows are named "pkg/skill"; Kodo flows (`pkg_names` false) carry free text.
+Result<std::vector<FlowSpec>> decode_flows(const nlohmann::json& flows, std::size_t max_flows = 1024,
+                                           bool pkg_names = true);
+
+inline constexpr std::string_view kKindFedmesh = "fedmesh";
+inline constexpr std::string_view kKindKodo = "kodo";
 
 struct CatalogNode {
   std::string name;
@@ -53,8 +59,9 @@ struct CatalogNode {
   std::string origin;
   std::int64_t version = 0;
   bool deleted = false;
-  std::vector<std::string> via;  // in flight only: registries this change was already sent to
-  std::string received;          // local only: when this registry stored this version
+  std::string kind{kKindFedmesh};  // fedmesh | kodo (came through the Kodo v1 routes)
+  std::vector<std::string> via;    // in flight only: registries this change was already sent to
+  std::string received;            // local only: when this registry stored this version
 
   nlohmann::json to_change() const;  // the wire form between registries
 };
@@ -77,6 +84,23 @@ class Catalog {
   };
   Result<Registered> register_node(const std::string& name, const std::string& url, const std::string& organization,
                                    std::vector<FlowSpec> flows);
+  // A node that arrived through the Kodo v1 routes. `touch` (a Kodo /register) always
+  // moves modified and heartbeat; without it (an /update/node from a Kodo registry) an
+  // entry whose url, organization and flows are unchanged is left alone, so a change
+  // echoed back by a Kodo mesh stops here. A fedmesh node's entry is never replaced.
+  struct KodoPut {
+    bool first = false;
+    bool changed = false;
+    std::string created;
+  };
+  Result<KodoPut> put_kodo(const std::string& name, const std::string& url, const std::string& organization,
+                           std::vector<FlowSpec> flows, bool touch);
+  // Kodo v1 nodes never heartbeat: with ttl 0 they stay (status "unknown") until they
+  // re-register elsewhere or the catalog is reset; otherwise they are evicted after ttl.
+  void set_kodo_ttl(std::chrono::milliseconds ttl);
+  // Live entries, for the Kodo views (/map, /_cache, /connect).
+  std::vector<CatalogNode> live_nodes() const;
+
   // False when the node is not in the catalog (it should register).
   Result<bool> heartbeat(const std::string& name);
   Result<bool> deregister(const std::string& name);
@@ -94,9 +118,11 @@ class Catalog {
   std::vector<std::string> wanted_from(const nlohmann::json& digest) const;
   std::vector<CatalogNode> entries(const std::vector<std::string>& names) const;
 
-  // Called after every change (outside the lock): the entry and the peer it came from
-  // ("" when local).
-  void set_listener(std::function<void(const CatalogNode&, const std::string& from)> listener);
+  // Listeners are called after every change (outside the lock) with the entry and the
+  // peer it came from ("" when local). add_listener returns an id for remove_listener.
+  using Listener = std::function<void(const CatalogNode&, const std::string& from)>;
+  int add_listener(Listener listener);
+  void remove_listener(int id);
 
   std::vector<FlowRecord> flows() const;
   // Nodes offering `skill` that are not gone: [{name, url, organization, status}].
@@ -118,10 +144,12 @@ class Catalog {
   std::string registry_;
   std::chrono::milliseconds stale_after_;
   std::chrono::milliseconds gone_after_;
+  std::chrono::milliseconds kodo_ttl_{0};
   mutable std::mutex mu_;  // guards nodes_
   std::map<std::string, CatalogNode> nodes_;
-  std::int64_t clock_ = 0;  // hybrid logical clock (microseconds), guarded by mu_
-  std::function<void(const CatalogNode&, const std::string&)> listener_;
+  std::int64_t clock_ = 0;                           // hybrid logical clock (microseconds), guarded by mu_
+  std::vector<std::pair<int, Listener>> listeners_;  // guarded by mu_
+  int next_listener_ = 0;
 };
 
 }  // namespace fedmesh::registry

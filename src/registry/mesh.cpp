@@ -42,7 +42,8 @@ Mesh::Mesh(net::IoPool& pool, federation::PeerManager& peers, Catalog& catalog, 
            std::vector<std::string> registry_peers, std::chrono::milliseconds retry_max)
     : pool_(pool), peers_(peers), catalog_(catalog), self_(std::move(self)), retry_max_(retry_max) {
   for (auto& p : registry_peers) links_[p] = std::make_shared<Link>(p, pool_.next().get_executor());
-  catalog_.set_listener([this](const CatalogNode& change, const std::string& from) { enqueue(change, from); });
+  listener_ =
+      catalog_.add_listener([this](const CatalogNode& change, const std::string& from) { enqueue(change, from); });
 }
 
 Mesh::~Mesh() {
@@ -59,7 +60,7 @@ void Mesh::start() {
 
 void Mesh::stop() {
   if (stopping_.exchange(true)) return;
-  catalog_.set_listener(nullptr);
+  catalog_.remove_listener(listener_);
   for (auto& [name, link] : links_) asio::post(link->timer.get_executor(), [link] { link->timer.cancel(); });
 }
 

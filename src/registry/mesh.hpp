@@ -60,6 +60,7 @@ class Mesh {
   std::chrono::milliseconds retry_max_;
   std::map<std::string, std::shared_ptr<Link>> links_;  // fixed after construction
   std::atomic<bool> stopping_{false};
+  int listener_ = 0;  // catalog listener id
 };
 
 }  // namespace fedmesh::registry

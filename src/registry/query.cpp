@@ -262,8 +262,11 @@ Result<std::vector<SortKey>> parse_sort(std::string_view by) {
   while (i < by.size()) {
     auto comma = by.find(',', i);
     if (comma == std::string_view::npos) comma = by.size();
-    std::string item(by.substr(i, comma - i));
+    std::string_view piece = by.substr(i, comma - i);
     i = comma + 1;
+    while (!piece.empty() && piece.front() == ' ') piece.remove_prefix(1);  // "name, node" as Kodo writes it
+    while (!piece.empty() && piece.back() == ' ') piece.remove_suffix(1);
+    std::string item(piece);
     if (item.empty()) continue;
     SortKey k;
     if (auto colon = item.find(':'); colon != std::string::npos) {

@@ -66,6 +66,9 @@ ALTER TABLE registry_nodes ADD COLUMN origin TEXT NOT NULL DEFAULT '';
 ALTER TABLE registry_nodes ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE registry_nodes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
 )sql"},
+      {5, "registry: Kodo v1 nodes beside fedmesh nodes", R"sql(
+ALTER TABLE registry_nodes ADD COLUMN kind TEXT NOT NULL DEFAULT 'fedmesh';
+)sql"},
   };
   return list;
 }

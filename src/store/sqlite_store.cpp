@@ -380,14 +380,20 @@ Status SqliteStore::ledger_trim(std::int64_t keep) {
 Status SqliteStore::catalog_put(const CatalogNodeRecord& n) {
   std::lock_guard lock(mu_);
   Stmt s(db_, R"sql(
-INSERT INTO registry_nodes(name, url, organization, created, modified, heartbeat, flows, origin, version, deleted)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+INSERT INTO registry_nodes(name, url, organization, created, modified, heartbeat, flows, origin, version, deleted,
+  kind)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 ON CONFLICT(name) DO UPDATE SET url = excluded.url, organization = excluded.organization,
   created = excluded.created, modified = excluded.modified, heartbeat = excluded.heartbeat, flows = excluded.flows,
-  origin = excluded.origin, version = excluded.version, deleted = excluded.deleted)sql");
+  origin = excluded.origin, version = excluded.version, deleted = excluded.deleted, kind = excluded.kind)sql");
   if (!s.ok()) return s.error("catalog_put");
   s.bind(1, n.name).bind(2, n.url).bind(3, n.organization).bind(4, n.created).bind(5, n.modified);
-  s.bind(6, n.heartbeat).bind(7, n.flows).bind(8, n.origin).bind_int(9, n.version).bind_int(10, n.deleted ? 1 : 0);
+  s.bind(6, n.heartbeat)
+      .bind(7, n.flows)
+      .bind(8, n.origin)
+      .bind_int(9, n.version)
+      .bind_int(10, n.deleted ? 1 : 0)
+      .bind(11, n.kind);
   if (s.step() != SQLITE_DONE) return s.error("catalog_put");
   return {};
 }
@@ -404,14 +410,14 @@ Status SqliteStore::catalog_delete(std::string_view name) {
 Result<std::vector<CatalogNodeRecord>> SqliteStore::catalog_load() {
   std::lock_guard lock(mu_);
   Stmt s(db_,
-         "SELECT name, url, organization, created, modified, heartbeat, flows, origin, version, deleted FROM "
+         "SELECT name, url, organization, created, modified, heartbeat, flows, origin, version, deleted, kind FROM "
          "registry_nodes ORDER BY name");
   if (!s.ok()) return s.error("catalog_load");
   std::vector<CatalogNodeRecord> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW)
     out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6), s.text(7), s.int64(8),
-                   s.int64(9) != 0});
+                   s.int64(9) != 0, s.text(10)});
   if (rc != SQLITE_DONE) return s.error("catalog_load");
   return out;
 }

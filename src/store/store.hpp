@@ -73,9 +73,10 @@ struct CatalogNodeRecord {
   std::string modified;
   std::string heartbeat;
   std::string flows;
-  std::string origin;        // registry that accepted the registration
-  std::int64_t version = 0;  // hybrid clock, microseconds
-  bool deleted = false;      // tombstone
+  std::string origin;            // registry that accepted the registration
+  std::int64_t version = 0;      // hybrid clock, microseconds
+  bool deleted = false;          // tombstone
+  std::string kind = "fedmesh";  // fedmesh | kodo (registered through the Kodo v1 routes)
 };
 
 class Store {

@@ -196,6 +196,23 @@ TEST(Config, BeyondLoopbackNeedsTlsAndToken) {
             "node.toml: http.listen: 0.0.0.0:3026 is beyond loopback: set http.tls_cert, http.tls_key and http.token");
 }
 
+TEST(Config, KodoOptionsNeedTheRegistryRoleAndKodoCompat) {
+  std::string text = kToml;
+  std::string roles = text.substr(text.find("roles"), text.find('\n', text.find("roles")) - text.find("roles"));
+  std::string node_only = text;
+  node_only.replace(node_only.find(roles), roles.size(), "roles = [\"node\"]");
+  EXPECT_EQ(error_of(toml(node_only + "[registry]\nkodo_compat = true\n")),
+            "node.toml: registry.kodo_compat: needs the registry role (roles = [\"registry\", ...])");
+  EXPECT_EQ(error_of(toml(text + "[registry]\nkodo_listen = \"127.0.0.1:3366\"\n")),
+            "node.toml: registry.kodo_listen: has no effect unless registry.kodo_compat = true");
+  EXPECT_NE(error_of(toml(text + "[registry]\nkodo_compat = true\nkodo_listen = \"nowhere\"\n"))
+                .find("registry.kodo_listen"),
+            std::string::npos);
+  auto ok = toml(text + "[registry]\nkodo_compat = true\nkodo_listen = \"0.0.0.0:3366\"\nkodo_ttl = \"1h\"\n");
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(ok->config.registry.kodo_ttl, std::chrono::hours(1));
+}
+
 TEST(Config, ParseErrorsCarryLineAndColumn) {
   auto r = toml("name = \"a\"\n[http\nlisten = 1\n");
   ASSERT_FALSE(r);

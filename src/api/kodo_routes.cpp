@@ -1,0 +1,76 @@
+// Kodo v1's plain-HTTP routes on a registry with `registry.kodo_compat = true`. Bodies
+// and answers keep Kodo's JSON shapes (docs/kodo-compat.md); bad input gets a 400 that
+// names the field, never a 500.
+#include "api/routes.hpp"
+
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/json.hpp"
+#include "net/offload.hpp"
+#include "registry/kodo.hpp"
+
+namespace fedmesh::api {
+
+namespace asio = boost::asio;
+using net::Request;
+using net::Response;
+using json = nlohmann::json;
+
+namespace {
+
+using Handler = Result<json> (registry::kodo::Gateway::*)(const json&);
+
+// A POST route: a JSON body, handled on the blocking pool (it writes the store).
+net::Handler post(Node& node, Handler handler) {
+  return [&node, handler](Request& req) -> asio::awaitable<Response> {
+    auto body = parse_json(req.body, 16);
+    if (!body) co_return Response::error(body.error());
+    auto* gateway = node.kodo();
+    auto r = co_await net::offload(node.io().blocking(), [&] { return (gateway->*handler)(*body); });
+    if (!r) co_return Response::error(r.error());
+    co_return Response::json(200, *r);
+  };
+}
+
+}  // namespace
+
+void add_kodo_routes(net::Router& r, Node& node) {
+  r.add("POST", "/register", post(node, &registry::kodo::Gateway::register_node));
+  r.add("POST", "/connect", post(node, &registry::kodo::Gateway::connect));
+  r.add("POST", "/update/node", post(node, &registry::kodo::Gateway::update_node));
+  r.add("POST", "/update/registry", post(node, &registry::kodo::Gateway::update_registry));
+  r.add("GET", "/map",
+        [&node](Request&) -> asio::awaitable<Response> { co_return Response::json(200, node.kodo()->dump()); });
+  // Kodo's cache file is this registry's store: the same dump, read from the catalog.
+  r.add("GET", "/_cache",
+        [&node](Request&) -> asio::awaitable<Response> { co_return Response::json(200, node.kodo()->dump()); });
+  r.add("GET", "/flows", [&node](Request& req) -> asio::awaitable<Response> {
+    auto q = query_request(req);
+    if (!q) co_return Response::error(q.error());
+    if (q->by.empty()) q->by = "name, node, url";  // Kodo's default order
+    registry::QueryLimits limits{node.config().registry.max_page_size};
+    auto page = registry::run_query(node.kodo()->flows(), *q, limits);
+    if (!page) co_return Response::error(page.error());
+    for (auto& item : (*page)["items"]) item.erase("status");  // Kodo's items carry no status
+    if ((*page)["q"] == "") (*page)["q"] = nullptr;
+    if (wants_html(req))
+      co_return Response::text(200,
+                               flows_html(*page, {"registry", "node", "organization", "created", "modified",
+                                                  "heartbeat", "url", "name", "author", "description", "tags"}),
+                               "text/html; charset=utf-8");
+    co_return Response::json(200, *page);
+  });
+  r.add("GET", "/counts", [&node](Request&) -> asio::awaitable<Response> {
+    co_return Response::json(200, registry::count_flows(node.kodo()->flows()));
+  });
+}
+
+std::shared_ptr<const net::Router> kodo_routes(Node& node) {
+  auto r = std::make_shared<net::Router>();
+  r->add("GET", "/",
+         [&node](Request&) -> asio::awaitable<Response> { co_return Response::json(200, node.kodo()->status()); });
+  add_kodo_routes(*r, node);
+  return r;
+}
+
+}  // namespace fedmesh::api

@@ -1,0 +1,476 @@
+#include "registry/kodo.hpp"
+
+#include <regex>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "core/address.hpp"
+#include "core/json.hpp"
+#include "core/time.hpp"
+#include "net/plain_http.hpp"
+
+namespace fedmesh::registry::kodo {
+
+using json = nlohmann::json;
+
+namespace {
+
+// The Kodo registry a change came from, while it is applied on this thread: it is not
+// fed the change back.
+thread_local std::string tl_source;
+
+const std::regex& url_re() {
+  static const std::regex re(R"(https?://[^\s/?#]+(/[^\s]*)?)");
+  return re;
+}
+
+Result<std::string> optional_string(const json& obj, const char* key, std::size_t max, const std::string& where,
+                                    std::string fallback) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return fallback;
+  if (!it->is_string() || it->get<std::string>().size() > max)
+    return make_error(ErrorCode::bad_json, where + "." + key + " must be a string of at most " + std::to_string(max));
+  return it->get<std::string>();
+}
+
+Result<std::string> url_field(const json& obj, const std::string& where) {
+  auto it = obj.find("url");
+  if (it == obj.end() || !it->is_string()) return make_error(ErrorCode::bad_json, where + ".url is missing");
+  auto url = it->get<std::string>();
+  if (url.size() > 2048 || !std::regex_match(url, url_re()))
+    return make_error(ErrorCode::bad_json, where + ".url must be an http(s) URL");
+  while (url.size() > 1 && url.back() == '/') url.pop_back();
+  return url;
+}
+
+Result<FlowSpec> decode_flow(const json& f, const std::string& where, const std::string& key) {
+  if (!f.is_object()) return make_error(ErrorCode::bad_json, where + " must be an object");
+  FlowSpec s;
+  auto url = optional_string(f, "url", 2048, where, key);
+  if (!url) return std::move(url).error();
+  s.url = *url;
+  if (s.url.empty()) return make_error(ErrorCode::bad_json, where + ".url is missing");
+  auto name = optional_string(f, "name", 256, where, "");
+  if (!name) return std::move(name).error();
+  if (name->empty()) return make_error(ErrorCode::bad_json, where + ".name is missing");
+  s.name = *name;
+  auto description = optional_string(f, "description", 4096, where, "missing description");
+  if (!description) return std::move(description).error();
+  s.description = *description;
+  auto author = optional_string(f, "author", 256, where, "missing author");
+  if (!author) return std::move(author).error();
+  s.author = *author;
+  if (auto it = f.find("tags"); it != f.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() > 32)
+      return make_error(ErrorCode::bad_json, where + ".tags must be a short list");
+    for (const auto& t : *it) {
+      if (!t.is_string() || t.get<std::string>().empty() || t.get<std::string>().size() > 64)
+        return make_error(ErrorCode::bad_json, where + ".tags must list strings of 1-64 characters");
+      s.tags.push_back(t.get<std::string>());
+    }
+  }
+  return s;
+}
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+// Kodo URLs may leave the port out; the client wants it spelled.
+std::string with_port(const std::string& url) {
+  if (parse_url(url)) return url;
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return url;
+  auto host_end = url.find('/', scheme_end + 3);
+  if (host_end == std::string::npos) host_end = url.size();
+  return url.substr(0, host_end) + (url.starts_with("https") ? ":443" : ":80") + url.substr(host_end);
+}
+
+}  // namespace
+
+std::string wire_time(const std::string& iso) {
+  if (!iso.empty() && iso.back() == 'Z') return iso.substr(0, iso.size() - 1);
+  return iso;
+}
+
+std::string message_time(const std::string& iso) {
+  auto t = wire_time(iso);
+  if (auto p = t.find('T'); p != std::string::npos) t[p] = ' ';
+  return t;
+}
+
+std::string node_name(const std::string& url) {
+  std::string_view rest = url;
+  if (auto p = rest.find("://"); p != std::string_view::npos) rest.remove_prefix(p + 3);
+  std::string safe;
+  for (char c : rest) {
+    char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    bool ok = (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') || l == '.';
+    if (ok) {
+      safe += l;
+    } else if (!safe.empty() && safe.back() != '-') {
+      safe += '-';
+    }
+  }
+  while (!safe.empty() && safe.back() == '-') safe.pop_back();
+  std::string name = "kodo-" + safe;
+  if (name.size() > 63) name = fmt::format("{}-{:012x}", name.substr(0, 50), fnv1a(url) & 0xffffffffffffULL);
+  return name;
+}
+
+Result<Node> decode_node(const json& body, const std::string& where) {
+  if (!body.is_object()) return make_error(ErrorCode::bad_json, where + " must be a JSON object");
+  Node n;
+  auto url = url_field(body, where);
+  if (!url) return std::move(url).error();
+  n.url = *url;
+  auto organization = optional_string(body, "organization", 256, where, "");
+  if (!organization) return std::move(organization).error();
+  n.organization = *organization;
+  auto flows = body.find("flows");
+  if (flows == body.end()) return make_error(ErrorCode::bad_json, where + ".flows is missing");
+  if (!flows->is_object() && !flows->is_array())
+    return make_error(ErrorCode::bad_json, where + ".flows must be an object keyed by path (or a list)");
+  if (flows->size() > 1024) return make_error(ErrorCode::payload_too_large, where + " has more than 1024 flows");
+  std::map<std::string, FlowSpec> by_url;  // a later flow with the same url replaces an earlier one
+  std::size_t i = 0;
+  for (const auto& [key, f] : flows->items()) {
+    std::string at = where + ".flows[" + (flows->is_object() ? json(key).dump() : std::to_string(i)) + "]";
+    ++i;
+    auto flow = decode_flow(f, at, flows->is_object() ? key : std::string());
+    if (!flow) return std::move(flow).error();
+    by_url[flow->url] = std::move(*flow);
+  }
+  for (auto& [u, f] : by_url) n.flows.push_back(std::move(f));
+  return n;
+}
+
+Result<Offer> decode_offer(const json& body) {
+  if (!body.is_object()) return make_error(ErrorCode::bad_json, "the offer must be a JSON object");
+  Offer o;
+  auto url = url_field(body, "offer");
+  if (!url) return std::move(url).error();
+  o.url = *url;
+  auto organization = optional_string(body, "organization", 256, "offer", "");
+  if (!organization) return std::move(organization).error();
+  o.organization = *organization;
+  auto feed = body.find("feed");
+  if (feed == body.end() || !feed->is_boolean())
+    return make_error(ErrorCode::bad_json, "offer.feed must be true or false");
+  o.feed = feed->get<bool>();
+  auto nodes = body.find("nodes");
+  if (nodes == body.end() || !nodes->is_object())
+    return make_error(ErrorCode::bad_json, "offer.nodes must be an object keyed by node url");
+  if (nodes->size() > 10'000) return make_error(ErrorCode::payload_too_large, "offer has more than 10000 nodes");
+  for (const auto& [key, n] : nodes->items()) {
+    auto node = decode_node(n, "offer.nodes[" + json(key).dump() + "]");
+    if (!node) return std::move(node).error();
+    o.nodes.push_back(std::move(*node));
+  }
+  return o;
+}
+
+json node_json(const CatalogNode& n) {
+  json flows = json::object();
+  for (const auto& f : n.flows)
+    flows[f.url] = {
+        {"url", f.url}, {"name", f.name}, {"description", f.description}, {"tags", f.tags}, {"author", f.author}};
+  return {{"url", n.url},
+          {"organization", n.organization.empty() ? json() : json(n.organization)},
+          {"flows", flows},
+          {"created", wire_time(n.created)},
+          {"modified", wire_time(n.modified)},
+          {"heartbeat", wire_time(n.heartbeat)},
+          {"status", "unknown"}};
+}
+
+std::vector<FlowRecord> flow_records(const std::vector<CatalogNode>& nodes, const std::string& self) {
+  std::vector<FlowRecord> out;
+  for (const auto& n : nodes) {
+    for (const auto& f : n.flows)
+      out.push_back({self, n.url, n.organization, wire_time(n.created), wire_time(n.modified), wire_time(n.heartbeat),
+                     f.url, f.name, f.author, f.description, f.tags, ""});
+  }
+  return out;
+}
+
+Gateway::Gateway(Catalog& catalog, Store& store, GatewayOptions options)
+    : catalog_(catalog), store_(store), options_(std::move(options)), started_at_(wire_time(now_iso8601())) {}
+
+Gateway::~Gateway() {
+  stop();
+}
+
+Status Gateway::load(bool reset) {
+  std::lock_guard lock(mu_);
+  providers_.clear();
+  if (reset) return save_providers();
+  auto text = store_.get_meta("kodo.providers");
+  if (!text) return std::move(text).error();
+  if (!text->has_value()) return {};
+  auto saved = parse_json_object(**text, 4);
+  if (!saved) return {};  // unreadable: start without remembered Kodo registries
+  for (const auto& [url, p] : saved->items()) {
+    if (!p.is_object()) continue;
+    providers_[url] = {url,
+                       p.value("organization", ""),
+                       p.value("feed", false),
+                       p.value("created", ""),
+                       p.value("modified", ""),
+                       p.value("heartbeat", "")};
+  }
+  return {};
+}
+
+Status Gateway::save_providers() {
+  json out = json::object();
+  for (const auto& [url, p] : providers_)
+    out[url] = {{"organization", p.organization},
+                {"feed", p.feed},
+                {"created", p.created},
+                {"modified", p.modified},
+                {"heartbeat", p.heartbeat}};
+  return store_.set_meta("kodo.providers", dump_json(out));
+}
+
+void Gateway::start() {
+  listener_ = catalog_.add_listener([this](const CatalogNode& node, const std::string&) { on_change(node); });
+  worker_ = std::thread([this] { run(); });
+}
+
+void Gateway::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  catalog_.remove_listener(listener_);
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void Gateway::set_url(std::string url) {
+  std::lock_guard lock(mu_);
+  options_.url = std::move(url);
+}
+
+std::string Gateway::url() const {
+  std::lock_guard lock(mu_);
+  return options_.url;
+}
+
+json Gateway::status(const std::vector<std::string>& messages) const {
+  std::lock_guard lock(mu_);
+  return {{"url", options_.url},
+          {"organization", options_.organization},
+          {"node", false},
+          {"registry", true},
+          {"provider", false},
+          {"connection", json::object()},  // this registry connects to no Kodo registry itself
+          {"started_at", started_at_},
+          {"idle", queue_.empty() && in_flight_ == 0},
+          {"now", wire_time(now_iso8601())},
+          {"message", messages}};
+}
+
+Result<std::vector<std::string>> Gateway::apply_nodes(const std::vector<Node>& nodes, const std::string& source) {
+  std::set<std::string> fedmesh_urls;
+  for (const auto& n : catalog_.live_nodes())
+    if (n.kind == kKindFedmesh) fedmesh_urls.insert(n.url);
+  std::vector<std::string> messages;
+  struct Restore {
+    ~Restore() { tl_source.clear(); }
+  } restore;
+  tl_source = source;
+  for (const auto& n : nodes) {
+    if (fedmesh_urls.contains(n.url)) {
+      if (source.empty())
+        return make_error(ErrorCode::conflict, n.url + " is the URL of a fedmesh node in this catalog");
+      continue;  // our own fedmesh node, echoed back by a Kodo registry
+    }
+    auto put = catalog_.put_kodo(node_name(n.url), n.url, n.organization, n.flows, source.empty());
+    if (!put) return std::move(put).error();
+    if (source.empty()) {
+      messages.push_back(
+          "registered node " + n.url +
+          (put->first ? std::string(" (first visit)") : " (seen previously " + message_time(put->created) + ")"));
+    } else if (put->changed) {
+      messages.push_back((put->first ? "created node " : "updated node ") + n.url);
+    }
+  }
+  return messages;
+}
+
+Result<json> Gateway::register_node(const json& body) {
+  auto node = decode_node(body);
+  if (!node) return std::move(node).error();
+  if (node->url == url()) return make_error(ErrorCode::invalid_argument, "a node cannot register this registry's URL");
+  auto messages = apply_nodes({*node}, "");
+  if (!messages) return std::move(messages).error();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [u, p] : providers_)
+      if (p.feed) messages->push_back("feed forward node to " + u);
+  }
+  return status(*messages);
+}
+
+Result<json> Gateway::connect(const json& body) {
+  auto o = decode_offer(body);
+  if (!o) return std::move(o).error();
+  if (o->url == url()) return make_error(ErrorCode::invalid_argument, "a registry cannot connect to itself");
+  std::vector<std::string> messages;
+  {
+    std::lock_guard lock(mu_);
+    auto stamp = now_iso8601();
+    auto it = providers_.find(o->url);
+    if (it != providers_.end()) {
+      messages.push_back("registry " + o->url + " connected (seen previously " + message_time(it->second.created) +
+                         ")");
+    } else {
+      messages.push_back("registry " + o->url + " connected (first visit)");
+      it = providers_.emplace(o->url, Provider{o->url, "", false, stamp, "", ""}).first;
+    }
+    it->second.organization = o->organization;
+    it->second.feed = o->feed;
+    it->second.modified = stamp;
+    it->second.heartbeat = stamp;
+    if (auto s = save_providers(); !s) return std::move(s).error();
+  }
+  spdlog::info("registry: Kodo registry {} connected (feed {})", o->url, o->feed);
+  auto applied = apply_nodes(o->nodes, o->url);
+  if (!applied) return std::move(applied).error();
+  messages.insert(messages.end(), applied->begin(), applied->end());
+  if (o->feed) return json{{"providers", offer()}, {"message", messages}};
+  return status(messages);
+}
+
+Result<json> Gateway::update_node(const json& body) {
+  auto o = decode_offer(body);
+  if (!o) return std::move(o).error();
+  {
+    std::lock_guard lock(mu_);
+    auto it = providers_.find(o->url);
+    if (it == providers_.end())
+      return make_error(ErrorCode::not_found, "unknown Kodo registry " + o->url + ": POST /connect first");
+    it->second.heartbeat = now_iso8601();
+  }
+  auto messages = apply_nodes(o->nodes, o->url);
+  if (!messages) return std::move(messages).error();
+  return status(*messages);
+}
+
+Result<json> Gateway::update_registry(const json& body) {
+  auto o = decode_offer(body);
+  if (!o) return std::move(o).error();
+  {
+    std::lock_guard lock(mu_);
+    auto it = providers_.find(o->url);
+    if (it == providers_.end())
+      return make_error(ErrorCode::not_found, "unknown Kodo registry " + o->url + ": POST /connect first");
+    it->second.organization = o->organization;
+    it->second.modified = it->second.heartbeat = now_iso8601();
+    if (auto s = save_providers(); !s) return std::move(s).error();
+  }
+  auto messages = apply_nodes(o->nodes, o->url);
+  if (!messages) return std::move(messages).error();
+  messages->insert(messages->begin(), "updated provider " + o->url);
+  return status(*messages);
+}
+
+json Gateway::offer() const {
+  json nodes = json::object();
+  for (const auto& n : catalog_.live_nodes()) nodes[n.url] = node_json(n);
+  std::lock_guard lock(mu_);
+  return {{"url", options_.url}, {"organization", options_.organization}, {"feed", true}, {"nodes", nodes}};
+}
+
+json Gateway::dump() const {
+  json out = offer();
+  json providers = json::object();
+  std::lock_guard lock(mu_);
+  for (const auto& [url, p] : providers_)
+    providers[url] = {{"url", url},
+                      {"organization", p.organization},
+                      {"feed", p.feed},
+                      {"nodes", json::object()},  // their nodes are in "nodes", merged into the catalog
+                      {"created", wire_time(p.created)},
+                      {"modified", wire_time(p.modified)},
+                      {"connect", true},
+                      {"heartbeat", wire_time(p.heartbeat)}};
+  out["providers"] = providers;
+  return out;
+}
+
+std::vector<FlowRecord> Gateway::flows() const {
+  return flow_records(catalog_.live_nodes(), url());
+}
+
+bool Gateway::idle() const {
+  std::lock_guard lock(mu_);
+  return queue_.empty() && in_flight_ == 0;
+}
+
+void Gateway::on_change(const CatalogNode& node) {
+  if (node.deleted) return;  // Kodo v1 has no route to remove a node
+  json kodo_node = node_json(node);
+  std::lock_guard lock(mu_);
+  bool queued = false;
+  for (const auto& [url, p] : providers_) {
+    if (!p.feed || url == tl_source) continue;
+    auto key = std::make_pair(url, node.url);
+    if (!queue_.contains(key) && queue_.size() >= options_.max_queue) {
+      spdlog::warn("registry: Kodo feed queue full ({}); update of {} to {} dropped", options_.max_queue, node.url,
+                   url);
+      continue;
+    }
+    queue_[key] = kodo_node;
+    queued = true;
+  }
+  if (queued) cv_.notify_one();
+}
+
+void Gateway::run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    // One request per Kodo registry carries every node queued for it (at most 100).
+    std::string target = queue_.begin()->first.first;
+    json nodes = json::object();
+    for (auto it = queue_.begin(); it != queue_.end() && nodes.size() < 100;) {
+      if (it->first.first != target) {
+        ++it;
+        continue;
+      }
+      nodes[it->first.second] = std::move(it->second);
+      it = queue_.erase(it);
+    }
+    ++in_flight_;
+    json body = {{"url", options_.url}, {"organization", options_.organization}, {"feed", false}, {"nodes", nodes}};
+    std::string text = dump_json(body);
+    auto pause = std::chrono::milliseconds(200);
+    for (int attempt = 1; attempt <= options_.attempts && !stopping_; ++attempt) {
+      lock.unlock();
+      auto r = net::plain_http_request(with_port(target), "POST", "/update/node", text, options_.timeout);
+      lock.lock();
+      if (r && r->status == 200) {
+        forwarded_ += nodes.size();
+        break;
+      }
+      std::string why = r ? "HTTP " + std::to_string(r->status) : r.error().message();
+      if (attempt == options_.attempts) {
+        spdlog::warn("registry: Kodo registry {} did not take {} node update(s): {}", target, nodes.size(), why);
+        break;
+      }
+      cv_.wait_for(lock, pause, [this] { return stopping_; });
+      pause *= 2;
+    }
+    --in_flight_;
+  }
+}
+
+}  // namespace fedmesh::registry::kodo

@@ -1,0 +1,126 @@
+// Kodo v1 compatibility: lets existing Kodo nodes and registries join a fedmesh
+// registry over Kodo's plain-HTTP JSON routes, unchanged (docs/kodo-compat.md).
+//
+// Kodo nodes become catalog entries of kind "kodo" named after their URL, beside the
+// fedmesh nodes, and travel through the fedmesh registry mesh like any entry. Kodo
+// registries that POST /connect are remembered (persisted, so a restart keeps them);
+// those that asked for a feed get every later catalog change as POST /update/node,
+// from a bounded, coalescing queue with deadlines and a few retries (the update is
+// idempotent: it replaces the node). A change that a Kodo registry echoes back is
+// unchanged here, so it stops here: no flood through us.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "registry/catalog.hpp"
+#include "registry/query.hpp"
+#include "store/store.hpp"
+
+namespace fedmesh::registry::kodo {
+
+// Kodo writes naive UTC timestamps: "2024-12-26T10:28:59.626308" (no zone).
+std::string wire_time(const std::string& iso);
+// Python's str(datetime), as in Kodo's messages: "2024-12-26 10:28:59.626308".
+std::string message_time(const std::string& iso);
+// The catalog name of a Kodo node: "kodo-" and its host, port and path, made safe.
+std::string node_name(const std::string& url);
+
+struct Node {
+  std::string url;
+  std::string organization;
+  std::vector<FlowSpec> flows;
+};
+// A Kodo Node body: url, organization, flows keyed by path (a list is accepted too).
+Result<Node> decode_node(const nlohmann::json& body, const std::string& where = "node");
+
+struct Offer {
+  std::string url;
+  std::string organization;
+  bool feed = false;
+  std::vector<Node> nodes;
+};
+// A Kodo ProviderOffer (or Provider) body: url, organization, feed, nodes keyed by url.
+Result<Offer> decode_offer(const nlohmann::json& body);
+
+// A catalog entry as a Kodo Node.
+nlohmann::json node_json(const CatalogNode& node);
+
+// Flow records as Kodo's /flows shows them: node is the node's URL, registry is `self`.
+std::vector<FlowRecord> flow_records(const std::vector<CatalogNode>& nodes, const std::string& self);
+
+struct GatewayOptions {
+  std::string url;  // how Kodo peers reach this registry ("http://host:port")
+  std::string organization;
+  std::chrono::milliseconds timeout{5000};  // per forward attempt
+  std::size_t max_queue = 10'000;           // pending (registry, node) forwards
+  int attempts = 3;
+};
+
+class Gateway {
+ public:
+  Gateway(Catalog& catalog, Store& store, GatewayOptions options);
+  ~Gateway();
+
+  // Loads the remembered Kodo registries (or forgets them with `reset`).
+  Status load(bool reset);
+  void start();  // the forwarding thread
+  void stop();
+  void set_url(std::string url);
+  std::string url() const;
+
+  // Kodo's default answer (GET / and most POSTs).
+  nlohmann::json status(const std::vector<std::string>& messages = {}) const;
+  // The route bodies; they write the store, so callers run them off the I/O threads.
+  Result<nlohmann::json> register_node(const nlohmann::json& body);
+  Result<nlohmann::json> connect(const nlohmann::json& body);
+  Result<nlohmann::json> update_node(const nlohmann::json& body);
+  Result<nlohmann::json> update_registry(const nlohmann::json& body);
+  // ProviderDump: {url, organization, feed, nodes, providers}.
+  nlohmann::json dump() const;
+  std::vector<FlowRecord> flows() const;
+
+  bool idle() const;  // no forward queued or in flight
+  std::uint64_t forwarded() const { return forwarded_; }
+
+ private:
+  struct Provider {
+    std::string url;
+    std::string organization;
+    bool feed = false;
+    std::string created;
+    std::string modified;
+    std::string heartbeat;
+  };
+  nlohmann::json offer() const;  // this registry's ProviderOffer: every live node
+  Status save_providers();       // call with mu_ held
+  // Applies Kodo nodes from `source` ("" for a node registering itself); returns messages.
+  Result<std::vector<std::string>> apply_nodes(const std::vector<Node>& nodes, const std::string& source);
+  void on_change(const CatalogNode& node);
+  void run();
+
+  Catalog& catalog_;
+  Store& store_;
+  GatewayOptions options_;
+  std::string started_at_;
+  int listener_ = 0;
+  mutable std::mutex mu_;  // guards everything below
+  std::map<std::string, Provider> providers_;
+  std::map<std::pair<std::string, std::string>, nlohmann::json> queue_;  // (registry url, node url) -> node
+  std::size_t in_flight_ = 0;
+  bool stopping_ = false;
+  std::condition_variable cv_;
+  std::thread worker_;
+  std::atomic<std::uint64_t> forwarded_{0};
+};
+
+}  // namespace fedmesh::registry::kodo

@@ -1,0 +1,251 @@
+// Kodo v1 compatibility with real processes: a Kodo-shaped client (plain HTTP JSON, as
+// in Kodo's own notebook) registers with a fedmesh registry and its flows appear beside
+// the fedmesh nodes'; a Kodo registry connects, gets the catalog as a ProviderOffer and
+// is fed later changes at /update/node (a real loopback listener stands in for it);
+// bad bodies get a 400 that names the field and change nothing; a restart keeps the
+// Kodo nodes and the Kodo registries that connected.
+#include <gtest/gtest.h>
+
+#include "support/fake_http.hpp"
+#include "support/harness.hpp"
+
+namespace fedmesh::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+const char* kManifest = R"(name = "atlas"
+version = "1.0.0"
+[skills.route]
+description = "Plans a route"
+author = "ada"
+tags = ["maps"]
+acl = "peers"
+)";
+
+// As Kodo's notebook posts it: flows keyed by path, nulls where the flow sets nothing.
+json kodo_node(const std::string& url, const std::string& organization, const std::string& path,
+               const std::string& name) {
+  return {{"url", url},
+          {"organization", organization},
+          {"flows",
+           {{path, {{"url", path}, {"name", name}, {"description", nullptr}, {"tags", nullptr}, {"author", nullptr}}}}},
+          {"created", nullptr},
+          {"modified", nullptr},
+          {"heartbeat", nullptr},
+          {"status", "unknown"}};
+}
+
+class Kodo : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    f_.add({"reg", {}, "roles = [\"node\", \"registry\"]\n[registry]\nkodo_compat = true\n"});
+    f_.add({"n1", {{"reg", true}}, "[discovery]\nregistries = [\"reg\"]\nheartbeat = \"200ms\"\n"});
+    for (std::string n : {"reg", "n1"}) {
+      f_.start(n);
+      ASSERT_TRUE(f_.wait_healthy(n));
+    }
+    std::string upload =
+        json{{"manifest", kManifest}, {"files", {{"main.lua", "skill('route', function() end)"}}}}.dump();
+    ASSERT_EQ(http(f_.http_port("n1"), "POST", "/api/v1/packages", upload).status, 201);
+    ASSERT_TRUE(wait_until([&] { return fed_flows()["total"] == 1; }, 10s)) << fed_flows().dump();
+  }
+  int reg() { return f_.http_port("reg"); }
+  std::string reg_url() { return "http://127.0.0.1:" + std::to_string(reg()); }
+  json fed_flows(const std::string& query = "") { return http(reg(), "GET", "/api/v1/registry/flows" + query).json(); }
+  HttpResult post(const std::string& path, const json& body) { return http(reg(), "POST", path, body.dump()); }
+  TempDir dir_;
+  Federation f_{dir_};
+};
+
+TEST_F(Kodo, KodoNodeRegistersAndItsFlowsAppearBesideFedmeshNodes) {
+  auto first = post("/register", kodo_node("http://localhost:3367", "node1", "/test/hymn1", "Hymn Creator"));
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto a = first.json();
+  EXPECT_EQ(a["message"], json({"registered node http://localhost:3367 (first visit)"}));
+  for (const char* key :
+       {"url", "organization", "node", "registry", "provider", "connection", "started_at", "idle", "now", "message"})
+    EXPECT_TRUE(a.contains(key)) << key;
+  EXPECT_EQ(a["url"], reg_url());
+  EXPECT_EQ(a["registry"], true);
+  EXPECT_EQ(a["node"], false);
+
+  // Kodo's /flows: node is the node's URL, timestamps are naive, defaults fill the nulls.
+  auto flows = http(reg(), "GET", "/flows").json();
+  ASSERT_EQ(flows["total"], 2) << flows.dump();
+  EXPECT_EQ(flows["by"], "name, node, url");
+  EXPECT_TRUE(flows["q"].is_null());
+  const auto& hymn = flows["items"][0];  // "Hymn Creator" sorts before "atlas/route"
+  EXPECT_EQ(hymn["name"], "Hymn Creator");
+  EXPECT_EQ(hymn["node"], "http://localhost:3367");
+  EXPECT_EQ(hymn["registry"], reg_url());
+  EXPECT_EQ(hymn["organization"], "node1");
+  EXPECT_EQ(hymn["url"], "/test/hymn1");
+  EXPECT_EQ(hymn["author"], "missing author");
+  EXPECT_EQ(hymn["description"], "missing description");
+  EXPECT_EQ(hymn["tags"], json::array());
+  EXPECT_FALSE(hymn.contains("status"));
+  std::string created = hymn["created"];
+  EXPECT_EQ(created.size(), 26u) << created;  // 2024-12-26T10:28:59.626308
+  EXPECT_NE(created.back(), 'Z');
+  EXPECT_EQ(flows["items"][1]["node"], "https://127.0.0.1:" + std::to_string(f_.fed_port("n1")));
+
+  // A second visit keeps created and says so, in Kodo's words.
+  auto again = post("/register", kodo_node("http://localhost:3367", "node1", "/test/hymn1", "Hymn Creator")).json();
+  std::string spaced = created;
+  spaced[10] = ' ';
+  EXPECT_EQ(again["message"], json({"registered node http://localhost:3367 (seen previously " + spaced + ")"}));
+
+  // The fedmesh catalog holds it beside n1, named after its URL; Kodo nodes send no heartbeats.
+  auto all = fed_flows("?by=node");
+  ASSERT_EQ(all["total"], 2);
+  EXPECT_EQ(all["items"][0]["node"], "kodo-localhost-3367");
+  EXPECT_EQ(all["items"][0]["status"], "unknown");
+  EXPECT_EQ(all["items"][1]["node"], "n1");
+  EXPECT_EQ(http(reg(), "GET", "/api/v1/registry/nodes/kodo-localhost-3367").json()["url"], "http://localhost:3367");
+
+  auto counts = http(reg(), "GET", "/counts").json();
+  EXPECT_EQ(counts["total"], 2);
+  EXPECT_EQ(counts["organization"]["node1"], 1);
+  EXPECT_EQ(counts["node"]["http://localhost:3367"], 1);
+  EXPECT_EQ(http(reg(), "GET", "/flows?q=name%20~%20%22hymn%22").json()["filtered"], 1);
+  auto html = http(reg(), "GET", "/flows?format=html");
+  EXPECT_NE(html.body.find("<td>Hymn Creator</td>"), std::string::npos);
+  EXPECT_NE(html.body.find("<th>heartbeat</th>"), std::string::npos);
+
+  // GET /: Kodo's status for JSON clients, the dashboard for browsers.
+  EXPECT_EQ(http(reg(), "GET", "/").json()["registry"], true);
+  auto page = http(reg(), "GET", "/", "", {"Accept: text/html,application/xhtml+xml"});
+  EXPECT_NE(page.body.find("<html"), std::string::npos);
+
+  auto cache = http(reg(), "GET", "/_cache").json();
+  EXPECT_EQ(cache["feed"], true);
+  EXPECT_EQ(cache["nodes"]["http://localhost:3367"]["flows"]["/test/hymn1"]["name"], "Hymn Creator");
+  EXPECT_TRUE(cache["providers"].empty());
+}
+
+TEST_F(Kodo, KodoRegistryConnectsGetsTheCatalogAndIsFedLaterChanges) {
+  FakeHttpServer kodo_registry(200, json{{"message", json::array()}}.dump());
+  json offer = {
+      {"url", kodo_registry.url()},
+      {"organization", "kodo-org"},
+      {"feed", true},
+      {"nodes", {{"http://10.0.0.9:3369", kodo_node("http://10.0.0.9:3369", "node2", "/mytest2", "mytest2")}}}};
+  auto r = post("/connect", offer);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto a = r.json();
+  EXPECT_EQ(a["message"][0], "registry " + kodo_registry.url() + " connected (first visit)");
+  EXPECT_EQ(a["message"][1], "created node http://10.0.0.9:3369");
+  // The answer is this registry's own offer: every node, fedmesh ones included.
+  EXPECT_EQ(a["providers"]["url"], reg_url());
+  EXPECT_EQ(a["providers"]["feed"], true);
+  EXPECT_EQ(a["providers"]["nodes"].size(), 2u) << a.dump();
+  EXPECT_TRUE(a["providers"]["nodes"].contains("http://10.0.0.9:3369"));
+  EXPECT_EQ(fed_flows()["total"], 2);
+
+  // A Kodo node registering here is fed forward to the Kodo registry.
+  auto reg_answer = post("/register", kodo_node("http://localhost:3380", "node3", "/t", "Late")).json();
+  EXPECT_EQ(reg_answer["message"][1], "feed forward node to " + kodo_registry.url());
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const auto& req : kodo_registry.requests())
+          if (req.body.find("http://localhost:3380") != std::string::npos) return true;
+        return false;
+      },
+      5s));
+  auto fed = kodo_registry.requests().back();
+  EXPECT_EQ(fed.method, "POST");
+  EXPECT_EQ(fed.target, "/update/node");
+  auto body = json::parse(fed.body);
+  EXPECT_EQ(body["url"], reg_url());
+  EXPECT_EQ(body["feed"], false);
+  EXPECT_EQ(body["nodes"]["http://localhost:3380"]["flows"]["/t"]["name"], "Late");
+  ASSERT_TRUE(wait_until([&] { return http(reg(), "GET", "/").json()["idle"] == true; }, 5s));
+
+  // An echo of an unchanged node stops here: not applied, not fed back.
+  auto before = kodo_registry.requests().size();
+  json echo = {{"url", kodo_registry.url()},
+               {"organization", "kodo-org"},
+               {"feed", false},
+               {"nodes", {{"http://localhost:3380", kodo_node("http://localhost:3380", "node3", "/t", "Late")}}}};
+  auto e = post("/update/node", echo);
+  ASSERT_EQ(e.status, 200) << e.body;
+  EXPECT_TRUE(e.json()["message"].empty()) << e.body;
+  // A changed node from the Kodo registry is applied and not sent back to it.
+  echo["nodes"]["http://localhost:3380"]["organization"] = "node3 renamed";
+  EXPECT_EQ(post("/update/node", echo).json()["message"][0], "updated node http://localhost:3380");
+  ASSERT_TRUE(wait_until([&] { return http(reg(), "GET", "/").json()["idle"] == true; }, 5s));
+  EXPECT_EQ(kodo_registry.requests().size(), before);
+  EXPECT_EQ(fed_flows("?q=organization%20%3D%3D%20%22node3%20renamed%22")["filtered"], 1);
+
+  // An unknown Kodo registry must connect first: a clear 404, not Kodo's 500.
+  echo["url"] = "http://127.0.0.1:1";
+  auto unknown = post("/update/node", echo);
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("POST /connect first"), std::string::npos);
+
+  // A restart keeps the Kodo nodes and remembers the Kodo registry.
+  f_.stop("reg");
+  f_.start("reg");
+  ASSERT_TRUE(f_.wait_healthy("reg"));
+  auto map = http(reg(), "GET", "/map").json();
+  EXPECT_TRUE(map["providers"].contains(kodo_registry.url())) << map.dump();
+  EXPECT_TRUE(map["nodes"].contains("http://localhost:3380"));
+  EXPECT_EQ(http(reg(), "GET", "/flows").json()["total"], 3);
+}
+
+TEST_F(Kodo, BadKodoBodiesAreRejectedAndChangeNothing) {
+  struct Case {
+    std::string path;
+    std::string body;
+    std::string names;
+  };
+  std::string n1_url = "https://127.0.0.1:" + std::to_string(f_.fed_port("n1"));
+  std::vector<Case> cases = {
+      {"/register", "not json", "JSON"},
+      {"/register", "[]", "object"},
+      {"/register", R"({"flows": {}})", "node.url"},
+      {"/register", R"({"url": "ftp://x:1", "flows": {}})", "node.url"},
+      {"/register", R"({"url": "http://h:1"})", "node.flows"},
+      {"/register", R"({"url": "http://h:1", "flows": 7})", "node.flows"},
+      {"/register", R"({"url": "http://h:1", "flows": {"/a": {"url": "/a"}}})", "name"},
+      {"/register", R"({"url": "http://h:1", "flows": {"/a": {"name": "A", "tags": "x"}}})", "tags"},
+      {"/register", R"({"url": "http://h:1", "organization": 5, "flows": {}})", "organization"},
+      {"/register", json{{"url", n1_url}, {"flows", json::object()}}.dump(), "fedmesh node"},
+      {"/connect", R"({"url": "http://h:1", "nodes": {}})", "feed"},
+      {"/connect", R"({"url": "http://h:1", "feed": true, "nodes": []})", "nodes"},
+      {"/connect", json{{"url", reg_url()}, {"feed", true}, {"nodes", json::object()}}.dump(), "itself"},
+  };
+  for (const auto& c : cases) {
+    auto r = http(reg(), "POST", c.path, c.body);
+    EXPECT_GE(r.status, 400) << c.body;
+    EXPECT_LT(r.status, 500) << c.body;
+    EXPECT_NE(r.body.find(c.names), std::string::npos) << c.body << " -> " << r.body;
+  }
+  EXPECT_EQ(fed_flows()["total"], 1);
+  EXPECT_TRUE(http(reg(), "GET", "/map").json()["providers"].empty());
+}
+
+TEST(KodoListener, DedicatedPlainHttpListenerServesKodoRoutes) {
+  TempDir dir;
+  Federation f{dir};
+  int kodo_port = free_port();
+  f.add({"reg",
+         {},
+         "roles = [\"registry\"]\n[registry]\nkodo_compat = true\nkodo_listen = \"127.0.0.1:" +
+             std::to_string(kodo_port) + "\"\n"});
+  f.start("reg");
+  ASSERT_TRUE(f.wait_healthy("reg"));
+  ASSERT_TRUE(wait_until([&] { return http(kodo_port, "GET", "/").status == 200; }, 5s));
+  auto status = http(kodo_port, "GET", "/", "", {"Accept: text/html"}).json();
+  EXPECT_EQ(status["url"], "http://127.0.0.1:" + std::to_string(kodo_port));
+  auto r = http(kodo_port, "POST", "/register", kodo_node("http://localhost:4000", "o", "/f", "F").dump());
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(http(kodo_port, "GET", "/flows").json()["total"], 1);
+  // Only the Kodo routes live there: the operator API does not.
+  EXPECT_EQ(http(kodo_port, "GET", "/api/v1/status").status, 404);
+}
+
+}  // namespace
+}  // namespace fedmesh::testing
