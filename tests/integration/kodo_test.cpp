@@ -227,6 +227,25 @@ TEST_F(Kodo, BadKodoBodiesAreRejectedAndChangeNothing) {
   EXPECT_TRUE(http(reg(), "GET", "/map").json()["providers"].empty());
 }
 
+TEST(KodoMesh, KodoNodesTravelToFedmeshRegistryPeers) {
+  TempDir dir;
+  Federation f{dir};
+  f.add({"ra", {{"rb", true}}, "roles = [\"registry\"]\n[registry]\nkodo_compat = true\npeers = [\"rb\"]\n"});
+  f.add({"rb", {{"ra", true}}, "roles = [\"registry\"]\n[registry]\npeers = [\"ra\"]\n"});
+  for (std::string n : {"ra", "rb"}) {
+    f.start(n);
+    ASSERT_TRUE(f.wait_healthy(n));
+  }
+  auto r = http(f.http_port("ra"), "POST", "/register",
+                kodo_node("http://localhost:3367", "node1", "/test/hymn1", "Hymn Creator").dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto node = [&] { return http(f.http_port("rb"), "GET", "/api/v1/registry/nodes/kodo-localhost-3367").json(); };
+  ASSERT_TRUE(wait_until([&] { return node().is_object() && node().value("status", "") == "unknown"; }, 10s))
+      << node().dump();
+  EXPECT_EQ(node()["flows"][0]["name"], "Hymn Creator");
+  EXPECT_EQ(node()["registry"], "ra");
+}
+
 TEST(KodoListener, DedicatedPlainHttpListenerServesKodoRoutes) {
   TempDir dir;
   Federation f{dir};

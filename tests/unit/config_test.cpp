@@ -205,9 +205,9 @@ TEST(Config, KodoOptionsNeedTheRegistryRoleAndKodoCompat) {
             "node.toml: registry.kodo_compat: needs the registry role (roles = [\"registry\", ...])");
   EXPECT_EQ(error_of(toml(text + "[registry]\nkodo_listen = \"127.0.0.1:3366\"\n")),
             "node.toml: registry.kodo_listen: has no effect unless registry.kodo_compat = true");
-  EXPECT_NE(error_of(toml(text + "[registry]\nkodo_compat = true\nkodo_listen = \"nowhere\"\n"))
-                .find("registry.kodo_listen"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(toml(text + "[registry]\nkodo_compat = true\nkodo_listen = \"nowhere\"\n")).find("registry.kodo_listen"),
+      std::string::npos);
   auto ok = toml(text + "[registry]\nkodo_compat = true\nkodo_listen = \"0.0.0.0:3366\"\nkodo_ttl = \"1h\"\n");
   ASSERT_TRUE(ok) << ok.error().message();
   EXPECT_EQ(ok->config.registry.kodo_ttl, std::chrono::hours(1));

@@ -9,6 +9,8 @@
 #include "config/loader.hpp"
 #include "core/json.hpp"
 #include "federation/hello.hpp"
+#include "registry/catalog.hpp"
+#include "registry/kodo.hpp"
 #include "skills/package.hpp"
 
 namespace fedmesh {
@@ -76,6 +78,27 @@ TEST(DecoderRobustness, PackageUploads) {
     (void)skills::package_from_json(upload);
     auto body = parse_json(m.mutate(dump_json(upload)));
     if (body) (void)skills::package_from_json(*body);
+  }
+}
+
+TEST(DecoderRobustness, RegistryBodies) {
+  std::string node = R"({"url":"http://localhost:3367","organization":"o","flows":{"/a":{"url":"/a","name":"A",)"
+                     R"("description":null,"tags":["x"],"author":null}},"created":null,"status":"unknown"})";
+  std::string offer = R"({"url":"http://h:1","organization":null,"feed":true,"nodes":{"http://n:2":)" + node + "}}";
+  std::string change =
+      R"({"name":"n1","url":"https://h:1","organization":"o","created":"2026-01-01T00:00:00.000000Z",)"
+      R"("modified":"2026-01-01T00:00:00.000000Z","heartbeat":"2026-01-01T00:00:00.000000Z",)"
+      R"("flows":[{"name":"p/s","tags":["t"]}],"origin":"r","version":5,"deleted":false,"kind":"kodo"})";
+  Mutator m(5);
+  auto now = std::chrono::system_clock::now();
+  for (int i = 0; i < kRounds; ++i) {
+    for (const auto* seed : {&node, &offer, &change}) {
+      auto body = parse_json(m.mutate(*seed));
+      if (!body) continue;
+      (void)registry::kodo::decode_node(*body);
+      (void)registry::kodo::decode_offer(*body);
+      (void)registry::decode_change(*body, now);
+    }
   }
 }
 
