@@ -222,7 +222,7 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
       auto q = query_request(req);
       if (!q) co_return Response::error(q.error());
       registry::QueryLimits limits{node.config().registry.max_page_size};
-      auto page = registry::run_query(catalog->flows(), *q, limits);
+      auto page = co_await net::offload(node.io().blocking(), [&] { return catalog->query(*q, limits); });
       if (!page) co_return Response::error(page.error());
       bool html = wants_html(req);
       if (html)
@@ -235,8 +235,9 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
     r->add("GET", "/api/v1/registry/peers", [&node](Request&) -> asio::awaitable<Response> {
       co_return Response::json(200, {{"peers", node.mesh() ? node.mesh()->peers_json() : json::array()}});
     });
-    r->add("GET", "/api/v1/registry/counts", [catalog](Request&) -> asio::awaitable<Response> {
-      co_return Response::json(200, registry::count_flows(catalog->flows()));
+    r->add("GET", "/api/v1/registry/counts", [&node, catalog](Request&) -> asio::awaitable<Response> {
+      auto counts = co_await net::offload(node.io().blocking(), [&] { return catalog->counts(); });
+      co_return Response::json(200, counts);
     });
     r->add("GET", "/api/v1/registry/nodes", [catalog](Request&) -> asio::awaitable<Response> {
       co_return Response::json(200, {{"nodes", catalog->nodes()}});

@@ -125,6 +125,8 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
     if (auto s = node->catalog_->load(c.registry.reset); !s) return std::move(s).error();
     if (c.registry.reset) spdlog::info("registry: catalog reset");
     node->catalog_->set_kodo_ttl(c.registry.kodo_ttl);
+    node->catalog_->set_index_runner(
+        [&pool = node->io_->blocking()](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
     if (c.registry.kodo_compat) {
       registry::kodo::GatewayOptions kopt;
       kopt.url = c.registry.kodo_url;  // derived from the listener at start when empty

@@ -1,6 +1,7 @@
 #include "registry/catalog.hpp"
 
 #include <regex>
+#include <unordered_map>
 
 #include "core/json.hpp"
 
@@ -172,6 +173,7 @@ void Catalog::remove_listener(int id) {
 }
 
 void Catalog::changed(const CatalogNode& node, const std::string& from) {
+  generation_.fetch_add(1);
   std::vector<std::pair<int, Listener>> listeners;
   {
     std::lock_guard lock(mu_);
@@ -433,6 +435,82 @@ std::vector<FlowRecord> Catalog::flows() const {
     }
   }
   return out;
+}
+
+struct Catalog::Snapshot {
+  FlowIndex index;
+  std::unordered_map<std::string, CatalogNode> liveness;  // name -> heartbeat_at and kind (no flows)
+  std::uint64_t generation = 0;
+  explicit Snapshot(std::vector<FlowRecord> flows) : index(std::move(flows)) {}
+};
+
+std::shared_ptr<const Catalog::Snapshot> Catalog::build_snapshot() {
+  auto generation = generation_.load();  // read before copying: a later change makes it stale
+  std::vector<FlowRecord> rows = flows();
+  std::unordered_map<std::string, CatalogNode> liveness;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, n] : nodes_) {
+      if (n.deleted) continue;
+      CatalogNode l;
+      l.heartbeat_at = n.heartbeat_at;
+      l.kind = n.kind;
+      liveness.emplace(name, std::move(l));
+    }
+  }
+  auto snap = std::make_shared<Snapshot>(std::move(rows));
+  snap->liveness = std::move(liveness);
+  snap->generation = generation;
+  snap->index.warm();
+  std::lock_guard lock(index_mu_);
+  if (!snapshot_ || generation >= snapshot_generation_) {
+    snapshot_ = snap;
+    snapshot_generation_ = generation;
+  }
+  return snap;
+}
+
+std::shared_ptr<const Catalog::Snapshot> Catalog::snapshot() {
+  std::shared_ptr<const Snapshot> current;
+  bool background = false;
+  {
+    std::lock_guard lock(index_mu_);
+    if (snapshot_ && snapshot_generation_ == generation_.load()) return snapshot_;
+    current = snapshot_;
+    auto now = std::chrono::steady_clock::now();
+    background = current && index_runner_ && current->index.size() > kSyncIndexRows;
+    if (background && (building_ || now - last_build_start_ < std::chrono::seconds(1))) return current;
+    if (background) {
+      building_ = true;
+      last_build_start_ = now;
+    }
+  }
+  if (!background) return build_snapshot();
+  index_runner_([this] {
+    (void)build_snapshot();
+    building_ = false;
+  });
+  return current;
+}
+
+void Catalog::set_index_runner(std::function<void(std::function<void()>)> runner) {
+  std::lock_guard lock(index_mu_);
+  index_runner_ = std::move(runner);
+}
+
+Result<json> Catalog::query(const QueryRequest& request, const QueryLimits& limits) {
+  auto snap = snapshot();
+  auto now = std::chrono::system_clock::now();
+  return snap->index.query(request, limits, [&](const std::string& node) {
+    auto it = snap->liveness.find(node);
+    if (it == snap->liveness.end()) return std::string("gone");
+    std::lock_guard lock(mu_);  // status_of reads the thresholds
+    return status_of(it->second, now);
+  });
+}
+
+json Catalog::counts() {
+  return snapshot()->index.counts();
 }
 
 json Catalog::providers(const std::string& skill) const {

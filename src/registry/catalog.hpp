@@ -11,6 +11,7 @@
 // Thread-safe; store calls block, so callers run them off the I/O threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -125,6 +126,16 @@ class Catalog {
   void remove_listener(int id);
 
   std::vector<FlowRecord> flows() const;
+  // Queries and counts run on an immutable, warmed FlowIndex of the flows. A catalog of
+  // up to kSyncIndexRows flows rebuilds it on the first query after a change, so
+  // answers are exact; a larger one keeps answering from the last index while a new one
+  // is built through the runner (at most one at a time, at most one start per second),
+  // so answers may lag changes by about one build. Status is always computed live.
+  static constexpr std::size_t kSyncIndexRows = 50'000;
+  Result<nlohmann::json> query(const QueryRequest& request, const QueryLimits& limits);
+  nlohmann::json counts();
+  // Runs an index build off the caller's thread (the node posts it to its blocking pool).
+  void set_index_runner(std::function<void(std::function<void()>)> runner);
   // Nodes offering `skill` that are not gone: [{name, url, organization, status}].
   nlohmann::json providers(const std::string& skill) const;
   nlohmann::json nodes() const;
@@ -139,6 +150,9 @@ class Catalog {
   std::int64_t next_version();  // call with mu_ held
   void changed(const CatalogNode& node, const std::string& from);
   nlohmann::json node_json(const CatalogNode& node, SystemTime now) const;
+  struct Snapshot;
+  std::shared_ptr<const Snapshot> snapshot();
+  std::shared_ptr<const Snapshot> build_snapshot();
 
   Store& store_;
   std::string registry_;
@@ -149,6 +163,13 @@ class Catalog {
   std::map<std::string, CatalogNode> nodes_;
   std::int64_t clock_ = 0;                           // hybrid logical clock (microseconds), guarded by mu_
   std::vector<std::pair<int, Listener>> listeners_;  // guarded by mu_
+  std::atomic<std::uint64_t> generation_{0};         // bumped by every change
+  std::mutex index_mu_;                              // guards the three below
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::uint64_t snapshot_generation_ = 0;
+  std::chrono::steady_clock::time_point last_build_start_{};
+  std::atomic<bool> building_{false};
+  std::function<void(std::function<void()>)> index_runner_;
   int next_listener_ = 0;
 };
 

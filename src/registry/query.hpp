@@ -10,6 +10,7 @@
 // organization, name, author, description and tags, and the answer says so.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +47,7 @@ class Filter {
   struct Node;
 
  private:
+  friend class FlowIndex;
   std::shared_ptr<const Node> root_;
 };
 
@@ -66,11 +68,40 @@ struct QueryLimits {
   long long max_page_size = 100;
 };
 
-// {total, filtered, p, pp, items, by, q} (+ "full_text": true and "parse_error" on fallback).
+// An immutable, query-ready snapshot of flow records. Every text field is dictionary-
+// encoded: its distinct values, one id per row, a lowercase buffer of the values for
+// substring search and (computed on first use) each value's sort rank; tags get posting
+// lists. A query evaluates `q` over dictionaries and id columns into a row mask, then
+// partially sorts the matching rows by rank as far as the page needs: no string copies
+// and no per-row lowercasing. Thread-safe once constructed (lazy parts are once-only).
+class FlowIndex {
+ public:
+  explicit FlowIndex(std::vector<FlowRecord> flows);
+  ~FlowIndex();
+  FlowIndex(const FlowIndex&) = delete;
+  FlowIndex& operator=(const FlowIndex&) = delete;
+
+  // A node's status at query time, by node name; without one the records' status is used.
+  using StatusFn = std::function<std::string(const std::string& node)>;
+  // {total, filtered, p, pp, items, by, q} (+ "full_text": true and "parse_error" on fallback).
+  Result<nlohmann::json> query(const QueryRequest& request, const QueryLimits& limits = {},
+                               const StatusFn& status = nullptr) const;
+  // {total, node: {name: n}, organization: {...}, tags: {...}} counting flows.
+  nlohmann::json counts() const;
+  std::size_t size() const;
+  // Computes every lazy part now (sort ranks, lowercase buffers, tag keys), so that no
+  // query pays for them: a registry warms an index before it serves it.
+  void warm() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// One-off forms over a plain list (they build an index first).
 Result<nlohmann::json> run_query(const std::vector<FlowRecord>& flows, const QueryRequest& request,
                                  const QueryLimits& limits = {});
-
-// {total, node: {name: n}, organization: {...}, tags: {...}} counting flows.
 nlohmann::json count_flows(const std::vector<FlowRecord>& flows);
 
 }  // namespace fedmesh::registry

@@ -2,6 +2,8 @@
 // (5 organizations, 5 nodes, 10 flows each, with tags and authors).
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "registry/query.hpp"
 
 namespace fedmesh::registry {
@@ -98,6 +100,130 @@ TEST(RegistryQuery, UnparsableQueriesFallBackToFullTextAndSaySo) {
   EXPECT_EQ(query(R"((node == "x")")["parse_error"], "at column 13: expected ')'");
   EXPECT_EQ(query(R"(node == "x)")["parse_error"], "at column 11: unterminated string");
   EXPECT_EQ(query(std::string(100, '('))["full_text"], true);  // nesting is bounded
+}
+
+// The index against a plain reference (Filter::matches, string sorts) on random rows
+// and many queries: same filtered counts, same rows in the same order on every page.
+std::string lower_copy(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string field_of(const FlowRecord& f, const std::string& field) {
+  auto j = f.to_json();
+  return j[field].get<std::string>();
+}
+
+json reference(const std::vector<FlowRecord>& rows, const QueryRequest& req) {
+  std::vector<std::size_t> sel;
+  auto filter = Filter::parse(req.q);
+  std::string needle = lower_copy(req.q);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& f = rows[i];
+    bool hit = true;
+    if (req.q.empty()) {
+      hit = true;
+    } else if (filter) {
+      hit = filter->matches(f);
+    } else {
+      hit = false;
+      for (const auto* v : {&f.organization, &f.name, &f.author, &f.description})
+        hit = hit || lower_copy(*v).find(needle) != std::string::npos;
+      for (const auto& t : f.tags) hit = hit || lower_copy(t).find(needle) != std::string::npos;
+    }
+    if (hit) sel.push_back(i);
+  }
+  auto keys = *parse_sort(req.by);
+  auto value = [&](std::size_t i, const std::string& field) {
+    const auto& f = rows[i];
+    if (field == "tags") {
+      auto tags = f.tags;
+      std::sort(tags.begin(), tags.end());
+      std::string k;
+      for (const auto& t : tags) k += t + '\x1f';
+      return k;
+    }
+    return field_of(f, field);
+  };
+  keys.push_back({"node", false});
+  keys.push_back({"name", false});
+  std::stable_sort(sel.begin(), sel.end(), [&](std::size_t a, std::size_t b) {
+    for (const auto& k : keys) {
+      auto va = value(a, k.field), vb = value(b, k.field);
+      if (va != vb) return k.descending ? va > vb : va < vb;
+    }
+    return false;
+  });
+  json names = json::array();
+  for (std::size_t i = static_cast<std::size_t>(req.page * req.page_size);
+       i < sel.size() && i < static_cast<std::size_t>((req.page + 1) * req.page_size); ++i)
+    names.push_back(rows[sel[i]].node + "|" + rows[sel[i]].name);
+  return {{"filtered", sel.size()}, {"names", names}};
+}
+
+TEST(RegistryQuery, IndexAgreesWithAPlainReference) {
+  std::mt19937 rng(11);
+  const char* words[] = {"Red", "green", "BLUE", "ml", "stats", "Geo", "text", "ada", "grace"};
+  std::vector<FlowRecord> rows;
+  for (int i = 0; i < 600; ++i) {
+    FlowRecord f;
+    f.registry = "reg" + std::to_string(rng() % 2);
+    f.node = "node" + std::to_string(rng() % 40);
+    f.organization = std::string("Org ") + words[rng() % 9];
+    f.name = "pkg" + std::to_string(rng() % 7) + "/s" + std::to_string(rng() % 50);
+    f.url = "https://h:1/" + f.name;
+    f.author = words[rng() % 9];
+    f.description = std::string(words[rng() % 9]) + " and " + words[rng() % 9];
+    for (unsigned t = rng() % 4; t > 0; --t) f.tags.push_back(words[rng() % 9]);
+    f.status = rng() % 3 ? "alive" : "stale";
+    f.created = f.modified = f.heartbeat = "2026-11-24T00:00:0" + std::to_string(rng() % 10) + ".000000Z";
+    rows.push_back(f);
+  }
+  FlowIndex index(rows);
+  std::vector<std::string> qs = {"",
+                                 R"(organization == "Org ml")",
+                                 R"(author != "ada")",
+                                 R"(description ~ "RED")",
+                                 R"(@tag("blue"))",
+                                 R"(tags == "Geo")",
+                                 R"(tags != "ml")",
+                                 R"(tags ~ "e")",
+                                 R"(status == "stale" | (node ~ "1" & name ~ "pkg3"))",
+                                 R"((registry == "reg1" & @tag("ADA")) | author ~ "GR")",
+                                 "text",
+                                 "and b",
+                                 R"(name ~ "")"};
+  std::vector<std::string> bys = {
+      "", "name:desc", "tags", "tags:desc,author", "organization,status:desc", "heartbeat:desc,url"};
+  int checked = 0;
+  for (const auto& q : qs) {
+    for (const auto& by : bys) {
+      for (long long p : {0LL, 1LL, 7LL}) {
+        QueryRequest req{q, by, p, 13};
+        auto got = index.query(req);
+        ASSERT_TRUE(got) << q;
+        auto want = reference(rows, req);
+        ASSERT_EQ((*got)["filtered"], want["filtered"]) << q << " by " << by;
+        json names = json::array();
+        for (const auto& item : (*got)["items"])
+          names.push_back(item["node"].get<std::string>() + "|" + item["name"].get<std::string>());
+        ASSERT_EQ(names, want["names"]) << q << " by " << by << " p " << p;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 13 * 6 * 3);
+}
+
+TEST(RegistryQuery, LiveStatusOverridesTheRecords) {
+  FlowIndex index(fixture());
+  auto status = [](const std::string& node) { return std::string(node == "node2" ? "stale" : "alive"); };
+  auto r = index.query({R"(status == "stale")", "", 0, 50}, {}, status);
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)["filtered"], 10);
+  EXPECT_EQ((*r)["items"][0]["status"], "stale");
+  auto sorted = index.query({"", "status:desc", 0, 1}, {}, status);
+  EXPECT_EQ((*sorted)["items"][0]["node"], "node2");
 }
 
 TEST(RegistryQuery, Counts) {
