@@ -26,7 +26,8 @@ trio: build
 bench: build
 	@bash bench/run.sh $(BUILD)
 	@bash bench/skills.sh $(BUILD)
-	@$(BUILD)/bench/registry_query 20
+	@$(BUILD)/bench/registry_query 200
+	@bash bench/registry_load.sh $(BUILD) 1000 1000
 	@bash bench/registry_mesh.sh $(BUILD) 4 16 64
 
 format:

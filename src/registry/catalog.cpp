@@ -280,6 +280,14 @@ std::vector<CatalogNode> Catalog::live_nodes() const {
   return out;
 }
 
+std::set<std::string> Catalog::live_urls(std::string_view kind) const {
+  std::set<std::string> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [name, n] : nodes_)
+    if (!n.deleted && n.kind == kind) out.insert(n.url);
+  return out;
+}
+
 Result<bool> Catalog::update_local(const std::string& name, const std::function<void(CatalogNode&)>& mutate) {
   CatalogNode copy;
   {

@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,8 @@ class Catalog {
   void set_kodo_ttl(std::chrono::milliseconds ttl);
   // Live entries, for the Kodo views (/map, /_cache, /connect).
   std::vector<CatalogNode> live_nodes() const;
+  // The URLs of live entries of one kind (no flows copied).
+  std::set<std::string> live_urls(std::string_view kind) const;
 
   // False when the node is not in the catalog (it should register).
   Result<bool> heartbeat(const std::string& name);

@@ -277,9 +277,7 @@ json Gateway::status(const std::vector<std::string>& messages) const {
 }
 
 Result<std::vector<std::string>> Gateway::apply_nodes(const std::vector<Node>& nodes, const std::string& source) {
-  std::set<std::string> fedmesh_urls;
-  for (const auto& n : catalog_.live_nodes())
-    if (n.kind == kKindFedmesh) fedmesh_urls.insert(n.url);
+  auto fedmesh_urls = catalog_.live_urls(kKindFedmesh);
   std::vector<std::string> messages;
   struct Restore {
     ~Restore() { tl_source.clear(); }
@@ -416,8 +414,9 @@ bool Gateway::idle() const {
 
 void Gateway::on_change(const CatalogNode& node) {
   if (node.deleted) return;  // Kodo v1 has no route to remove a node
-  json kodo_node = node_json(node);
   std::lock_guard lock(mu_);
+  if (std::none_of(providers_.begin(), providers_.end(), [](const auto& p) { return p.second.feed; })) return;
+  json kodo_node = node_json(node);
   bool queued = false;
   for (const auto& [url, p] : providers_) {
     if (!p.feed || url == tl_source) continue;
