@@ -1,0 +1,87 @@
+// The catalog's query index: exact answers on small catalogs; on large ones the last
+// index answers while the next builds in the background, then catches up; Kodo entries
+// never replace fedmesh ones; status is live even when the index is not rebuilt.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "registry/catalog.hpp"
+#include "store/sqlite_store.hpp"
+#include "support/harness.hpp"
+
+namespace fedmesh::registry {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<FlowSpec> flows(int n, const std::string& prefix) {
+  std::vector<FlowSpec> out;
+  for (int i = 0; i < n; ++i) out.push_back({prefix + "/s" + std::to_string(i), "", "d", "a", {"t"}, "1"});
+  return out;
+}
+
+class CatalogIndex : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = SqliteStore::open(":memory:");
+    ASSERT_TRUE(s);
+    store_ = std::move(*s);
+    catalog_ = std::make_unique<Catalog>(*store_, "reg", 300ms, 60s);
+    ASSERT_TRUE(catalog_->load(false));
+    catalog_->set_index_runner([this](std::function<void()> job) { jobs_.emplace_back(std::move(job)); });
+  }
+  void TearDown() override {
+    for (auto& j : jobs_) j.join();
+  }
+  long long total() { return (*catalog_->query({"", "", 0, 1}, {}))["total"].get<long long>(); }
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Catalog> catalog_;
+  std::vector<std::thread> jobs_;
+};
+
+TEST_F(CatalogIndex, SmallCatalogsAnswerExactlyAfterEveryChange) {
+  ASSERT_TRUE(catalog_->register_node("a", "https://a:1", "A", flows(10, "p")));
+  EXPECT_EQ(total(), 10);
+  ASSERT_TRUE(catalog_->register_node("b", "https://b:1", "B", flows(5, "q")));
+  EXPECT_EQ(total(), 15);
+  ASSERT_TRUE(catalog_->deregister("a"));
+  EXPECT_EQ(total(), 5);
+  EXPECT_EQ(catalog_->counts()["organization"]["B"], 5);
+  EXPECT_TRUE(jobs_.empty());  // never built in the background
+}
+
+TEST_F(CatalogIndex, LargeCatalogsAnswerFromTheLastIndexWhileTheNextBuilds) {
+  int big = static_cast<int>(Catalog::kSyncIndexRows) + 1000;
+  ASSERT_TRUE(catalog_->register_node("big", "https://big:1", "Big", flows(big, "p")));
+  EXPECT_EQ(total(), big);  // the first index is built on the spot
+  ASSERT_TRUE(catalog_->register_node("small", "https://small:1", "Small", flows(1, "q")));
+  EXPECT_EQ(total(), big);  // the last index answers at once...
+  ASSERT_EQ(jobs_.size(), 1u);
+  jobs_.back().join();  // ...while the next one builds
+  jobs_.clear();
+  EXPECT_EQ(total(), big + 1);
+}
+
+TEST_F(CatalogIndex, StatusIsLiveWithoutARebuild) {
+  ASSERT_TRUE(catalog_->register_node("a", "https://a:1", "A", flows(1, "p")));
+  auto status = [&] { return (*catalog_->query({"", "", 0, 1}, {}))["items"][0]["status"].get<std::string>(); };
+  EXPECT_EQ(status(), "alive");
+  EXPECT_TRUE(testing::wait_until([&] { return status() == "stale"; }, 5s));  // stale_after is 300 ms
+}
+
+TEST_F(CatalogIndex, KodoEntriesNeverReplaceFedmeshNodes) {
+  ASSERT_TRUE(catalog_->register_node("kodo-h-1", "https://h:1", "A", flows(1, "p")));
+  auto put = catalog_->put_kodo("kodo-h-1", "http://h:1", "K", {{"Free text", "/f", "d", "a", {}, ""}}, true);
+  ASSERT_FALSE(put);
+  EXPECT_EQ(put.error().code(), ErrorCode::conflict);
+  auto first = catalog_->put_kodo("kodo-k-2", "http://k:2", "K", {{"Free text", "/f", "d", "a", {}, ""}}, false);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->first);
+  auto same = catalog_->put_kodo("kodo-k-2", "http://k:2", "K", {{"Free text", "/f", "d", "a", {}, ""}}, false);
+  ASSERT_TRUE(same);
+  EXPECT_FALSE(same->changed);  // an echo changes nothing
+  EXPECT_EQ((*catalog_->node("kodo-k-2"))["status"], "unknown");
+}
+
+}  // namespace
+}  // namespace fedmesh::registry
