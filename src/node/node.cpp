@@ -20,6 +20,7 @@
 #include "core/version.hpp"
 #include "crypto/certs.hpp"
 #include "crypto/files.hpp"
+#include "store/postgres_store.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace fedmesh {
@@ -72,12 +73,15 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
 
   if (auto s = check_identity(c); !s) return std::move(s).error();
 
-  if (c.store.backend != "sqlite")
-    return make_error(ErrorCode::config_invalid,
-                      "store.backend: '" + c.store.backend + "' is not available in this build yet (use sqlite)");
-  auto store = SqliteStore::open(c.store.path);
-  if (!store) return std::move(store).error();
-  node->store_ = std::move(*store);
+  if (c.store.backend == "postgresql") {
+    auto store = PostgresStore::open(c.store.url);
+    if (!store) return std::move(store).error();
+    node->store_ = std::move(*store);
+  } else {
+    auto store = SqliteStore::open(c.store.path);
+    if (!store) return std::move(store).error();
+    node->store_ = std::move(*store);
+  }
 
   net::TlsFiles fed_files{c.federation.cert, c.federation.key, c.federation.trust, c.federation.deny};
   auto server_tls = net::make_server_context(fed_files, true);

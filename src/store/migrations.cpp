@@ -49,6 +49,35 @@ CREATE TABLE ledger (
 );
 CREATE INDEX ledger_skill ON ledger(skill, id);
 CREATE INDEX ledger_status ON ledger(status, id);
+)sql",
+       R"sql(
+CREATE TABLE packages (
+  name         TEXT PRIMARY KEY,
+  version      TEXT NOT NULL,
+  hash         TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  installed_at TEXT NOT NULL
+);
+CREATE TABLE package_state (
+  package TEXT NOT NULL,
+  key     TEXT NOT NULL,
+  value   TEXT NOT NULL,
+  PRIMARY KEY (package, key)
+);
+CREATE TABLE ledger (
+  id          BIGSERIAL PRIMARY KEY,
+  call_id     TEXT NOT NULL,
+  at          TEXT NOT NULL,
+  direction   TEXT NOT NULL,
+  caller      TEXT NOT NULL,
+  callee      TEXT NOT NULL,
+  skill       TEXT NOT NULL,
+  status      TEXT NOT NULL,
+  duration_us BIGINT NOT NULL,
+  error       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX ledger_skill ON ledger(skill, id);
+CREATE INDEX ledger_status ON ledger(status, id);
 )sql"},
       {3, "registry catalog", R"sql(
 CREATE TABLE registry_nodes (
@@ -64,6 +93,11 @@ CREATE TABLE registry_nodes (
       {4, "registry mesh: origin, version and tombstones", R"sql(
 ALTER TABLE registry_nodes ADD COLUMN origin TEXT NOT NULL DEFAULT '';
 ALTER TABLE registry_nodes ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE registry_nodes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+)sql",
+       R"sql(
+ALTER TABLE registry_nodes ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+ALTER TABLE registry_nodes ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE registry_nodes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
 )sql"},
       {5, "registry: Kodo v1 nodes beside fedmesh nodes", R"sql(

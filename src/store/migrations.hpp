@@ -10,7 +10,8 @@ namespace fedmesh::store {
 struct Migration {
   int version;
   std::string_view description;
-  std::string_view sql;  // portable SQL (SQLite and PostgreSQL)
+  std::string_view sql;           // portable SQL (SQLite and PostgreSQL)
+  std::string_view postgres_sql;  // PostgreSQL's own form, where types differ (else empty)
 };
 
 const std::vector<Migration>& migrations();

@@ -1,16 +1,30 @@
-// Store tests run against every backend through one fixture (PostgreSQL joins when
-// its backend lands).
+// Store tests run against every backend through one fixture: SQLite in memory and in a
+// file, and PostgreSQL on a private server started for the test process.
 #include <gtest/gtest.h>
 
+#include "store/postgres_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/harness.hpp"
+#include "support/postgres.hpp"
 
 namespace fedmesh {
 namespace {
 
+// One server per test process, shared by its tests; each test gets a fresh database.
+testing::PostgresServer& postgres() {
+  static testing::PostgresServer server;
+  return server;
+}
+
 class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    if (GetParam() == "postgresql") {
+      auto s = PostgresStore::open(postgres().create_database());
+      ASSERT_TRUE(s) << s.error().message();
+      store_ = std::move(*s);
+      return;
+    }
     auto s = SqliteStore::open(GetParam() == "sqlite-file" ? dir_ / "store.db" : ":memory:");
     ASSERT_TRUE(s) << s.error().message();
     store_ = std::move(*s);
@@ -127,7 +141,7 @@ TEST_P(StoreTest, CatalogRoundTrip) {
   EXPECT_TRUE(store_->catalog_load()->empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite-memory", "sqlite-file"));
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite-memory", "sqlite-file", "postgresql"));
 
 TEST(SqliteStore, PersistsAcrossReopen) {
   fedmesh::testing::TempDir dir;
@@ -145,6 +159,45 @@ TEST(SqliteStore, UnopenablePathIsAClearError) {
   auto s = SqliteStore::open("/nonexistent-dir/x/y.db");
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().message().find("cannot open SQLite store"), std::string::npos);
+}
+
+TEST(PostgresStore, PersistsAcrossReconnectAndMasksThePassword) {
+  std::string url = postgres().create_database();
+  {
+    auto s = PostgresStore::open(url);
+    ASSERT_TRUE(s) << s.error().message();
+    ASSERT_TRUE((*s)->set_meta("name", "red"));
+    ASSERT_TRUE(
+        (*s)->ledger_append({{0, "c1", "2026-01-01T00:00:00Z", "in", "a", "b", "p/s", "ok", 5'000'000'000LL, ""}}));
+  }
+  auto s = PostgresStore::open(url);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(**(*s)->get_meta("name"), "red");
+  EXPECT_EQ((*s)->schema_version(), 5);
+  EXPECT_EQ((*(*s)->ledger_query({}))[0].duration_us, 5'000'000'000LL);  // 64-bit on PostgreSQL too
+
+  auto bad = PostgresStore::open("postgresql://fedmesh:hunter2@127.0.0.1:1/none?connect_timeout=2");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("cannot open PostgreSQL store postgresql://fedmesh:***@127.0.0.1:1/none"),
+            std::string::npos)
+      << bad.error().message();
+  EXPECT_EQ(bad.error().message().find("hunter2"), std::string::npos);
+}
+
+TEST(PostgresStore, AConnectionTheServerDropsIsReopened) {
+  std::string url = postgres().create_database();
+  auto s = PostgresStore::open(url);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE((*s)->set_meta("k", "1"));
+  ASSERT_EQ(postgres().psql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" +
+                                            url.substr(url.rfind('/') + 1) + "'"),
+            0);
+  auto lost = (*s)->get_meta("k");  // this call may see the drop...
+  if (!lost) {
+    EXPECT_NE(lost.error().message().find("get_meta"), std::string::npos);
+  }
+  EXPECT_TRUE(testing::wait_until([&] { return static_cast<bool>((*s)->get_meta("k")); }, std::chrono::seconds(5)));
+  EXPECT_EQ(**(*s)->get_meta("k"), "1");  // ...the next reconnects
 }
 
 }  // namespace
