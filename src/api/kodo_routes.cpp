@@ -39,17 +39,22 @@ void add_kodo_routes(net::Router& r, Node& node) {
   r.add("POST", "/connect", post(node, &registry::kodo::Gateway::connect));
   r.add("POST", "/update/node", post(node, &registry::kodo::Gateway::update_node));
   r.add("POST", "/update/registry", post(node, &registry::kodo::Gateway::update_registry));
-  r.add("GET", "/map",
-        [&node](Request&) -> asio::awaitable<Response> { co_return Response::json(200, node.kodo()->dump()); });
+  // Views that walk the whole catalog run on the blocking pool, never on an I/O thread.
+  auto dump = [&node](Request&) -> asio::awaitable<Response> {
+    auto* gateway = node.kodo();
+    co_return Response::json(200, co_await net::offload(node.io().blocking(), [gateway] { return gateway->dump(); }));
+  };
+  r.add("GET", "/map", dump);
   // Kodo's cache file is this registry's store: the same dump, read from the catalog.
-  r.add("GET", "/_cache",
-        [&node](Request&) -> asio::awaitable<Response> { co_return Response::json(200, node.kodo()->dump()); });
+  r.add("GET", "/_cache", dump);
   r.add("GET", "/flows", [&node](Request& req) -> asio::awaitable<Response> {
     auto q = query_request(req);
     if (!q) co_return Response::error(q.error());
     if (q->by.empty()) q->by = "name, node, url";  // Kodo's default order
     registry::QueryLimits limits{node.config().registry.max_page_size};
-    auto page = registry::run_query(node.kodo()->flows(), *q, limits);
+    auto* gateway = node.kodo();
+    auto page =
+        co_await net::offload(node.io().blocking(), [&] { return registry::run_query(gateway->flows(), *q, limits); });
     if (!page) co_return Response::error(page.error());
     for (auto& item : (*page)["items"]) item.erase("status");  // Kodo's items carry no status
     if ((*page)["q"] == "") (*page)["q"] = nullptr;
@@ -61,7 +66,9 @@ void add_kodo_routes(net::Router& r, Node& node) {
     co_return Response::json(200, *page);
   });
   r.add("GET", "/counts", [&node](Request&) -> asio::awaitable<Response> {
-    co_return Response::json(200, registry::count_flows(node.kodo()->flows()));
+    auto* gateway = node.kodo();
+    co_return Response::json(200, co_await net::offload(node.io().blocking(),
+                                                        [gateway] { return registry::count_flows(gateway->flows()); }));
   });
 }
 

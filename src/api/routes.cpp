@@ -239,8 +239,9 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
       auto counts = co_await net::offload(node.io().blocking(), [&] { return catalog->counts(); });
       co_return Response::json(200, counts);
     });
-    r->add("GET", "/api/v1/registry/nodes", [catalog](Request&) -> asio::awaitable<Response> {
-      co_return Response::json(200, {{"nodes", catalog->nodes()}});
+    r->add("GET", "/api/v1/registry/nodes", [&node, catalog](Request&) -> asio::awaitable<Response> {
+      auto nodes = co_await net::offload(node.io().blocking(), [catalog] { return catalog->nodes(); });
+      co_return Response::json(200, {{"nodes", std::move(nodes)}});
     });
     r->add("GET", "/api/v1/registry/nodes/{name}", [catalog](Request& req) -> asio::awaitable<Response> {
       auto n = catalog->node(std::string(req.param("name")));
