@@ -14,6 +14,18 @@ json FlowSpec::to_json() const {
           {"author", author}, {"tags", tags}, {"version", version}};
 }
 
+Result<std::vector<std::string>> decode_tags(const json& tags, const std::string& where) {
+  if (!tags.is_array() || tags.size() > 32)
+    return make_error(ErrorCode::bad_json, where + ".tags must be a short list");
+  std::vector<std::string> out;
+  for (const auto& t : tags) {
+    if (!t.is_string() || t.get<std::string>().empty() || t.get<std::string>().size() > 64)
+      return make_error(ErrorCode::bad_json, where + ".tags must list strings of 1-64 characters");
+    out.push_back(t.get<std::string>());
+  }
+  return out;
+}
+
 Result<std::vector<FlowSpec>> decode_flows(const json& flows, std::size_t max_flows, bool pkg_names) {
   if (!flows.is_array()) return make_error(ErrorCode::bad_json, "field 'flows' must be a list");
   if (flows.size() > max_flows)
@@ -49,13 +61,9 @@ Result<std::vector<FlowSpec>> decode_flows(const json& flows, std::size_t max_fl
       if (auto st = str(key, *field, max, false); !st) return std::move(st).error();
     }
     if (auto it = f.find("tags"); it != f.end()) {
-      if (!it->is_array() || it->size() > 32)
-        return make_error(ErrorCode::bad_json, where + ".tags must be a short list");
-      for (const auto& t : *it) {
-        if (!t.is_string() || t.get<std::string>().empty() || t.get<std::string>().size() > 64)
-          return make_error(ErrorCode::bad_json, where + ".tags must list strings of 1-64 characters");
-        s.tags.push_back(t.get<std::string>());
-      }
+      auto tags = decode_tags(*it, where);
+      if (!tags) return std::move(tags).error();
+      s.tags = std::move(*tags);
     }
     out.push_back(std::move(s));
   }
@@ -205,16 +213,7 @@ Result<Catalog::Registered> Catalog::register_node(const std::string& name, cons
       n.created = stamp;
       n.deleted = false;
     }
-    n.kind = std::string(kKindFedmesh);
-    n.origin = registry_;
-    n.version = next_version();
-    n.received = stamp;
-    n.url = url;
-    n.organization = organization;
-    n.modified = stamp;
-    n.heartbeat = stamp;
-    n.heartbeat_at = now;
-    n.flows = std::move(flows);  // the new skill set replaces the old one
+    renew(n, kKindFedmesh, url, organization, std::move(flows), now);  // the new skill set replaces the old one
     out.created = n.created;
     out.modified = n.modified;
     copy = n;
@@ -222,6 +221,21 @@ Result<Catalog::Registered> Catalog::register_node(const std::string& name, cons
   if (auto s = persist(copy); !s) return std::move(s).error();
   changed(copy, "");
   return out;
+}
+
+void Catalog::renew(CatalogNode& n, std::string_view kind, const std::string& url, const std::string& organization,
+                    std::vector<FlowSpec> flows, SystemTime now) {
+  std::string stamp = iso8601(now);
+  n.kind = std::string(kind);
+  n.origin = registry_;  // a registration is a local change: this registry is its origin
+  n.version = next_version();
+  n.received = stamp;
+  n.url = url;
+  n.organization = organization;
+  n.modified = stamp;
+  n.heartbeat = stamp;
+  n.heartbeat_at = now;
+  n.flows = std::move(flows);
 }
 
 Result<Catalog::KodoPut> Catalog::put_kodo(const std::string& name, const std::string& url,
@@ -249,16 +263,7 @@ Result<Catalog::KodoPut> Catalog::put_kodo(const std::string& name, const std::s
       n.name = name;
       n.created = stamp;
     }
-    n.kind = std::string(kKindKodo);
-    n.origin = registry_;
-    n.version = next_version();
-    n.received = stamp;
-    n.url = url;
-    n.organization = organization;
-    n.modified = stamp;
-    n.heartbeat = stamp;
-    n.heartbeat_at = now;
-    n.flows = std::move(flows);
+    renew(n, kKindKodo, url, organization, std::move(flows), now);
     out.created = n.created;
     copy = n;
   }

@@ -46,6 +46,9 @@ struct FlowSpec {
 Result<std::vector<FlowSpec>> decode_flows(const nlohmann::json& flows, std::size_t max_flows = 1024,
                                            bool pkg_names = true);
 
+// A flow's tags (outside bytes): a list of at most 32 strings of 1-64 characters.
+Result<std::vector<std::string>> decode_tags(const nlohmann::json& tags, const std::string& where);
+
 inline constexpr std::string_view kKindFedmesh = "fedmesh";
 inline constexpr std::string_view kKindKodo = "kodo";
 
@@ -151,6 +154,9 @@ class Catalog {
   // persists it and tells the listener; false when there is no live entry.
   Result<bool> update_local(const std::string& name, const std::function<void(CatalogNode&)>& mutate);
   std::int64_t next_version();  // call with mu_ held
+  // A (re-)registration's fields, as a local change at `now`; call with mu_ held.
+  void renew(CatalogNode& node, std::string_view kind, const std::string& url, const std::string& organization,
+             std::vector<FlowSpec> flows, SystemTime now);
   void changed(const CatalogNode& node, const std::string& from);
   nlohmann::json node_json(const CatalogNode& node, SystemTime now) const;
   struct Snapshot;

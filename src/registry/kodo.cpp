@@ -62,13 +62,9 @@ Result<FlowSpec> decode_flow(const json& f, const std::string& where, const std:
   if (!author) return std::move(author).error();
   s.author = *author;
   if (auto it = f.find("tags"); it != f.end() && !it->is_null()) {
-    if (!it->is_array() || it->size() > 32)
-      return make_error(ErrorCode::bad_json, where + ".tags must be a short list");
-    for (const auto& t : *it) {
-      if (!t.is_string() || t.get<std::string>().empty() || t.get<std::string>().size() > 64)
-        return make_error(ErrorCode::bad_json, where + ".tags must list strings of 1-64 characters");
-      s.tags.push_back(t.get<std::string>());
-    }
+    auto tags = decode_tags(*it, where);
+    if (!tags) return std::move(tags).error();
+    s.tags = std::move(*tags);
   }
   return s;
 }
@@ -346,7 +342,7 @@ Result<json> Gateway::connect(const json& body) {
   return status(messages);
 }
 
-Result<json> Gateway::update_node(const json& body) {
+Result<std::vector<std::string>> Gateway::update_from(const json& body, bool provider_record) {
   auto o = decode_offer(body);
   if (!o) return std::move(o).error();
   {
@@ -355,27 +351,26 @@ Result<json> Gateway::update_node(const json& body) {
     if (it == providers_.end())
       return make_error(ErrorCode::not_found, "unknown Kodo registry " + o->url + ": POST /connect first");
     it->second.heartbeat = now_iso8601();
+    if (provider_record) {
+      it->second.organization = o->organization;
+      it->second.modified = it->second.heartbeat;
+      if (auto s = save_providers(); !s) return std::move(s).error();
+    }
   }
   auto messages = apply_nodes(o->nodes, o->url);
+  if (messages && provider_record) messages->insert(messages->begin(), "updated provider " + o->url);
+  return messages;
+}
+
+Result<json> Gateway::update_node(const json& body) {
+  auto messages = update_from(body, false);
   if (!messages) return std::move(messages).error();
   return status(*messages);
 }
 
 Result<json> Gateway::update_registry(const json& body) {
-  auto o = decode_offer(body);
-  if (!o) return std::move(o).error();
-  {
-    std::lock_guard lock(mu_);
-    auto it = providers_.find(o->url);
-    if (it == providers_.end())
-      return make_error(ErrorCode::not_found, "unknown Kodo registry " + o->url + ": POST /connect first");
-    it->second.organization = o->organization;
-    it->second.modified = it->second.heartbeat = now_iso8601();
-    if (auto s = save_providers(); !s) return std::move(s).error();
-  }
-  auto messages = apply_nodes(o->nodes, o->url);
+  auto messages = update_from(body, true);
   if (!messages) return std::move(messages).error();
-  messages->insert(messages->begin(), "updated provider " + o->url);
   return status(*messages);
 }
 

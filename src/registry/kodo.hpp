@@ -105,6 +105,8 @@ class Gateway {
   Status save_providers();       // call with mu_ held
   // Applies Kodo nodes from `source` ("" for a node registering itself); returns messages.
   Result<std::vector<std::string>> apply_nodes(const std::vector<Node>& nodes, const std::string& source);
+  // /update/node and /update/registry: an offer from a Kodo registry that connected.
+  Result<std::vector<std::string>> update_from(const nlohmann::json& body, bool provider_record);
   void on_change(const CatalogNode& node);
   void run();
 

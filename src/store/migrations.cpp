@@ -36,7 +36,7 @@ CREATE TABLE package_state (
   PRIMARY KEY (package, key)
 );
 CREATE TABLE ledger (
-  id          INTEGER PRIMARY KEY,
+  id          {serial_id},
   call_id     TEXT NOT NULL,
   at          TEXT NOT NULL,
   direction   TEXT NOT NULL,
@@ -44,36 +44,7 @@ CREATE TABLE ledger (
   callee      TEXT NOT NULL,
   skill       TEXT NOT NULL,
   status      TEXT NOT NULL,
-  duration_us INTEGER NOT NULL,
-  error       TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX ledger_skill ON ledger(skill, id);
-CREATE INDEX ledger_status ON ledger(status, id);
-)sql",
-       R"sql(
-CREATE TABLE packages (
-  name         TEXT PRIMARY KEY,
-  version      TEXT NOT NULL,
-  hash         TEXT NOT NULL,
-  source       TEXT NOT NULL,
-  installed_at TEXT NOT NULL
-);
-CREATE TABLE package_state (
-  package TEXT NOT NULL,
-  key     TEXT NOT NULL,
-  value   TEXT NOT NULL,
-  PRIMARY KEY (package, key)
-);
-CREATE TABLE ledger (
-  id          BIGSERIAL PRIMARY KEY,
-  call_id     TEXT NOT NULL,
-  at          TEXT NOT NULL,
-  direction   TEXT NOT NULL,
-  caller      TEXT NOT NULL,
-  callee      TEXT NOT NULL,
-  skill       TEXT NOT NULL,
-  status      TEXT NOT NULL,
-  duration_us BIGINT NOT NULL,
+  duration_us {int64} NOT NULL,
   error       TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX ledger_skill ON ledger(skill, id);
@@ -92,12 +63,7 @@ CREATE TABLE registry_nodes (
 )sql"},
       {4, "registry mesh: origin, version and tombstones", R"sql(
 ALTER TABLE registry_nodes ADD COLUMN origin TEXT NOT NULL DEFAULT '';
-ALTER TABLE registry_nodes ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE registry_nodes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
-)sql",
-       R"sql(
-ALTER TABLE registry_nodes ADD COLUMN origin TEXT NOT NULL DEFAULT '';
-ALTER TABLE registry_nodes ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE registry_nodes ADD COLUMN version {int64} NOT NULL DEFAULT 0;
 ALTER TABLE registry_nodes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
 )sql"},
       {5, "registry: Kodo v1 nodes beside fedmesh nodes", R"sql(
@@ -105,6 +71,19 @@ ALTER TABLE registry_nodes ADD COLUMN kind TEXT NOT NULL DEFAULT 'fedmesh';
 )sql"},
   };
   return list;
+}
+
+std::string sql_for(const Migration& m, Dialect dialect) {
+  std::string sql(m.sql);
+  const std::pair<std::string_view, std::string_view> tokens[] = {
+      {"{serial_id}", dialect == Dialect::sqlite ? "INTEGER PRIMARY KEY" : "BIGSERIAL PRIMARY KEY"},
+      {"{int64}", dialect == Dialect::sqlite ? "INTEGER" : "BIGINT"},
+  };
+  for (const auto& [token, type] : tokens) {
+    for (auto at = sql.find(token); at != std::string::npos; at = sql.find(token, at + type.size()))
+      sql.replace(at, token.size(), type);
+  }
+  return sql;
 }
 
 }  // namespace fedmesh::store

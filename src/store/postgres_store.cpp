@@ -123,7 +123,7 @@ Status PostgresStore::migrate() {
       for (const auto& m : store::migrations()) {
         if (m.version <= current) continue;
         try {
-          w.exec(std::string(m.postgres_sql.empty() ? m.sql : m.postgres_sql));
+          w.exec(store::sql_for(m, store::Dialect::postgresql));
           w.exec_params("INSERT INTO schema_migrations(version) VALUES ($1)", m.version);
         } catch (const std::exception& e) {
           return make_error(ErrorCode::store_error,

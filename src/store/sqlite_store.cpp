@@ -110,7 +110,7 @@ Status SqliteStore::migrate() {
   for (const auto& m : store::migrations()) {
     if (m.version <= current) continue;
     if (auto s = exec("BEGIN IMMEDIATE"); !s) return s;
-    std::string sql(m.sql);
+    std::string sql = store::sql_for(m, store::Dialect::sqlite);
     auto applied = exec(sql.c_str());
     if (applied) {
       std::string record = "INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")";
