@@ -180,8 +180,8 @@ void Catalog::remove_listener(int id) {
   std::erase_if(listeners_, [id](const auto& l) { return l.first == id; });
 }
 
-void Catalog::changed(const CatalogNode& node, const std::string& from) {
-  generation_.fetch_add(1);
+void Catalog::changed(const CatalogNode& node, const std::string& from, bool heartbeat_only) {
+  (heartbeat_only ? heartbeat_generation_ : generation_).fetch_add(1);
   std::vector<std::pair<int, Listener>> listeners;
   {
     std::lock_guard lock(mu_);
@@ -293,7 +293,8 @@ std::set<std::string> Catalog::live_urls(std::string_view kind) const {
   return out;
 }
 
-Result<bool> Catalog::update_local(const std::string& name, const std::function<void(CatalogNode&)>& mutate) {
+Result<bool> Catalog::update_local(const std::string& name, const std::function<void(CatalogNode&)>& mutate,
+                                   bool heartbeat_only) {
   CatalogNode copy;
   {
     std::lock_guard lock(mu_);
@@ -305,16 +306,19 @@ Result<bool> Catalog::update_local(const std::string& name, const std::function<
     copy = it->second;
   }
   if (auto s = persist(copy); !s) return std::move(s).error();
-  changed(copy, "");
+  changed(copy, "", heartbeat_only);
   return true;
 }
 
 Result<bool> Catalog::heartbeat(const std::string& name) {
   auto now = std::chrono::system_clock::now();
-  return update_local(name, [&](CatalogNode& n) {
-    n.heartbeat = iso8601(now);
-    n.heartbeat_at = now;
-  });
+  return update_local(
+      name,
+      [&](CatalogNode& n) {
+        n.heartbeat = iso8601(now);
+        n.heartbeat_at = now;
+      },
+      true);
 }
 
 Result<bool> Catalog::deregister(const std::string& name) {
@@ -363,6 +367,7 @@ std::vector<std::string> Catalog::sweep() {
 }
 
 Result<bool> Catalog::apply(const CatalogNode& change, const std::string& from) {
+  bool heartbeat_only = false;
   {
     std::lock_guard lock(mu_);
     clock_ = std::max(clock_, change.version);
@@ -370,12 +375,19 @@ Result<bool> Catalog::apply(const CatalogNode& change, const std::string& from) 
     if (it != nodes_.end() &&
         std::tie(it->second.version, it->second.origin) >= std::tie(change.version, change.origin))
       return false;  // not newer: not applied, not forwarded
+    if (it != nodes_.end()) {
+      const auto& held = it->second;
+      heartbeat_only = held.deleted == change.deleted && held.url == change.url &&
+                       held.organization == change.organization && held.created == change.created &&
+                       held.modified == change.modified && held.kind == change.kind && held.flows == change.flows &&
+                       (held.origin.empty() ? registry_ : held.origin) == change.origin;
+    }
     nodes_[change.name] = change;
     nodes_[change.name].via.clear();  // in-flight routing, not state
     nodes_[change.name].received = now_iso8601();
   }
   if (auto s = persist(change); !s) return std::move(s).error();
-  changed(change, from);
+  changed(change, from, heartbeat_only);
   return true;
 }
 
@@ -452,33 +464,25 @@ std::vector<FlowRecord> Catalog::flows() const {
 
 struct Catalog::Snapshot {
   FlowIndex index;
-  std::unordered_map<std::string, CatalogNode> liveness;  // name -> heartbeat_at and kind (no flows)
   std::uint64_t generation = 0;
   explicit Snapshot(std::vector<FlowRecord> flows) : index(std::move(flows)) {}
 };
 
 std::shared_ptr<const Catalog::Snapshot> Catalog::build_snapshot() {
-  auto generation = generation_.load();  // read before copying: a later change makes it stale
-  std::vector<FlowRecord> rows = flows();
-  std::unordered_map<std::string, CatalogNode> liveness;
   {
-    std::lock_guard lock(mu_);
-    for (const auto& [name, n] : nodes_) {
-      if (n.deleted) continue;
-      CatalogNode l;
-      l.heartbeat_at = n.heartbeat_at;
-      l.kind = n.kind;
-      liveness.emplace(name, std::move(l));
-    }
+    std::lock_guard lock(index_mu_);
+    last_build_start_ = std::chrono::steady_clock::now();
   }
-  auto snap = std::make_shared<Snapshot>(std::move(rows));
-  snap->liveness = std::move(liveness);
+  auto generation = generation_.load();  // read before copying: a later change makes it stale
+  auto heartbeats = heartbeat_generation_.load();
+  auto snap = std::make_shared<Snapshot>(flows());
   snap->generation = generation;
   snap->index.warm();
   std::lock_guard lock(index_mu_);
   if (!snapshot_ || generation >= snapshot_generation_) {
     snapshot_ = snap;
     snapshot_generation_ = generation;
+    snapshot_heartbeat_generation_ = heartbeats;
   }
   return snap;
 }
@@ -488,10 +492,16 @@ std::shared_ptr<const Catalog::Snapshot> Catalog::snapshot() {
   bool background = false;
   {
     std::lock_guard lock(index_mu_);
-    if (snapshot_ && snapshot_generation_ == generation_.load()) return snapshot_;
+    bool structure_current = snapshot_ && snapshot_generation_ == generation_.load();
+    bool heartbeats_current = snapshot_heartbeat_generation_ == heartbeat_generation_.load();
     current = snapshot_;
     auto now = std::chrono::steady_clock::now();
     background = current && index_runner_ && current->index.size() > kSyncIndexRows;
+    // Heartbeats alone only move the index's heartbeat column (items show the live one):
+    // a large catalog refreshes it at most every kHeartbeatRefresh.
+    if (structure_current &&
+        (heartbeats_current || (background && (building_ || now - last_build_start_ < kHeartbeatRefresh))))
+      return current;
     if (background && (building_ || now - last_build_start_ < std::chrono::seconds(1))) return current;
     if (background) {
       building_ = true;
@@ -514,12 +524,25 @@ void Catalog::set_index_runner(std::function<void(std::function<void()>)> runner
 Result<json> Catalog::query(const QueryRequest& request, const QueryLimits& limits) {
   auto snap = snapshot();
   auto now = std::chrono::system_clock::now();
-  return snap->index.query(request, limits, [&](const std::string& node) {
-    auto it = snap->liveness.find(node);
-    if (it == snap->liveness.end()) return std::string("gone");
-    std::lock_guard lock(mu_);  // status_of reads the thresholds
-    return status_of(it->second, now);
-  });
+  // Status and heartbeat come from the live entries, not the index: they change the
+  // most often and status changes with time alone.
+  FlowIndex::Live live;
+  live.status = [&](const std::string& node) {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(node);
+    return it == nodes_.end() || it->second.deleted ? std::string("gone") : status_of(it->second, now);
+  };
+  live.item = [&](json& item) {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(item["node"].get<std::string>());
+    if (it == nodes_.end() || it->second.deleted) {
+      item["status"] = "gone";
+      return;
+    }
+    item["status"] = status_of(it->second, now);
+    item["heartbeat"] = it->second.heartbeat;
+  };
+  return snap->index.query(request, limits, live);
 }
 
 json Catalog::counts() {

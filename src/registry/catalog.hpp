@@ -136,8 +136,10 @@ class Catalog {
   // up to kSyncIndexRows flows rebuilds it on the first query after a change, so
   // answers are exact; a larger one keeps answering from the last index while a new one
   // is built through the runner (at most one at a time, at most one start per second),
-  // so answers may lag changes by about one build. Status is always computed live.
-  static constexpr std::size_t kSyncIndexRows = 50'000;
+  // so answers may lag changes by about one build, and heartbeats alone refresh it at
+  // most every kHeartbeatRefresh. Items always show the live status and heartbeat.
+  static constexpr std::size_t kSyncIndexRows = 10'000;
+  static constexpr std::chrono::seconds kHeartbeatRefresh{30};
   Result<nlohmann::json> query(const QueryRequest& request, const QueryLimits& limits);
   nlohmann::json counts();
   // Runs an index build off the caller's thread (the node posts it to its blocking pool).
@@ -152,12 +154,14 @@ class Catalog {
   Status persist(const CatalogNode& node);
   // Mutates a live entry as a local change (new version, this registry as origin),
   // persists it and tells the listener; false when there is no live entry.
-  Result<bool> update_local(const std::string& name, const std::function<void(CatalogNode&)>& mutate);
+  Result<bool> update_local(const std::string& name, const std::function<void(CatalogNode&)>& mutate,
+                            bool heartbeat_only = false);
   std::int64_t next_version();  // call with mu_ held
   // A (re-)registration's fields, as a local change at `now`; call with mu_ held.
   void renew(CatalogNode& node, std::string_view kind, const std::string& url, const std::string& organization,
              std::vector<FlowSpec> flows, SystemTime now);
-  void changed(const CatalogNode& node, const std::string& from);
+  // `heartbeat_only`: nothing the index holds changed but the heartbeat.
+  void changed(const CatalogNode& node, const std::string& from, bool heartbeat_only = false);
   nlohmann::json node_json(const CatalogNode& node, SystemTime now) const;
   struct Snapshot;
   std::shared_ptr<const Snapshot> snapshot();
@@ -170,10 +174,12 @@ class Catalog {
   std::chrono::milliseconds kodo_ttl_{0};
   mutable std::mutex mu_;  // guards nodes_
   std::map<std::string, CatalogNode> nodes_;
-  std::int64_t clock_ = 0;                           // hybrid logical clock (microseconds), guarded by mu_
-  std::vector<std::pair<int, Listener>> listeners_;  // guarded by mu_
-  std::atomic<std::uint64_t> generation_{0};         // bumped by every change
-  std::mutex index_mu_;                              // guards the three below
+  std::int64_t clock_ = 0;                              // hybrid logical clock (microseconds), guarded by mu_
+  std::vector<std::pair<int, Listener>> listeners_;     // guarded by mu_
+  std::atomic<std::uint64_t> generation_{0};            // bumped by every change but heartbeats
+  std::atomic<std::uint64_t> heartbeat_generation_{0};  // bumped by heartbeats
+  std::uint64_t snapshot_heartbeat_generation_ = 0;     // guarded by index_mu_
+  std::mutex index_mu_;                                 // guards the three below
   std::shared_ptr<const Snapshot> snapshot_;
   std::uint64_t snapshot_generation_ = 0;
   std::chrono::steady_clock::time_point last_build_start_{};

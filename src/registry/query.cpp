@@ -538,7 +538,16 @@ void FlowIndex::warm() const {
   (void)ix.tag_values.values_containing("\x01");
 }
 
-Result<json> FlowIndex::query(const QueryRequest& req, const QueryLimits& limits, const StatusFn& status) const {
+namespace {
+
+bool names_status(const Filter::Node& n) {
+  if (n.field == "status") return true;
+  return std::any_of(n.children.begin(), n.children.end(), [](const auto& c) { return names_status(*c); });
+}
+
+}  // namespace
+
+Result<json> FlowIndex::query(const QueryRequest& req, const QueryLimits& limits, const Live& live_values) const {
   if (req.page < 0) return make_error(ErrorCode::invalid_argument, "p must be 0 or more");
   if (req.page_size <= 0 || req.page_size > limits.max_page_size)
     return make_error(ErrorCode::invalid_argument, "pp must be between 1 and " + std::to_string(limits.max_page_size));
@@ -546,10 +555,13 @@ Result<json> FlowIndex::query(const QueryRequest& req, const QueryLimits& limits
   if (!keys) return std::move(keys).error();
   const Impl& ix = *impl_;
 
+  auto filter = req.q.empty() ? Result<Filter>(Filter{}) : Filter::parse(req.q);
+  bool status_used = (filter && filter->root_ && names_status(*filter->root_)) ||
+                     std::any_of(keys->begin(), keys->end(), [](const SortKey& k) { return k.field == "status"; });
   std::optional<LiveStatus> live;
-  if (status) {
+  if (live_values.status && status_used) {
     live.emplace();
-    for (auto node : ix.cols[kNode].values) live->by_node.push_back(status(std::string(node)));
+    for (auto node : ix.cols[kNode].values) live->by_node.push_back(live_values.status(std::string(node)));
   }
   json out = json::object();
   std::vector<std::uint32_t> selected;
@@ -561,7 +573,7 @@ Result<json> FlowIndex::query(const QueryRequest& req, const QueryLimits& limits
   if (req.q.empty()) {
     selected.resize(ix.rows.size());
     std::iota(selected.begin(), selected.end(), 0u);
-  } else if (auto filter = Filter::parse(req.q)) {
+  } else if (filter) {
     if (filter->root_) take(eval(*filter->root_, ix, live ? &*live : nullptr));
   } else {
     out["full_text"] = true;
@@ -610,7 +622,7 @@ Result<json> FlowIndex::query(const QueryRequest& req, const QueryLimits& limits
   json items = json::array();
   for (std::size_t i = from; i < to; ++i) {
     auto item = ix.rows[selected[i]].to_json();
-    if (live) item["status"] = live->by_node[ix.cols[kNode].ids[selected[i]]];
+    if (live_values.item) live_values.item(item);
     items.push_back(std::move(item));
   }
   out["total"] = ix.rows.size();

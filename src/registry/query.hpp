@@ -81,11 +81,17 @@ class FlowIndex {
   FlowIndex(const FlowIndex&) = delete;
   FlowIndex& operator=(const FlowIndex&) = delete;
 
-  // A node's status at query time, by node name; without one the records' status is used.
-  using StatusFn = std::function<std::string(const std::string& node)>;
+  // Live values that the index does not hold. `status` gives a node's status now, by
+  // node name; it is asked for every node only when `q` or `by` names status. `item`
+  // finishes each item of the page (live status and heartbeat). Without them the
+  // records' own values are used.
+  struct Live {
+    std::function<std::string(const std::string& node)> status;
+    std::function<void(nlohmann::json& item)> item;
+  };
   // {total, filtered, p, pp, items, by, q} (+ "full_text": true and "parse_error" on fallback).
   Result<nlohmann::json> query(const QueryRequest& request, const QueryLimits& limits = {},
-                               const StatusFn& status = nullptr) const;
+                               const Live& live = {}) const;
   // {total, node: {name: n}, organization: {...}, tags: {...}} counting flows.
   nlohmann::json counts() const;
   std::size_t size() const;

@@ -215,15 +215,26 @@ TEST(RegistryQuery, IndexAgreesWithAPlainReference) {
   EXPECT_EQ(checked, 13 * 6 * 3);
 }
 
-TEST(RegistryQuery, LiveStatusOverridesTheRecords) {
+TEST(RegistryQuery, LiveValuesOverrideTheRecords) {
   FlowIndex index(fixture());
-  auto status = [](const std::string& node) { return std::string(node == "node2" ? "stale" : "alive"); };
-  auto r = index.query({R"(status == "stale")", "", 0, 50}, {}, status);
+  int asked = 0;
+  FlowIndex::Live live;
+  live.status = [&](const std::string& node) {
+    ++asked;
+    return std::string(node == "node2" ? "stale" : "alive");
+  };
+  live.item = [](json& item) { item["status"] = item["node"] == "node2" ? "stale" : "alive"; };
+  auto r = index.query({R"(status == "stale")", "", 0, 50}, {}, live);
   ASSERT_TRUE(r);
   EXPECT_EQ((*r)["filtered"], 10);
   EXPECT_EQ((*r)["items"][0]["status"], "stale");
-  auto sorted = index.query({"", "status:desc", 0, 1}, {}, status);
+  EXPECT_EQ(asked, 5);  // once per node
+  auto sorted = index.query({"", "status:desc", 0, 1}, {}, live);
   EXPECT_EQ((*sorted)["items"][0]["node"], "node2");
+  asked = 0;
+  auto plain = index.query({R"(node == "node2")", "name", 0, 1}, {}, live);
+  EXPECT_EQ((*plain)["items"][0]["status"], "stale");  // from the item hook
+  EXPECT_EQ(asked, 0);                                 // no status in q or by: no per-node pass
 }
 
 TEST(RegistryQuery, Counts) {
