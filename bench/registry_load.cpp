@@ -14,11 +14,19 @@
 
 #include <nlohmann/json.hpp>
 
-#include "net/plain_http.hpp"
+#include "net/blocking_http.hpp"
 
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
-using fedmesh::net::plain_http_request;
+using fedmesh::net::blocking_http_request;
+
+namespace {
+fedmesh::Result<fedmesh::net::BlockingResponse> plain_http_request(const std::string& base, const std::string& method,
+                                                                   const std::string& path, const std::string& body,
+                                                                   std::chrono::milliseconds timeout) {
+  return blocking_http_request(base, method, path, body, {timeout});
+}
+}  // namespace
 
 namespace {
 

@@ -2,17 +2,24 @@
 
 #include <cstdlib>
 
-#include "net/plain_http.hpp"
+#include "net/blocking_http.hpp"
 
 namespace fedmesh::cli {
 
 Result<OperatorResponse> operator_request(const std::string& base_url, const std::string& method,
                                           const std::string& path, const std::string& body,
                                           std::chrono::milliseconds timeout) {
-  std::vector<std::pair<std::string, std::string>> headers;
-  if (const char* token = std::getenv("FEDMESH_TOKEN"); token && *token)
-    headers.emplace_back("Authorization", std::string("Bearer ") + token);
-  auto r = net::plain_http_request(base_url, method, path, body, timeout, headers);
+  net::BlockingOptions options;
+  options.timeout = timeout;
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  if (auto token = env("FEDMESH_TOKEN"); !token.empty())
+    options.headers.emplace_back("Authorization", "Bearer " + token);
+  options.ca_file = env("FEDMESH_CACERT");
+  options.server_name = env("FEDMESH_SERVER_NAME");
+  auto r = net::blocking_http_request(base_url, method, path, body, options);
   if (!r) {
     if (r.error().code() == ErrorCode::peer_unavailable && r.error().message().ends_with("cannot connect"))
       return make_error(ErrorCode::peer_unavailable, r.error().message() + " (is the node running?)");

@@ -1,5 +1,8 @@
-// A small blocking client for a node's operator API over plain HTTP (loopback), used by
-// CLI commands. One request per connection; bounded response size and time.
+// A small blocking client for a node's operator API, used by CLI commands: plain HTTP on
+// loopback, or HTTPS where the operator listener has TLS. One request per connection;
+// bounded response size and time. The environment supplies what the URL cannot:
+// FEDMESH_TOKEN (sent as a bearer token), FEDMESH_CACERT (PEM roots for HTTPS) and
+// FEDMESH_SERVER_NAME (the node name the server's certificate must carry).
 #pragma once
 
 #include <chrono>
@@ -14,7 +17,7 @@ struct OperatorResponse {
   std::string body;
 };
 
-// GET/POST url ("http://127.0.0.1:3026" + path). Sends FEDMESH_TOKEN as a bearer token when set.
+// GET/POST url ("http://127.0.0.1:3026" or "https://..." + path).
 Result<OperatorResponse> operator_request(const std::string& base_url, const std::string& method,
                                           const std::string& path, const std::string& body = "",
                                           std::chrono::milliseconds timeout = std::chrono::seconds(5));

@@ -8,7 +8,7 @@
 #include "core/address.hpp"
 #include "core/json.hpp"
 #include "core/time.hpp"
-#include "net/plain_http.hpp"
+#include "net/blocking_http.hpp"
 
 namespace fedmesh::registry::kodo {
 
@@ -449,7 +449,7 @@ void Gateway::run() {
     auto pause = std::chrono::milliseconds(200);
     for (int attempt = 1; attempt <= options_.attempts && !stopping_; ++attempt) {
       lock.unlock();
-      auto r = net::plain_http_request(with_port(target), "POST", "/update/node", text, options_.timeout);
+      auto r = net::blocking_http_request(with_port(target), "POST", "/update/node", text, {options_.timeout});
       lock.lock();
       if (r && r->status == 200) {
         forwarded_ += nodes.size();

@@ -124,6 +124,50 @@ TEST(Lifecycle, StartupRefusesUnsafeOrWrongIdentity) {
   EXPECT_NE(out.find("is beyond loopback: set http.tls_cert, http.tls_key and http.token"), std::string::npos) << out;
 }
 
+TEST(Lifecycle, OperatorListenerOverTlsWithATokenAndTheCliReachesIt) {
+  TempDir dir;
+  Federation f(dir);
+  // The node's own certificate doubles as the operator listener's.
+  f.add({"a",
+         {},
+         "",
+         "ca",
+         "",
+         {{"FEDMESH_HTTP__TLS_CERT", "certs/a.crt"},
+          {"FEDMESH_HTTP__TLS_KEY", "certs/a.key"},
+          {"FEDMESH_HTTP__TOKEN", "s3cret"}}});
+  f.start("a");
+  std::string url = "https://127.0.0.1:" + std::to_string(f.http_port("a"));
+  std::map<std::string, std::string> env = {
+      {"FEDMESH_CACERT", dir / "ca/ca.crt"}, {"FEDMESH_SERVER_NAME", "a"}, {"FEDMESH_TOKEN", "s3cret"}};
+  std::string out;
+  ASSERT_TRUE(wait_until([&] { return run_fedmesh({"status", url}, &out, env) == 0; }, 10s)) << out;
+  EXPECT_NE(out.find("Org a"), std::string::npos) << out;
+
+  auto without = env;
+  without.erase("FEDMESH_TOKEN");
+  EXPECT_NE(run_fedmesh({"status", url}, &out, without), 0);
+  EXPECT_NE(out.find("401 missing or wrong bearer token"), std::string::npos) << out;
+
+  auto no_name = env;
+  no_name.erase("FEDMESH_SERVER_NAME");  // fedmesh certificates name nodes, not 127.0.0.1
+  EXPECT_NE(run_fedmesh({"status", url}, &out, no_name), 0);
+  EXPECT_NE(out.find("set FEDMESH_SERVER_NAME"), std::string::npos) << out;
+
+  auto wrong_name = env;
+  wrong_name["FEDMESH_SERVER_NAME"] = "b";
+  EXPECT_NE(run_fedmesh({"status", url}, &out, wrong_name), 0);
+  EXPECT_NE(out.find("certificate name 'a' is not the expected 'b'"), std::string::npos) << out;
+
+  auto untrusted = env;
+  untrusted.erase("FEDMESH_CACERT");  // the system roots do not know this CA
+  EXPECT_NE(run_fedmesh({"status", url}, &out, untrusted), 0);
+  EXPECT_NE(out.find("TLS handshake failed"), std::string::npos) << out;
+
+  // Plain HTTP to the TLS listener gets no answer it could mistake for one.
+  EXPECT_NE(run_fedmesh({"status", "http://127.0.0.1:" + std::to_string(f.http_port("a"))}, &out, env), 0);
+}
+
 TEST(Lifecycle, PortInUseIsAClearRuntimeError) {
   TempDir dir;
   Federation f(dir);
