@@ -129,8 +129,11 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
     if (auto s = node->catalog_->load(c.registry.reset); !s) return std::move(s).error();
     if (c.registry.reset) spdlog::info("registry: catalog reset");
     node->catalog_->set_kodo_ttl(c.registry.kodo_ttl);
+    // Index builds (seconds at 1M flows) get their own thread, so they never hold up the
+    // blocking pool's store writes.
+    node->index_pool_ = std::make_unique<boost::asio::thread_pool>(1);
     node->catalog_->set_index_runner(
-        [&pool = node->io_->blocking()](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
+        [&pool = *node->index_pool_](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
     if (c.registry.kodo_compat) {
       registry::kodo::GatewayOptions kopt;
       kopt.url = c.registry.kodo_url;  // derived from the listener at start when empty
@@ -350,6 +353,7 @@ void Node::stop() {
   fed_stop.join();
   if (client_) client_->clear();
   io_->stop();
+  if (index_pool_) index_pool_->join();  // a build in progress finishes before the catalog goes
   if (store_) {
     if (auto s = store_->flush(); !s) spdlog::error("store flush failed: {}", s.error().message());
   }

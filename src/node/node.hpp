@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <string>
 
@@ -77,6 +78,7 @@ class Node {
   std::unique_ptr<net::HttpClient> client_;
   std::unique_ptr<federation::PeerManager> peers_;
   std::unique_ptr<skills::SkillHost> skills_;
+  std::unique_ptr<boost::asio::thread_pool> index_pool_;  // catalog index builds
   std::unique_ptr<registry::Catalog> catalog_;
   std::unique_ptr<registry::Registrant> registrant_;
   std::unique_ptr<registry::Mesh> mesh_;

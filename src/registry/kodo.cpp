@@ -1,5 +1,6 @@
 #include "registry/kodo.hpp"
 
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -428,42 +429,64 @@ void Gateway::on_change(const CatalogNode& node) {
 }
 
 void Gateway::run() {
+  using Clock = std::chrono::steady_clock;
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    // The first queued registry that is not backing off; else wait for one to be due.
+    auto now = Clock::now();
+    std::optional<Clock::time_point> earliest;
+    std::string target;
+    for (const auto& [key, node] : queue_) {
+      auto due = retry_[key.first].due;
+      if (due <= now) {
+        target = key.first;
+        break;
+      }
+      if (!earliest || due < *earliest) earliest = due;
+    }
     if (stopping_) return;
+    if (target.empty()) {
+      if (earliest) {
+        cv_.wait_until(lock, *earliest);
+      } else {
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      }
+      continue;
+    }
     // One request per Kodo registry carries every node queued for it (at most 100).
-    std::string target = queue_.begin()->first.first;
-    json nodes = json::object();
-    for (auto it = queue_.begin(); it != queue_.end() && nodes.size() < 100;) {
+    std::map<std::string, json> batch;
+    for (auto it = queue_.begin(); it != queue_.end() && batch.size() < 100;) {
       if (it->first.first != target) {
         ++it;
         continue;
       }
-      nodes[it->first.second] = std::move(it->second);
+      batch.emplace(it->first.second, std::move(it->second));
       it = queue_.erase(it);
     }
     ++in_flight_;
-    json body = {{"url", options_.url}, {"organization", options_.organization}, {"feed", false}, {"nodes", nodes}};
+    json body = {{"url", options_.url}, {"organization", options_.organization}, {"feed", false}, {"nodes", batch}};
     std::string text = dump_json(body);
-    auto pause = std::chrono::milliseconds(200);
-    for (int attempt = 1; attempt <= options_.attempts && !stopping_; ++attempt) {
-      lock.unlock();
-      auto r = net::blocking_http_request(with_port(target), "POST", "/update/node", text, {options_.timeout});
-      lock.lock();
-      if (r && r->status == 200) {
-        forwarded_ += nodes.size();
-        break;
-      }
-      std::string why = r ? "HTTP " + std::to_string(r->status) : r.error().message();
-      if (attempt == options_.attempts) {
-        spdlog::warn("registry: Kodo registry {} did not take {} node update(s): {}", target, nodes.size(), why);
-        break;
-      }
-      cv_.wait_for(lock, pause, [this] { return stopping_; });
-      pause *= 2;
-    }
+    lock.unlock();
+    auto r = net::blocking_http_request(with_port(target), "POST", "/update/node", text, {options_.timeout});
+    lock.lock();
     --in_flight_;
+    auto& retry = retry_[target];
+    if (r && r->status == 200) {
+      forwarded_ += batch.size();
+      retry = {};
+      continue;
+    }
+    // A registry that fails backs off alone; the others keep being fed meanwhile.
+    std::string why = r ? "HTTP " + std::to_string(r->status) : r.error().message();
+    if (++retry.failures >= options_.attempts) {
+      spdlog::warn("registry: Kodo registry {} did not take {} node update(s) after {} attempts: {}", target,
+                   batch.size(), retry.failures, why);
+      retry = {};
+      continue;
+    }
+    retry.due = Clock::now() + std::chrono::milliseconds(200) * (1 << (retry.failures - 1));
+    for (auto& [node_url, node] : batch)
+      queue_.emplace(std::make_pair(target, node_url), std::move(node));  // newer wins
   }
 }
 

@@ -119,6 +119,11 @@ class Gateway {
   std::map<std::string, Provider> providers_;
   std::map<std::pair<std::string, std::string>, nlohmann::json> queue_;  // (registry url, node url) -> node
   std::size_t in_flight_ = 0;
+  struct Retry {
+    int failures = 0;
+    std::chrono::steady_clock::time_point due{};
+  };
+  std::map<std::string, Retry> retry_;  // per Kodo registry url
   bool stopping_ = false;
   std::condition_variable cv_;
   std::thread worker_;

@@ -195,6 +195,26 @@ TEST_F(Kodo, KodoRegistryConnectsGetsTheCatalogAndIsFedLaterChanges) {
   EXPECT_EQ(http(reg(), "GET", "/flows").json()["total"], 3);
 }
 
+TEST_F(Kodo, AFailingKodoRegistryBacksOffAloneAndIsGivenUpOnAfterThreeTries) {
+  FakeHttpServer broken(500, R"({"error": "boom"})");
+  FakeHttpServer healthy(200, "{}");
+  for (auto* k : {&broken, &healthy}) {
+    json offer = {{"url", k->url()}, {"organization", "k"}, {"feed", true}, {"nodes", json::object()}};
+    ASSERT_EQ(post("/connect", offer).status, 200);
+  }
+  ASSERT_EQ(post("/register", kodo_node("http://localhost:3390", "o", "/f", "F")).status, 200);
+  auto got = [](const FakeHttpServer& k) {
+    std::size_t n = 0;
+    for (const auto& r : k.requests()) n += r.body.find("http://localhost:3390") != std::string::npos;
+    return n;
+  };
+  ASSERT_TRUE(wait_until([&] { return got(healthy) == 1; }, 5s));
+  // The broken registry is tried three times in all (with backoff), then given up on.
+  ASSERT_TRUE(wait_until([&] { return http(reg(), "GET", "/").json()["idle"] == true; }, 10s));
+  EXPECT_EQ(got(broken), 3u);
+  EXPECT_EQ(got(healthy), 1u);
+}
+
 TEST_F(Kodo, BadKodoBodiesAreRejectedAndChangeNothing) {
   struct Case {
     std::string path;
