@@ -12,30 +12,37 @@
 
 #include "registry/query.hpp"
 
-using fedmesh::registry::FlowRecord;
+using fedmesh::registry::FlowSpec;
+using fedmesh::registry::NodeFlows;
 using Clock = std::chrono::steady_clock;
 
-std::vector<FlowRecord> catalog(std::size_t n) {
+// 20 flows per node, as a registry's catalog hands them to its index.
+std::vector<NodeFlows> catalog(std::size_t n) {
   const char* orgs[] = {"Acme Paint", "Blue Pigments", "Cyan Labs", "Delta Data", "Echo Health"};
   const char* topics[] = {"color", "inventory", "ml", "stats", "health", "geo", "text", "audio"};
   std::mt19937 rng(7);
-  std::vector<FlowRecord> flows;
-  flows.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    FlowRecord f;
-    f.registry = "reg";
-    f.node = "node" + std::to_string(i / 20);
-    f.organization = orgs[rng() % 5];
-    f.name = "pkg" + std::to_string(rng() % 100) + "/skill" + std::to_string(i);
-    f.url = "https://10.0.0.1:4000/fed/v1/skills/" + f.name;
-    f.author = "author" + std::to_string(rng() % 50);
-    f.description = std::string("A flow about ") + topics[rng() % 8] + " and " + topics[rng() % 8];
-    f.tags = {topics[rng() % 8], topics[rng() % 8]};
-    f.status = "alive";
-    f.created = f.modified = f.heartbeat = "2026-11-24T00:00:00.000000Z";
-    flows.push_back(std::move(f));
+  std::vector<NodeFlows> nodes;
+  for (std::size_t i = 0; i < n; i += 20) {
+    NodeFlows node;
+    node.registry = "reg";
+    node.node = "node" + std::to_string(i / 20);
+    node.organization = orgs[rng() % 5];
+    node.status = "alive";
+    node.created = node.modified = node.heartbeat = "2026-11-24T00:00:00.000000Z";
+    std::vector<FlowSpec> flows;
+    for (std::size_t j = i; j < i + 20 && j < n; ++j) {
+      FlowSpec f;
+      f.name = "pkg" + std::to_string(rng() % 100) + "/skill" + std::to_string(j);
+      f.url = "https://10.0.0.1:4000/fed/v1/skills/" + f.name;
+      f.author = "author" + std::to_string(rng() % 50);
+      f.description = std::string("A flow about ") + topics[rng() % 8] + " and " + topics[rng() % 8];
+      f.tags = {topics[rng() % 8], topics[rng() % 8]};
+      flows.push_back(std::move(f));
+    }
+    node.flows = fedmesh::registry::make_flows(std::move(flows));
+    nodes.push_back(std::move(node));
   }
-  return flows;
+  return nodes;
 }
 
 int main(int argc, char** argv) {

@@ -9,11 +9,6 @@ namespace fedmesh::registry {
 
 using json = nlohmann::json;
 
-json FlowSpec::to_json() const {
-  return {{"name", name},     {"url", url},   {"description", description},
-          {"author", author}, {"tags", tags}, {"version", version}};
-}
-
 Result<std::vector<std::string>> decode_tags(const json& tags, const std::string& where) {
   if (!tags.is_array() || tags.size() > 32)
     return make_error(ErrorCode::bad_json, where + ".tags must be a short list");
@@ -72,7 +67,7 @@ Result<std::vector<FlowSpec>> decode_flows(const json& flows, std::size_t max_fl
 
 json CatalogNode::to_change() const {
   json flows_json = json::array();
-  for (const auto& f : flows) flows_json.push_back(f.to_json());
+  for (const auto& f : *flows) flows_json.push_back(f.to_json());
   return {{"name", name},        {"url", url},           {"organization", organization},
           {"created", created},  {"modified", modified}, {"heartbeat", heartbeat},
           {"flows", flows_json}, {"origin", origin},     {"version", version},
@@ -122,7 +117,7 @@ Result<CatalogNode> decode_change(const json& c, SystemTime now) {
   }
   auto flows = decode_flows(c.value("flows", json::array()), 1024, n.kind == kKindFedmesh);
   if (!flows) return std::move(flows).error();
-  n.flows = std::move(*flows);
+  n.flows = make_flows(std::move(*flows));
   if (auto via = c.find("via"); via != c.end()) {
     if (!via->is_array() || via->size() > 256)
       return make_error(ErrorCode::bad_json, "change: via must be a short list");
@@ -154,7 +149,8 @@ Status Catalog::load(bool reset) {
     n.heartbeat_at = parse_iso8601(r.heartbeat).value_or(std::chrono::system_clock::now());
     auto flows = parse_json(r.flows, 8);
     if (flows) {
-      if (auto decoded = decode_flows(*flows, 100'000, n.kind == kKindFedmesh)) n.flows = std::move(*decoded);
+      if (auto decoded = decode_flows(*flows, 100'000, n.kind == kKindFedmesh))
+        n.flows = make_flows(std::move(*decoded));
     }
     clock_ = std::max(clock_, n.version);
     nodes_[n.name] = std::move(n);
@@ -192,7 +188,7 @@ void Catalog::changed(const CatalogNode& node, const std::string& from, bool hea
 
 Status Catalog::persist(const CatalogNode& n) {
   json flows = json::array();
-  for (const auto& f : n.flows) flows.push_back(f.to_json());
+  for (const auto& f : *n.flows) flows.push_back(f.to_json());
   return store_.catalog_put({n.name, n.url, n.organization, n.created, n.modified, n.heartbeat, dump_json(flows),
                              n.origin, n.version, n.deleted, n.kind});
 }
@@ -235,7 +231,7 @@ void Catalog::renew(CatalogNode& n, std::string_view kind, const std::string& ur
   n.modified = stamp;
   n.heartbeat = stamp;
   n.heartbeat_at = now;
-  n.flows = std::move(flows);
+  n.flows = make_flows(std::move(flows));
 }
 
 Result<Catalog::KodoPut> Catalog::put_kodo(const std::string& name, const std::string& url,
@@ -251,8 +247,8 @@ Result<Catalog::KodoPut> Catalog::put_kodo(const std::string& name, const std::s
     if (live && it->second.kind != kKindKodo)
       return make_error(ErrorCode::conflict, "'" + name + "' is a fedmesh node; a Kodo registration cannot replace it");
     out.first = !live;
-    out.changed =
-        !live || touch || it->second.url != url || it->second.organization != organization || it->second.flows != flows;
+    out.changed = !live || touch || it->second.url != url || it->second.organization != organization ||
+                  *it->second.flows != flows;
     if (!out.changed) {
       out.created = it->second.created;
       return out;
@@ -324,7 +320,7 @@ Result<bool> Catalog::heartbeat(const std::string& name) {
 Result<bool> Catalog::deregister(const std::string& name) {
   return update_local(name, [](CatalogNode& n) {
     n.deleted = true;  // a tombstone, so the removal travels through the mesh
-    n.flows.clear();
+    n.flows = no_flows();
     n.modified = now_iso8601();
   });
 }
@@ -348,7 +344,7 @@ std::vector<std::string> Catalog::sweep() {
       } else if (n.kind == kKindKodo ? kodo_ttl_.count() > 0 && now - n.heartbeat_at > kodo_ttl_
                                      : now - n.heartbeat_at > gone_after_) {
         n.deleted = true;
-        n.flows.clear();
+        n.flows = no_flows();
         n.modified = iso8601(now);
         n.origin = registry_;
         n.version = next_version();
@@ -379,7 +375,7 @@ Result<bool> Catalog::apply(const CatalogNode& change, const std::string& from) 
       const auto& held = it->second;
       heartbeat_only = held.deleted == change.deleted && held.url == change.url &&
                        held.organization == change.organization && held.created == change.created &&
-                       held.modified == change.modified && held.kind == change.kind && held.flows == change.flows &&
+                       held.modified == change.modified && held.kind == change.kind && *held.flows == *change.flows &&
                        (held.origin.empty() ? registry_ : held.origin) == change.origin;
     }
     nodes_[change.name] = change;
@@ -447,17 +443,15 @@ std::string Catalog::status_of(const CatalogNode& n, SystemTime now) const {
   return "alive";
 }
 
-std::vector<FlowRecord> Catalog::flows() const {
+std::vector<NodeFlows> Catalog::node_flows() const {
   auto now = std::chrono::system_clock::now();
-  std::vector<FlowRecord> out;
+  std::vector<NodeFlows> out;
   std::lock_guard lock(mu_);
+  out.reserve(nodes_.size());
   for (const auto& [name, n] : nodes_) {
-    if (n.deleted) continue;
-    std::string status = status_of(n, now);
-    for (const auto& f : n.flows) {
-      out.push_back({n.origin.empty() ? registry_ : n.origin, n.name, n.organization, n.created, n.modified,
-                     n.heartbeat, f.url, f.name, f.author, f.description, f.tags, status});
-    }
+    if (n.deleted || n.flows->empty()) continue;
+    out.push_back({n.origin.empty() ? registry_ : n.origin, n.name, n.organization, n.created, n.modified, n.heartbeat,
+                   status_of(n, now), n.flows});
   }
   return out;
 }
@@ -465,7 +459,7 @@ std::vector<FlowRecord> Catalog::flows() const {
 struct Catalog::Snapshot {
   FlowIndex index;
   std::uint64_t generation = 0;
-  explicit Snapshot(std::vector<FlowRecord> flows) : index(std::move(flows)) {}
+  explicit Snapshot(std::vector<NodeFlows> nodes) : index(std::move(nodes)) {}
 };
 
 std::shared_ptr<const Catalog::Snapshot> Catalog::build_snapshot() {
@@ -475,7 +469,7 @@ std::shared_ptr<const Catalog::Snapshot> Catalog::build_snapshot() {
   }
   auto generation = generation_.load();  // read before copying: a later change makes it stale
   auto heartbeats = heartbeat_generation_.load();
-  auto snap = std::make_shared<Snapshot>(flows());
+  auto snap = std::make_shared<Snapshot>(node_flows());
   snap->generation = generation;
   snap->index.warm();
   std::lock_guard lock(index_mu_);
@@ -557,7 +551,7 @@ json Catalog::providers(const std::string& skill) const {
     if (n.deleted) continue;
     std::string status = status_of(n, now);
     if (status == "gone") continue;
-    for (const auto& f : n.flows) {
+    for (const auto& f : *n.flows) {
       if (f.name == skill) {
         out.push_back({{"name", n.name}, {"url", n.url}, {"organization", n.organization}, {"status", status}});
         break;
@@ -569,7 +563,7 @@ json Catalog::providers(const std::string& skill) const {
 
 json Catalog::node_json(const CatalogNode& n, SystemTime now) const {
   json flows = json::array();
-  for (const auto& f : n.flows) flows.push_back(f.to_json());
+  for (const auto& f : *n.flows) flows.push_back(f.to_json());
   return {{"name", n.name},
           {"url", n.url},
           {"organization", n.organization},

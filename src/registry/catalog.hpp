@@ -30,17 +30,6 @@
 
 namespace fedmesh::registry {
 
-struct FlowSpec {
-  std::string name;  // "pkg/skill"
-  std::string url;
-  std::string description;
-  std::string author;
-  std::vector<std::string> tags;
-  std::string version;
-  nlohmann::json to_json() const;
-  bool operator==(const FlowSpec&) const = default;
-};
-
 // Validates a registration body's flow list (outside bytes): limits, types, names.
 // fedmesh flows are named "pkg/skill"; Kodo flows (`pkg_names` false) carry free text.
 Result<std::vector<FlowSpec>> decode_flows(const nlohmann::json& flows, std::size_t max_flows = 1024,
@@ -60,7 +49,7 @@ struct CatalogNode {
   std::string modified;
   std::string heartbeat;
   SystemTime heartbeat_at;
-  std::vector<FlowSpec> flows;
+  FlowList flows = no_flows();  // shared with the query indexes; replaced, never changed
   std::string origin;
   std::int64_t version = 0;
   bool deleted = false;
@@ -131,7 +120,8 @@ class Catalog {
   int add_listener(Listener listener);
   void remove_listener(int id);
 
-  std::vector<FlowRecord> flows() const;
+  // Every live node with its flows, as the query index takes them (flows shared, not copied).
+  std::vector<NodeFlows> node_flows() const;
   // Queries and counts run on an immutable, warmed FlowIndex of the flows. A catalog of
   // up to kSyncIndexRows flows rebuilds it on the first query after a change, so
   // answers are exact; a larger one keeps answering from the last index while a new one

@@ -172,7 +172,7 @@ Result<Offer> decode_offer(const json& body) {
 
 json node_json(const CatalogNode& n) {
   json flows = json::object();
-  for (const auto& f : n.flows)
+  for (const auto& f : *n.flows)
     flows[f.url] = {
         {"url", f.url}, {"name", f.name}, {"description", f.description}, {"tags", f.tags}, {"author", f.author}};
   return {{"url", n.url},
@@ -187,7 +187,7 @@ json node_json(const CatalogNode& n) {
 std::vector<FlowRecord> flow_records(const std::vector<CatalogNode>& nodes, const std::string& self) {
   std::vector<FlowRecord> out;
   for (const auto& n : nodes) {
-    for (const auto& f : n.flows)
+    for (const auto& f : *n.flows)
       out.push_back({self, n.url, n.organization, wire_time(n.created), wire_time(n.modified), wire_time(n.heartbeat),
                      f.url, f.name, f.author, f.description, f.tags, ""});
   }

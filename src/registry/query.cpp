@@ -12,6 +12,20 @@ namespace fedmesh::registry {
 
 using json = nlohmann::json;
 
+json FlowSpec::to_json() const {
+  return {{"name", name},     {"url", url},   {"description", description},
+          {"author", author}, {"tags", tags}, {"version", version}};
+}
+
+FlowList make_flows(std::vector<FlowSpec> flows) {
+  return std::make_shared<const std::vector<FlowSpec>>(std::move(flows));
+}
+
+const FlowList& no_flows() {
+  static const FlowList empty = make_flows();
+  return empty;
+}
+
 json FlowRecord::to_json() const {
   return {{"registry", registry},
           {"node", node},
@@ -237,8 +251,7 @@ class Parser {
   int depth_ = 0;
 };
 
-std::string tags_key(const FlowRecord& f) {
-  std::vector<std::string> tags = f.tags;
+std::string tags_key(std::vector<std::string> tags) {
   std::sort(tags.begin(), tags.end());  // within the row first
   std::string joined;
   for (const auto& t : tags) joined += t + '\x1f';
@@ -378,30 +391,105 @@ struct Column {
 }  // namespace
 
 struct FlowIndex::Impl {
-  std::vector<FlowRecord> rows;
+  // Rows are (node, flow): node fields are held once per node, flows are shared with
+  // whoever built the groups (the catalog), so an index copies no flow strings.
+  struct Row {
+    std::uint32_t group;
+    const FlowSpec* flow;
+  };
+  std::vector<NodeFlows> groups;
+  std::vector<Row> rows;
   std::array<Column, kFieldCount> cols;
   // Tags: distinct tags, and per tag the rows carrying it.
   Column tag_values;  // `ids` unused; values are the distinct tags
   std::vector<std::vector<std::uint32_t>> postings;
   mutable std::once_flag tag_key_once;
 
-  explicit Impl(std::vector<FlowRecord> flows) : rows(std::move(flows)) {
-    for (int f = 0; f < kFieldCount; ++f) {
-      if (f != kTagKey) cols[f].ids.reserve(rows.size());
+  static bool node_level(int f) {
+    return f == kRegistry || f == kNode || f == kOrganization || f == kStatus || f == kCreated || f == kModified ||
+           f == kHeartbeat;
+  }
+  static std::string_view node_value(const NodeFlows& n, int f) {
+    switch (f) {
+      case kRegistry: return n.registry;
+      case kNode: return n.node;
+      case kOrganization: return n.organization;
+      case kStatus: return n.status;
+      case kCreated: return n.created;
+      case kModified: return n.modified;
+      default: return n.heartbeat;
     }
-    for (std::uint32_t r = 0; r < rows.size(); ++r) {
-      const auto& row = rows[r];
-      for (int f = 0; f < kFieldCount; ++f)
-        if (f != kTagKey) cols[f].add(field_value(row, kFieldNames[f]));
-      for (const auto& t : row.tags) {
-        auto [it, inserted] = tag_values.lookup.try_emplace(t, static_cast<std::uint32_t>(tag_values.values.size()));
-        if (inserted) {
-          tag_values.values.push_back(t);
-          postings.emplace_back();
-        }
-        auto& list = postings[it->second];
-        if (list.empty() || list.back() != r) list.push_back(r);
+  }
+  static std::string_view flow_value(const FlowSpec& s, int f) {
+    switch (f) {
+      case kUrl: return s.url;
+      case kName: return s.name;
+      case kAuthor: return s.author;
+      default: return s.description;
+    }
+  }
+
+  json item(std::uint32_t r) const {
+    const auto& n = groups[rows[r].group];
+    const auto& s = *rows[r].flow;
+    return {{"registry", n.registry},
+            {"node", n.node},
+            {"organization", n.organization},
+            {"created", n.created},
+            {"modified", n.modified},
+            {"heartbeat", n.heartbeat},
+            {"url", s.url},
+            {"name", s.name},
+            {"author", s.author},
+            {"description", s.description},
+            {"tags", s.tags},
+            {"status", n.status}};
+  }
+
+  explicit Impl(std::vector<NodeFlows> nodes) : groups(std::move(nodes)) {
+    std::size_t total = 0;
+    for (const auto& g : groups) total += g.flows ? g.flows->size() : 0;
+    rows.reserve(total);
+    for (int f = 0; f < kFieldCount; ++f) {
+      if (f != kTagKey) cols[f].ids.reserve(total);
+    }
+    std::array<std::uint32_t, kFieldCount> group_ids{};
+    for (std::uint32_t g = 0; g < groups.size(); ++g) {
+      const auto& n = groups[g];
+      if (!n.flows || n.flows->empty()) continue;
+      // Node fields: one dictionary lookup per node, then its id for each of its rows.
+      for (int f = 0; f < kFieldCount; ++f) {
+        if (!node_level(f)) continue;
+        auto [it, inserted] =
+            cols[f].lookup.try_emplace(node_value(n, f), static_cast<std::uint32_t>(cols[f].values.size()));
+        if (inserted) cols[f].values.push_back(node_value(n, f));
+        group_ids[f] = it->second;
       }
+      for (const auto& spec : *n.flows) {
+        auto r = static_cast<std::uint32_t>(rows.size());
+        rows.push_back({g, &spec});
+        for (int f = 0; f < kFieldCount; ++f) {
+          if (f == kTagKey) continue;
+          if (node_level(f)) {
+            cols[f].ids.push_back(group_ids[f]);
+          } else {
+            cols[f].add(flow_value(spec, f));
+          }
+        }
+        add_tags(spec, r);
+      }
+    }
+  }
+
+  void add_tags(const FlowSpec& spec, std::uint32_t r) {
+    for (const auto& t : spec.tags) {
+      auto [it, inserted] = tag_values.lookup.try_emplace(t, static_cast<std::uint32_t>(tag_values.values.size()));
+      if (inserted) {
+        tag_values.values.push_back(t);
+        postings.emplace_back();
+      }
+      auto& list = postings[it->second];
+      if (list.empty() || list.back() != r) list.push_back(r);
     }
   }
   // The tags sort key (a row's tags sorted, then joined), built on first use.
@@ -410,7 +498,7 @@ struct FlowIndex::Impl {
       auto& col = const_cast<Column&>(cols[kTagKey]);
       std::vector<std::string> keys;
       keys.reserve(rows.size());
-      for (const auto& row : rows) keys.push_back(tags_key(row));
+      for (const auto& row : rows) keys.push_back(tags_key(row.flow->tags));
       col.owned = std::move(keys);
       col.ids.reserve(rows.size());
       for (const auto& k : col.owned) col.add(k);
@@ -521,7 +609,22 @@ Mask full_text(const std::string& needle, const FlowIndex::Impl& ix) {
 
 }  // namespace
 
-FlowIndex::FlowIndex(std::vector<FlowRecord> flows) : impl_(std::make_unique<Impl>(std::move(flows))) {}
+FlowIndex::FlowIndex(std::vector<NodeFlows> nodes) : impl_(std::make_unique<Impl>(std::move(nodes))) {}
+
+namespace {
+
+std::vector<NodeFlows> one_group_per_record(const std::vector<FlowRecord>& flows) {
+  std::vector<NodeFlows> out;
+  out.reserve(flows.size());
+  for (const auto& f : flows)
+    out.push_back({f.registry, f.node, f.organization, f.created, f.modified, f.heartbeat, f.status,
+                   make_flows({{f.name, f.url, f.description, f.author, f.tags, ""}})});
+  return out;
+}
+
+}  // namespace
+
+FlowIndex::FlowIndex(const std::vector<FlowRecord>& flows) : FlowIndex(one_group_per_record(flows)) {}
 FlowIndex::~FlowIndex() = default;
 
 std::size_t FlowIndex::size() const {
@@ -621,7 +724,7 @@ Result<json> FlowIndex::query(const QueryRequest& req, const QueryLimits& limits
 
   json items = json::array();
   for (std::size_t i = from; i < to; ++i) {
-    auto item = ix.rows[selected[i]].to_json();
+    auto item = ix.item(selected[i]);
     if (live_values.item) live_values.item(item);
     items.push_back(std::move(item));
   }

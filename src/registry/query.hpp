@@ -22,6 +22,34 @@
 
 namespace fedmesh::registry {
 
+// A flow as a node offers it.
+struct FlowSpec {
+  std::string name;  // "pkg/skill" (free text for Kodo flows)
+  std::string url;
+  std::string description;
+  std::string author;
+  std::vector<std::string> tags;
+  std::string version;
+  nlohmann::json to_json() const;
+  bool operator==(const FlowSpec&) const = default;
+};
+// A node's flows, immutable once built: the catalog and its query indexes share them.
+using FlowList = std::shared_ptr<const std::vector<FlowSpec>>;
+FlowList make_flows(std::vector<FlowSpec> flows = {});
+const FlowList& no_flows();  // one shared empty list
+
+// One node's fields as the index shows them, and its flows.
+struct NodeFlows {
+  std::string registry;
+  std::string node;
+  std::string organization;
+  std::string created;
+  std::string modified;
+  std::string heartbeat;
+  std::string status;
+  FlowList flows;
+};
+
 struct FlowRecord {
   std::string registry;
   std::string node;
@@ -76,7 +104,8 @@ struct QueryLimits {
 // and no per-row lowercasing. Thread-safe once constructed (lazy parts are once-only).
 class FlowIndex {
  public:
-  explicit FlowIndex(std::vector<FlowRecord> flows);
+  explicit FlowIndex(std::vector<NodeFlows> nodes);
+  explicit FlowIndex(const std::vector<FlowRecord>& flows);  // one group per record
   ~FlowIndex();
   FlowIndex(const FlowIndex&) = delete;
   FlowIndex& operator=(const FlowIndex&) = delete;
