@@ -53,8 +53,7 @@ void add_kodo_routes(net::Router& r, Node& node) {
     if (q->by.empty()) q->by = "name, node, url";  // Kodo's default order
     registry::QueryLimits limits{node.config().registry.max_page_size};
     auto* gateway = node.kodo();
-    auto page =
-        co_await net::offload(node.io().blocking(), [&] { return registry::run_query(gateway->flows(), *q, limits); });
+    auto page = co_await net::offload(node.io().blocking(), [&] { return gateway->index()->query(*q, limits); });
     if (!page) co_return Response::error(page.error());
     for (auto& item : (*page)["items"]) item.erase("status");  // Kodo's items carry no status
     if ((*page)["q"] == "") (*page)["q"] = nullptr;
@@ -67,8 +66,8 @@ void add_kodo_routes(net::Router& r, Node& node) {
   });
   r.add("GET", "/counts", [&node](Request&) -> asio::awaitable<Response> {
     auto* gateway = node.kodo();
-    co_return Response::json(200, co_await net::offload(node.io().blocking(),
-                                                        [gateway] { return registry::count_flows(gateway->flows()); }));
+    co_return Response::json(
+        200, co_await net::offload(node.io().blocking(), [gateway] { return gateway->index()->counts(); }));
   });
 }
 

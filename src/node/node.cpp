@@ -140,6 +140,8 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
       kopt.organization = c.organization;
       node->kodo_ = std::make_unique<registry::kodo::Gateway>(*node->catalog_, *node->store_, kopt);
       if (auto s = node->kodo_->load(c.registry.reset); !s) return std::move(s).error();
+      node->kodo_->set_index_runner(
+          [&pool = *node->index_pool_](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
     }
     if (!c.registry.peers.empty())
       node->mesh_ = std::make_unique<registry::Mesh>(*node->io_, *node->peers_, *node->catalog_, c.name,

@@ -132,7 +132,11 @@ Result<CatalogNode> decode_change(const json& c, SystemTime now) {
 
 Catalog::Catalog(Store& store, std::string registry_name, std::chrono::milliseconds stale_after,
                  std::chrono::milliseconds gone_after)
-    : store_(store), registry_(std::move(registry_name)), stale_after_(stale_after), gone_after_(gone_after) {}
+    : store_(store),
+      registry_(std::move(registry_name)),
+      stale_after_(stale_after),
+      gone_after_(gone_after),
+      index_([this] { return node_flows(); }) {}
 
 Status Catalog::load(bool reset) {
   if (reset) {
@@ -456,67 +460,21 @@ std::vector<NodeFlows> Catalog::node_flows() const {
   return out;
 }
 
-struct Catalog::Snapshot {
-  FlowIndex index;
-  std::uint64_t generation = 0;
-  explicit Snapshot(std::vector<NodeFlows> nodes) : index(std::move(nodes)) {}
-};
-
-std::shared_ptr<const Catalog::Snapshot> Catalog::build_snapshot() {
-  {
-    std::lock_guard lock(index_mu_);
-    last_build_start_ = std::chrono::steady_clock::now();
-  }
-  auto generation = generation_.load();  // read before copying: a later change makes it stale
-  auto heartbeats = heartbeat_generation_.load();
-  auto snap = std::make_shared<Snapshot>(node_flows());
-  snap->generation = generation;
-  snap->index.warm();
-  std::lock_guard lock(index_mu_);
-  if (!snapshot_ || generation >= snapshot_generation_) {
-    snapshot_ = snap;
-    snapshot_generation_ = generation;
-    snapshot_heartbeat_generation_ = heartbeats;
-  }
-  return snap;
-}
-
-std::shared_ptr<const Catalog::Snapshot> Catalog::snapshot() {
-  std::shared_ptr<const Snapshot> current;
-  bool background = false;
-  {
-    std::lock_guard lock(index_mu_);
-    bool structure_current = snapshot_ && snapshot_generation_ == generation_.load();
-    bool heartbeats_current = snapshot_heartbeat_generation_ == heartbeat_generation_.load();
-    current = snapshot_;
-    auto now = std::chrono::steady_clock::now();
-    background = current && index_runner_ && current->index.size() > kSyncIndexRows;
-    // Heartbeats alone only move the index's heartbeat column (items show the live one):
-    // a large catalog refreshes it at most every kHeartbeatRefresh.
-    if (structure_current &&
-        (heartbeats_current || (background && (building_ || now - last_build_start_ < kHeartbeatRefresh))))
-      return current;
-    if (background && (building_ || now - last_build_start_ < std::chrono::seconds(1))) return current;
-    if (background) {
-      building_ = true;
-      last_build_start_ = now;
-    }
-  }
-  if (!background) return build_snapshot();
-  index_runner_([this] {
-    (void)build_snapshot();
-    building_ = false;
-  });
-  return current;
-}
-
 void Catalog::set_index_runner(std::function<void(std::function<void()>)> runner) {
-  std::lock_guard lock(index_mu_);
-  index_runner_ = std::move(runner);
+  index_.set_runner(std::move(runner));
+}
+
+std::pair<std::uint64_t, std::uint64_t> Catalog::generations() const {
+  return {generation_.load(), heartbeat_generation_.load()};
+}
+
+std::shared_ptr<const FlowIndex> Catalog::index() {
+  auto [structure, heartbeats] = generations();
+  return index_.get(structure, heartbeats);
 }
 
 Result<json> Catalog::query(const QueryRequest& request, const QueryLimits& limits) {
-  auto snap = snapshot();
+  auto index = this->index();
   auto now = std::chrono::system_clock::now();
   // Status and heartbeat come from the live entries, not the index: they change the
   // most often and status changes with time alone.
@@ -536,11 +494,11 @@ Result<json> Catalog::query(const QueryRequest& request, const QueryLimits& limi
     item["status"] = status_of(it->second, now);
     item["heartbeat"] = it->second.heartbeat;
   };
-  return snap->index.query(request, limits, live);
+  return index->query(request, limits, live);
 }
 
 json Catalog::counts() {
-  return snapshot()->index.counts();
+  return index()->counts();
 }
 
 json Catalog::providers(const std::string& skill) const {

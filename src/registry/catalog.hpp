@@ -25,6 +25,7 @@
 
 #include "core/error.hpp"
 #include "core/time.hpp"
+#include "registry/index_cache.hpp"
 #include "registry/query.hpp"
 #include "store/store.hpp"
 
@@ -122,18 +123,16 @@ class Catalog {
 
   // Every live node with its flows, as the query index takes them (flows shared, not copied).
   std::vector<NodeFlows> node_flows() const;
-  // Queries and counts run on an immutable, warmed FlowIndex of the flows. A catalog of
-  // up to kSyncIndexRows flows rebuilds it on the first query after a change, so
-  // answers are exact; a larger one keeps answering from the last index while a new one
-  // is built through the runner (at most one at a time, at most one start per second),
-  // so answers may lag changes by about one build, and heartbeats alone refresh it at
-  // most every kHeartbeatRefresh. Items always show the live status and heartbeat.
-  static constexpr std::size_t kSyncIndexRows = 10'000;
-  static constexpr std::chrono::seconds kHeartbeatRefresh{30};
+  // Queries and counts run on an immutable, warmed FlowIndex of the flows, kept by an
+  // IndexCache (exact up to IndexCache::kSyncRows flows, rebuilt in the background
+  // above). Items always show the live status and heartbeat.
   Result<nlohmann::json> query(const QueryRequest& request, const QueryLimits& limits);
   nlohmann::json counts();
-  // Runs an index build off the caller's thread (the node posts it to its blocking pool).
+  // Runs an index build off the caller's thread (the node gives it a thread of its own).
   void set_index_runner(std::function<void(std::function<void()>)> runner);
+  // Changes so far: (anything an index holds, heartbeats only). Views that keep their own
+  // IndexCache of this catalog (Kodo's) compare against them.
+  std::pair<std::uint64_t, std::uint64_t> generations() const;
   // Nodes offering `skill` that are not gone: [{name, url, organization, status}].
   nlohmann::json providers(const std::string& skill) const;
   nlohmann::json nodes() const;
@@ -153,9 +152,7 @@ class Catalog {
   // `heartbeat_only`: nothing the index holds changed but the heartbeat.
   void changed(const CatalogNode& node, const std::string& from, bool heartbeat_only = false);
   nlohmann::json node_json(const CatalogNode& node, SystemTime now) const;
-  struct Snapshot;
-  std::shared_ptr<const Snapshot> snapshot();
-  std::shared_ptr<const Snapshot> build_snapshot();
+  std::shared_ptr<const FlowIndex> index();
 
   Store& store_;
   std::string registry_;
@@ -168,13 +165,7 @@ class Catalog {
   std::vector<std::pair<int, Listener>> listeners_;     // guarded by mu_
   std::atomic<std::uint64_t> generation_{0};            // bumped by every change but heartbeats
   std::atomic<std::uint64_t> heartbeat_generation_{0};  // bumped by heartbeats
-  std::uint64_t snapshot_heartbeat_generation_ = 0;     // guarded by index_mu_
-  std::mutex index_mu_;                                 // guards the three below
-  std::shared_ptr<const Snapshot> snapshot_;
-  std::uint64_t snapshot_generation_ = 0;
-  std::chrono::steady_clock::time_point last_build_start_{};
-  std::atomic<bool> building_{false};
-  std::function<void(std::function<void()>)> index_runner_;
+  IndexCache index_;
   int next_listener_ = 0;
 };
 

@@ -184,18 +184,12 @@ json node_json(const CatalogNode& n) {
           {"status", "unknown"}};
 }
 
-std::vector<FlowRecord> flow_records(const std::vector<CatalogNode>& nodes, const std::string& self) {
-  std::vector<FlowRecord> out;
-  for (const auto& n : nodes) {
-    for (const auto& f : *n.flows)
-      out.push_back({self, n.url, n.organization, wire_time(n.created), wire_time(n.modified), wire_time(n.heartbeat),
-                     f.url, f.name, f.author, f.description, f.tags, ""});
-  }
-  return out;
-}
-
 Gateway::Gateway(Catalog& catalog, Store& store, GatewayOptions options)
-    : catalog_(catalog), store_(store), options_(std::move(options)), started_at_(wire_time(now_iso8601())) {}
+    : catalog_(catalog),
+      store_(store),
+      options_(std::move(options)),
+      started_at_(wire_time(now_iso8601())),
+      index_([this] { return kodo_rows(); }) {}
 
 Gateway::~Gateway() {
   stop();
@@ -399,8 +393,22 @@ json Gateway::dump() const {
   return out;
 }
 
-std::vector<FlowRecord> Gateway::flows() const {
-  return flow_records(catalog_.live_nodes(), url());
+std::vector<NodeFlows> Gateway::kodo_rows() const {
+  auto self = url();
+  std::vector<NodeFlows> out;
+  for (const auto& n : catalog_.live_nodes())  // node fields copied, flow lists shared
+    out.push_back({self, n.url, n.organization, wire_time(n.created), wire_time(n.modified), wire_time(n.heartbeat), "",
+                   n.flows});
+  return out;
+}
+
+std::shared_ptr<const FlowIndex> Gateway::index() {
+  auto [structure, heartbeats] = catalog_.generations();
+  return index_.get(structure, heartbeats);
+}
+
+void Gateway::set_index_runner(IndexCache::Runner runner) {
+  index_.set_runner(std::move(runner));
 }
 
 bool Gateway::idle() const {

@@ -23,6 +23,7 @@
 
 #include "core/error.hpp"
 #include "registry/catalog.hpp"
+#include "registry/index_cache.hpp"
 #include "registry/query.hpp"
 #include "store/store.hpp"
 
@@ -55,9 +56,6 @@ Result<Offer> decode_offer(const nlohmann::json& body);
 // A catalog entry as a Kodo Node.
 nlohmann::json node_json(const CatalogNode& node);
 
-// Flow records as Kodo's /flows shows them: node is the node's URL, registry is `self`.
-std::vector<FlowRecord> flow_records(const std::vector<CatalogNode>& nodes, const std::string& self);
-
 struct GatewayOptions {
   std::string url;  // how Kodo peers reach this registry ("http://host:port")
   std::string organization;
@@ -87,7 +85,10 @@ class Gateway {
   Result<nlohmann::json> update_registry(const nlohmann::json& body);
   // ProviderDump: {url, organization, feed, nodes, providers}.
   nlohmann::json dump() const;
-  std::vector<FlowRecord> flows() const;
+  // The catalog as Kodo's /flows and /counts show it (node is the node's URL, registry is
+  // this registry's, timestamps naive), kept like the catalog's own index.
+  std::shared_ptr<const FlowIndex> index();
+  void set_index_runner(IndexCache::Runner runner);
 
   bool idle() const;  // no forward queued or in flight
   std::uint64_t forwarded() const { return forwarded_; }
@@ -108,6 +109,7 @@ class Gateway {
   // /update/node and /update/registry: an offer from a Kodo registry that connected.
   Result<std::vector<std::string>> update_from(const nlohmann::json& body, bool provider_record);
   void on_change(const CatalogNode& node);
+  std::vector<NodeFlows> kodo_rows() const;
   void run();
 
   Catalog& catalog_;
@@ -128,6 +130,7 @@ class Gateway {
   std::condition_variable cv_;
   std::thread worker_;
   std::atomic<std::uint64_t> forwarded_{0};
+  IndexCache index_;
 };
 
 }  // namespace fedmesh::registry::kodo

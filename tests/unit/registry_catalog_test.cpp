@@ -52,7 +52,7 @@ TEST_F(CatalogIndex, SmallCatalogsAnswerExactlyAfterEveryChange) {
 }
 
 TEST_F(CatalogIndex, LargeCatalogsAnswerFromTheLastIndexWhileTheNextBuilds) {
-  int big = static_cast<int>(Catalog::kSyncIndexRows) + 1000;
+  int big = static_cast<int>(IndexCache::kSyncRows) + 1000;
   ASSERT_TRUE(catalog_->register_node("big", "https://big:1", "Big", flows(big, "p")));
   EXPECT_EQ(total(), big);  // the first index is built on the spot
   ASSERT_TRUE(catalog_->register_node("small", "https://small:1", "Small", flows(1, "q")));
@@ -62,7 +62,7 @@ TEST_F(CatalogIndex, LargeCatalogsAnswerFromTheLastIndexWhileTheNextBuilds) {
 }
 
 TEST_F(CatalogIndex, HeartbeatsDoNotRebuildALargeIndexButShowLive) {
-  int big = static_cast<int>(Catalog::kSyncIndexRows) + 10;
+  int big = static_cast<int>(IndexCache::kSyncRows) + 10;
   ASSERT_TRUE(catalog_->register_node("big", "https://big:1", "Big", flows(big, "p")));
   auto first = *catalog_->query({"", "", 0, 1}, {});
   std::string before = first["items"][0]["heartbeat"];
