@@ -26,6 +26,7 @@ class HelloFederate : public ::testing::Test {
       auto r = http(f_.http_port(c), "POST", "/api/v1/packages", package_upload(packages_dir() + "/color_tools"));
       ASSERT_EQ(r.status, 201) << r.body;
     }
+    ASSERT_TRUE(f_.wait_healthy("painter")) << f_.process("painter").log();
     auto r = http(port("painter"), "POST", "/api/v1/packages", package_upload(packages_dir() + "/palette"));
     ASSERT_EQ(r.status, 201) << r.body;
     // The colour nodes re-announce their skills; wait until painter has heard from all three.
