@@ -31,6 +31,7 @@ TEST(Dashboard, RunsABlendAndShowsErrorsInChromium) {
     ASSERT_EQ(http(f.http_port(c), "POST", "/api/v1/packages", package_upload(packages_dir() + "/color_tools")).status,
               201);
   }
+  ASSERT_TRUE(f.wait_healthy("painter"));
   int painter = f.http_port("painter");
   ASSERT_EQ(http(painter, "POST", "/api/v1/packages", package_upload(packages_dir() + "/palette")).status, 201);
   ASSERT_TRUE(wait_until([&] { return f.peer_state("painter", "yellow") == "up"; }, 10s));

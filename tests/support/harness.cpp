@@ -63,6 +63,17 @@ int claim_block() {
 
 }  // namespace
 
+bool port_accepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
 int free_port() {
   static int next = 0;
   static const int block = claim_block();
@@ -286,6 +297,14 @@ void Federation::start(const std::string& name) {
   procs_[name] =
       std::make_unique<Process>(std::vector<std::string>{fedmesh_binary(), "node", "--config", config_path(name)},
                                 dir_ / (name + ".log"), spec.env);
+  // Returns once the operator listener accepts connections (plain or TLS alike) or the
+  // node has exited (tests of refused start-ups read its log), so no test races the
+  // listener coming up.
+  auto& proc = *procs_[name];
+  int listen_port = hp;
+  if (auto it = spec.env.find("FEDMESH_HTTP__LISTEN"); it != spec.env.end())
+    listen_port = std::atoi(it->second.substr(it->second.rfind(':') + 1).c_str());
+  wait_until([&] { return !proc.running() || port_accepts(listen_port); }, std::chrono::seconds(15));
 }
 
 void Federation::stop(const std::string& name, int sig) {

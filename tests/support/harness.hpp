@@ -34,6 +34,8 @@ class TempDir {
 
 // A port that was free a moment ago (bind to port 0, read it, close).
 int free_port();
+// Whether something on 127.0.0.1 accepts a TCP connection on `port` now.
+bool port_accepts(int port);
 
 void write_file(const std::string& path, const std::string& content);
 std::string read_file(const std::string& path);
@@ -107,6 +109,8 @@ class Federation {
   };
   // Allocates ports, issues the certificate and writes DIR/NAME.toml.
   void add(const NodeSpec& spec);
+  // Writes the config and starts the node; returns once its operator listener accepts
+  // connections or the process has exited.
   void start(const std::string& name);
   void stop(const std::string& name, int sig = 15);
   Process& process(const std::string& name) { return *procs_.at(name); }
