@@ -63,17 +63,6 @@ int claim_block() {
 
 }  // namespace
 
-bool port_accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
 int free_port() {
   static int next = 0;
   static const int block = claim_block();
@@ -173,6 +162,17 @@ int connect_loopback(int port) {
   }
   return fd;
 }
+
+}  // namespace
+
+bool port_accepts(int port) {
+  int fd = connect_loopback(port);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+namespace {
 
 HttpResult exchange(int port, const std::string& bytes, std::chrono::milliseconds timeout) {
   HttpResult r;
