@@ -164,6 +164,11 @@ TEST(Lifecycle, OperatorListenerOverTlsWithATokenAndTheCliReachesIt) {
   EXPECT_NE(run_fedmesh({"status", url}, &out, untrusted), 0);
   EXPECT_NE(out.find("TLS handshake failed"), std::string::npos) << out;
 
+  auto unreadable = env;
+  unreadable["FEDMESH_CACERT"] = dir / "no-such-ca.pem";
+  EXPECT_NE(run_fedmesh({"status", url}, &out, unreadable), 0);
+  EXPECT_NE(out.find("cannot read CA file"), std::string::npos) << out;
+
   // Plain HTTP to the TLS listener gets no answer it could mistake for one.
   EXPECT_NE(run_fedmesh({"status", "http://127.0.0.1:" + std::to_string(f.http_port("a"))}, &out, env), 0);
 }
