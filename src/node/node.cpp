@@ -258,6 +258,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   if (auto s = peers_->start(c.federation.peers); !s) return s;
   if (auto s = write_runtime_file(); !s) return s;
   if (auto s = deploy_system_services(); !s) return s;
+  if (catalog_) catalog_->prepare_index();  // a restarted registry answers its first query at once
   if (mesh_) mesh_->start();
   if (registrant_) registrant_->start();
   if (catalog_) {

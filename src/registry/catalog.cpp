@@ -468,6 +468,11 @@ std::pair<std::uint64_t, std::uint64_t> Catalog::generations() const {
   return {generation_.load(), heartbeat_generation_.load()};
 }
 
+void Catalog::prepare_index() {
+  auto [structure, heartbeats] = generations();
+  index_.prepare(structure, heartbeats);
+}
+
 std::shared_ptr<const FlowIndex> Catalog::index() {
   auto [structure, heartbeats] = generations();
   return index_.get(structure, heartbeats);

@@ -133,6 +133,8 @@ class Catalog {
   // Changes so far: (anything an index holds, heartbeats only). Views that keep their own
   // IndexCache of this catalog (Kodo's) compare against them.
   std::pair<std::uint64_t, std::uint64_t> generations() const;
+  // Starts building the first query index in the background (called once started).
+  void prepare_index();
   // Nodes offering `skill` that are not gone: [{name, url, organization, status}].
   nlohmann::json providers(const std::string& skill) const;
   nlohmann::json nodes() const;

@@ -26,11 +26,28 @@ std::shared_ptr<const FlowIndex> IndexCache::build(std::uint64_t structure, std:
   return index;
 }
 
+void IndexCache::prepare(std::uint64_t structure, std::uint64_t heartbeats) {
+  Runner runner;
+  {
+    std::lock_guard lock(mu_);
+    if (index_ || building_ || !runner_) return;
+    building_ = true;
+    runner = runner_;
+  }
+  runner([this, structure, heartbeats] {
+    (void)build(structure, heartbeats);
+    std::lock_guard lock(mu_);
+    building_ = false;
+    built_.notify_all();
+  });
+}
+
 std::shared_ptr<const FlowIndex> IndexCache::get(std::uint64_t structure, std::uint64_t heartbeats) {
   std::shared_ptr<const FlowIndex> current;
   Runner runner;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    built_.wait(lock, [this] { return index_ || !building_; });  // the first build, if under way
     current = index_;
     bool structure_current = index_ && structure_ == structure;
     bool heartbeats_current = heartbeats_ == heartbeats;
@@ -52,6 +69,7 @@ std::shared_ptr<const FlowIndex> IndexCache::get(std::uint64_t structure, std::u
     (void)build(structure, heartbeats);
     std::lock_guard lock(mu_);
     building_ = false;
+    built_.notify_all();
   });
   return current;
 }

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,9 @@ class IndexCache {
   void set_runner(Runner runner);
   // The index to answer from now, given the source's current generations.
   std::shared_ptr<const FlowIndex> get(std::uint64_t structure, std::uint64_t heartbeats);
+  // Builds the first index through the runner now (a registry does at start), so the
+  // first query finds it ready; a query that comes first waits for that build.
+  void prepare(std::uint64_t structure, std::uint64_t heartbeats);
 
  private:
   std::shared_ptr<const FlowIndex> build(std::uint64_t structure, std::uint64_t heartbeats);
@@ -43,6 +47,7 @@ class IndexCache {
   std::uint64_t heartbeats_ = 0;
   std::chrono::steady_clock::time_point last_start_{};
   bool building_ = false;
+  std::condition_variable built_;
 };
 
 }  // namespace fedmesh::registry
