@@ -7,6 +7,7 @@
 
 #include "core/time.hpp"
 #include "registry/catalog.hpp"
+#include "registry/kodo.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/harness.hpp"
 
@@ -92,6 +93,25 @@ TEST_F(CatalogIndex, KodoEntriesNeverReplaceFedmeshNodes) {
   ASSERT_TRUE(same);
   EXPECT_FALSE(same->changed);  // an echo changes nothing
   EXPECT_EQ((*catalog_->node("kodo-k-2"))["status"], "unknown");
+}
+
+TEST_F(CatalogIndex, KodoRegistriesAreRememberedUnlessReset) {
+  auto gateway = [&] {
+    return std::make_unique<kodo::Gateway>(*catalog_, *store_, kodo::GatewayOptions{"http://me:1"});
+  };
+  auto first = gateway();
+  ASSERT_TRUE(first->load(false));
+  nlohmann::json offer = {{"url", "http://kodo:2"}, {"feed", true}, {"nodes", nlohmann::json::object()}};
+  ASSERT_TRUE(first->connect(offer));
+  auto again = gateway();
+  ASSERT_TRUE(again->load(false));
+  EXPECT_TRUE(again->dump()["providers"].contains("http://kodo:2"));
+  auto reset = gateway();
+  ASSERT_TRUE(reset->load(true));
+  EXPECT_TRUE(reset->dump()["providers"].empty());
+  auto after = gateway();
+  ASSERT_TRUE(after->load(false));
+  EXPECT_TRUE(after->dump()["providers"].empty());  // the reset was stored too
 }
 
 }  // namespace
