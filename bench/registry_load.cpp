@@ -21,14 +21,6 @@ using json = nlohmann::json;
 using fedmesh::net::blocking_http_request;
 
 namespace {
-fedmesh::Result<fedmesh::net::BlockingResponse> plain_http_request(const std::string& base, const std::string& method,
-                                                                   const std::string& path, const std::string& body,
-                                                                   std::chrono::milliseconds timeout) {
-  return blocking_http_request(base, method, path, body, {timeout});
-}
-}  // namespace
-
-namespace {
 
 const char* kOrgs[] = {"Acme Paint", "Blue Pigments", "Cyan Labs", "Delta Data", "Echo Health"};
 const char* kTopics[] = {"color", "inventory", "ml", "stats", "health", "geo", "text", "audio"};
@@ -55,7 +47,7 @@ double ms_since(Clock::time_point t) {
 }
 
 long long total_flows(const std::string& base) {
-  auto r = plain_http_request(base, "GET", "/api/v1/registry/flows?pp=1", "", std::chrono::seconds(30));
+  auto r = blocking_http_request(base, "GET", "/api/v1/registry/flows?pp=1", "", {std::chrono::seconds(30)});
   if (!r || r->status != 200) return -1;
   return json::parse(r->body).value("total", -1LL);
 }
@@ -82,7 +74,7 @@ int main(int argc, char** argv) {
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
       for (int n; (n = next.fetch_add(1)) < nodes;) {
-        auto r = plain_http_request(base, "POST", "/register", kodo_node(n, flows), std::chrono::seconds(30));
+        auto r = blocking_http_request(base, "POST", "/register", kodo_node(n, flows), {std::chrono::seconds(30)});
         if (!r || r->status != 200) ++failed;
       }
     });
@@ -124,7 +116,7 @@ int main(int argc, char** argv) {
                                ? "/flows?by=name&" + page
                                : "/api/v1/registry/flows?" + page + (c.query.empty() ? "" : "&") + c.query;
       auto t = Clock::now();
-      auto res = plain_http_request(base, "GET", target, "", std::chrono::seconds(30));
+      auto res = blocking_http_request(base, "GET", target, "", {std::chrono::seconds(30)});
       ms.push_back(ms_since(t));
       if (!res || res->status != 200) {
         std::fprintf(stderr, "query failed: %s\n", target.c_str());

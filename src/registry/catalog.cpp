@@ -1,7 +1,6 @@
 #include "registry/catalog.hpp"
 
 #include <regex>
-#include <unordered_map>
 
 #include "core/json.hpp"
 

@@ -512,10 +512,6 @@ struct FlowIndex::Impl {
         for (auto r : postings[t]) out[r] = 1;
     return out;
   }
-
-  static constexpr std::string_view kFieldNames[kFieldCount] = {"registry", "node",     "organization", "url",
-                                                                "name",     "author",   "description",  "status",
-                                                                "created",  "modified", "heartbeat",    "tags"};
 };
 
 namespace {
