@@ -9,6 +9,7 @@
 
 #include "core/address.hpp"
 #include "core/json.hpp"
+#include "core/numbers.hpp"
 #include "core/version.hpp"
 #include "federation/hello.hpp"
 #include "net/offload.hpp"
@@ -26,22 +27,32 @@ using json = nlohmann::json;
 
 namespace {
 
-// The body of a skill call: a JSON object, or nothing for {}.
+// The body of a skill call: a JSON object, or nothing for {}. It is handed to Lua, so it
+// is parsed with the depth limit scripts accept.
 Result<json> call_args(const Request& req) {
   if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
-  return parse_json(req.body, 64);
+  return parse_json(req.body, kMaxJsonDepth);
+}
+
+// An optional integer header, strictly: absent gives `fallback`; anything but a decimal
+// integer within [lo, hi] is refused naming the header.
+Result<long long> integer_header(const Request& req, std::string_view name, long long lo, long long hi,
+                                 long long fallback) {
+  auto text = req.header(name);
+  if (text.empty()) return fallback;
+  auto v = parse_integer(text, lo, hi);
+  if (!v)
+    return make_error(ErrorCode::invalid_argument, "header " + std::string(name) + " must be an integer from " +
+                                                       std::to_string(lo) + " to " + std::to_string(hi));
+  return *v;
 }
 
 // A caller's requested deadline (milliseconds header), bounded by the node's maximum.
-skills::Clock::time_point deadline_from(const Request& req, const Node& node, std::string_view header) {
+Result<skills::Clock::time_point> deadline_from(const Request& req, const Node& node, std::string_view header) {
   const auto& sc = node.config().skills;
-  auto ms = sc.timeout;
-  auto text = req.header(header);
-  if (!text.empty()) {
-    long long v = std::atoll(std::string(text).c_str());
-    if (v >= 0) ms = std::min(std::chrono::milliseconds(v), sc.max_timeout);
-  }
-  return skills::Clock::now() + ms;
+  auto ms = integer_header(req, header, 0, 86'400'000, sc.timeout.count());
+  if (!ms) return std::move(ms).error();
+  return skills::Clock::now() + std::min(std::chrono::milliseconds(*ms), sc.max_timeout);
 }
 
 std::string html_escape(std::string_view s) {
@@ -103,13 +114,16 @@ Result<registry::QueryRequest> query_request(const Request& req) {
   registry::QueryRequest q;
   q.q = req.query_param("q").value_or("");
   q.by = req.query_param("by").value_or("");
-  for (auto [name, field] : {std::pair<const char*, long long*>{"p", &q.page}, {"pp", &q.page_size}}) {
+  // Checked strictly here; the query checks pp against the node's page size limit.
+  for (auto [name, field, hi] :
+       {std::tuple<const char*, long long*, long long>{"p", &q.page, 1'000'000'000}, {"pp", &q.page_size, 1'000'000}}) {
     auto v = req.query_param(name);
     if (!v) continue;
-    char* end = nullptr;
-    *field = std::strtoll(v->c_str(), &end, 10);
-    if (v->empty() || *end != '\0')
-      return make_error(ErrorCode::invalid_argument, std::string(name) + " must be an integer");
+    auto n = parse_integer(*v, 0, hi);
+    if (!n)
+      return make_error(ErrorCode::invalid_argument,
+                        std::string(name) + " must be an integer from 0 to " + std::to_string(hi));
+    *field = *n;
   }
   return q;
 }
@@ -141,8 +155,12 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
     }
     co_return Response::error(make_error(ErrorCode::not_found, "no asset " + std::string(req.param("name"))));
   });
-  r->add("GET", "/healthz", [](Request&) -> asio::awaitable<Response> {
-    co_return Response::json(200, {{"status", "ok"}});
+  // Unhealthy (503) when the script pool is wedged: every script thread busy on one step
+  // for longer than the node allows, so no skill can run.
+  r->add("GET", "/healthz", [&node](Request&) -> asio::awaitable<Response> {
+    auto scripts = node.skills().scripts_health();
+    bool wedged = scripts["wedged"].get<bool>();
+    co_return Response::json(wedged ? 503 : 200, {{"status", wedged ? "unhealthy" : "ok"}, {"scripts", scripts}});
   });
   r->add("GET", "/api/v1/status", [&node](Request&) -> asio::awaitable<Response> {
     co_return Response::text(200, node.status_text(), "application/json");
@@ -161,7 +179,9 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
   r->add("POST", "/api/v1/skills/{package}/{skill}", [&node](Request& req) -> asio::awaitable<Response> {
     auto args = call_args(req);
     if (!args) co_return Response::error(args.error());
-    skills::CallContext ctx{skills::Caller{}, deadline_from(req, node, "x-fedmesh-timeout-ms"), 0, "", "operator"};
+    auto deadline = deadline_from(req, node, "x-fedmesh-timeout-ms");
+    if (!deadline) co_return Response::error(deadline.error());
+    skills::CallContext ctx{skills::Caller{}, *deadline, 0, "", "operator"};
     co_return skill_response(co_await node.skills().invoke(std::string(req.param("package")),
                                                            std::string(req.param("skill")), std::move(*args), ctx));
   });
@@ -185,6 +205,11 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
     int status = *outcome == skills::SkillHost::InstallOutcome::installed ? 201 : 200;
     co_return Response::json(status, {{"package", name}, {"version", version}, {"hash", hash}, {"outcome", text}});
   });
+  r->add("POST", "/api/v1/packages/{name}/resume", [&node](Request& req) -> asio::awaitable<Response> {
+    auto s = co_await node.skills().resume(std::string(req.param("name")));
+    if (!s) co_return Response::error(s.error());
+    co_return Response::json(200, {{"resumed", req.param("name")}});
+  });
   r->add("DELETE", "/api/v1/packages/{name}", [&node](Request& req) -> asio::awaitable<Response> {
     auto s = co_await node.skills().remove(std::string(req.param("name")));
     if (!s) co_return Response::error(s.error());
@@ -202,10 +227,7 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
     auto number = [&](const char* name, long long lo, long long hi, long long def) -> std::optional<long long> {
       auto v = req.query_param(name);
       if (!v) return def;
-      char* end = nullptr;
-      long long n = std::strtoll(v->c_str(), &end, 10);
-      if (v->empty() || *end != '\0' || n < lo || n > hi) return std::nullopt;
-      return n;
+      return parse_integer(*v, lo, hi);
     };
     auto limit = number("limit", 1, 500, 50);
     auto before = number("before", 0, std::numeric_limits<long long>::max(), 0);
@@ -255,14 +277,12 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
   if (node.config().http.debug_routes) {
     // Sleeps ?ms=N (at most 60 s) then answers: lets tests hold a request in flight.
     r->add("POST", "/api/v1/debug/sleep", [](Request& req) -> asio::awaitable<Response> {
-      auto text = req.query_param("ms").value_or("0");
-      char* end = nullptr;
-      long ms = std::strtol(text.c_str(), &end, 10);
-      if (end == text.c_str() || *end != '\0' || ms < 0 || ms > 60'000)
+      auto ms = parse_integer(req.query_param("ms").value_or("0"), 0, 60'000);
+      if (!ms)
         co_return Response::error(make_error(ErrorCode::invalid_argument, "ms must be an integer from 0 to 60000"));
-      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(*ms));
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-      co_return Response::json(200, {{"slept_ms", ms}});
+      co_return Response::json(200, {{"slept_ms", *ms}});
     });
     r->add("POST", "/api/v1/debug/echo", [](Request& req) -> asio::awaitable<Response> {
       auto body = parse_json(req.body);
@@ -278,19 +298,25 @@ std::shared_ptr<const net::Router> federation_routes(Node& node) {
   r->add("POST", "/fed/v1/hello", [&node](Request& req) -> asio::awaitable<Response> {
     auto hello = federation::decode_hello(req.body);
     if (!hello) co_return Response::error(hello.error());
-    auto mine = co_await node.peer_manager().on_hello(req.peer_name, std::move(*hello));
+    auto mine = co_await node.peer_manager().on_hello(req.peer_name, req.peer_organization, std::move(*hello));
     if (!mine) co_return Response::error(mine.error());
     co_return Response::json(200, mine->to_json());
   });
   r->add("POST", "/fed/v1/skills/{package}/{skill}", [&node](Request& req) -> asio::awaitable<Response> {
     auto args = call_args(req);
     if (!args) co_return Response::error(args.error());
+    // Federation headers are parsed strictly: a peer must not be able to wrap or lower
+    // the depth of its call chain, nor ask for a nonsense deadline.
+    auto depth = integer_header(req, "x-fedmesh-depth", 0, 1024, 0);
+    if (!depth) co_return Response::error(depth.error());
+    auto deadline = deadline_from(req, node, "x-fedmesh-deadline-ms");
+    if (!deadline) co_return Response::error(deadline.error());
     skills::CallContext ctx;
     ctx.caller.local = false;
     ctx.caller.peer = req.peer_name;
-    if (auto info = node.peer_manager().find(req.peer_name)) ctx.caller.organization = info->organization;
-    ctx.deadline = deadline_from(req, node, "x-fedmesh-deadline-ms");
-    ctx.depth = std::atoi(std::string(req.header("x-fedmesh-depth")).c_str());
+    ctx.caller.organization = req.peer_organization;  // from its certificate, never from its hello
+    ctx.deadline = *deadline;
+    ctx.depth = static_cast<int>(*depth);
     ctx.call_id = std::string(req.header("x-fedmesh-call-id").substr(0, 64));
     ctx.caller_name = req.peer_name;
     co_return skill_response(co_await node.skills().invoke(std::string(req.param("package")),
@@ -305,9 +331,18 @@ std::shared_ptr<const net::Router> federation_routes(Node& node) {
       auto organization = body->contains("organization") && (*body)["organization"].is_string()
                               ? (*body)["organization"].get<std::string>()
                               : std::string();
-      if (url.size() > 2048 || !parse_url(url) || organization.size() > 256)
+      auto parsed = parse_url(url);
+      if (url.size() > 2048 || !parsed || parsed->scheme != "https" || organization.size() > 256)
         co_return Response::error(
             make_error(ErrorCode::bad_json, "field 'url' must be an https URL and 'organization' a short string"));
+      // The organization is the certificate's; a registration claiming another is refused.
+      if (!req.peer_organization.empty()) {
+        if (!organization.empty() && organization != req.peer_organization)
+          co_return Response::error(make_error(
+              ErrorCode::forbidden,
+              "organization '" + organization + "' is not the certificate's ('" + req.peer_organization + "')"));
+        organization = req.peer_organization;
+      }
       auto flows = registry::decode_flows(body->value("flows", json::array()));
       if (!flows) co_return Response::error(flows.error());
       std::string name = req.peer_name;

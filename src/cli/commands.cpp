@@ -3,6 +3,7 @@
 #include <csignal>
 #include <iostream>
 #include <regex>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
@@ -12,6 +13,7 @@
 #include "cli/operator_client.hpp"
 #include "config/loader.hpp"
 #include "config/options.hpp"
+#include "core/crash.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "core/version.hpp"
@@ -44,6 +46,7 @@ int run_node(const std::string& config_path, bool reset_registry) {
   if (reset_registry) loaded->config.registry.reset = true;
   const NodeConfig& cfg = loaded->config;
   setup_logging({cfg.log.level, cfg.log.format, cfg.name});
+  install_crash_handler(cfg.name, cfg.log.format == "json");
 
   // Signals are caught on this thread only; I/O threads start after this point.
   boost::asio::io_context signals_ctx;
@@ -69,6 +72,14 @@ int run_node(const std::string& config_path, bool reset_registry) {
   });
   signals_ctx.run();
   spdlog::info("received {}", received == SIGINT ? "SIGINT" : "SIGTERM");
+  // The stop halts scripts when the grace ends; should anything still hold the process
+  // (a store call that never returns), it ends anyway a little later.
+  std::thread([grace = cfg.shutdown_grace] {
+    std::this_thread::sleep_for(grace + std::chrono::seconds(5));
+    spdlog::critical("did not stop within shutdown_grace + 5s; exiting now");
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }).detach();
   (*node)->stop();
   return 0;
 }

@@ -93,6 +93,13 @@ Status write_node_config(const Network& net, const NetworkNode& n) {
           "\nworkdir = \"../var/" + n.name + "\"\n\n[http]\nlisten = \"127.0.0.1:" + std::to_string(n.http) +
           "\"\n\n[federation]\nlisten = \"127.0.0.1:" + std::to_string(n.federation) + "\"\ncert = \"../certs/" +
           n.name + ".crt\"\nkey = \"../certs/" + n.name + ".key\"\ntrust = [\"../ca/ca.crt\"]\nretry_max = \"2s\"\n";
+  // The variables the network sets for a node are the ones its packages may read (the
+  // node's own FEDMESH_* settings never are).
+  std::string readable;
+  for (const auto& [k, v] : n.env) {
+    if (!k.starts_with("FEDMESH_")) readable += (readable.empty() ? "" : ", ") + toml_string(k);
+  }
+  if (!readable.empty()) toml += "\n[skills]\nenv = [" + readable + "]\n";
   for (const auto& l : net.links) {
     if (l.from != n.name) continue;
     toml += "\n[[federation.peers]]\nname = " + toml_string(l.to) +

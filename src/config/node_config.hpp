@@ -62,6 +62,9 @@ struct SkillsConfig {
   int max_depth = 0;
   std::size_t memory_limit = 0;  // bytes per package
   std::int64_t instruction_limit = 0;
+  std::vector<std::string> env;  // variables packages may read
+  int threads = 0;               // script pool
+  int suspend_after = 0;         // overruns in a row that suspend a package
   bool operator==(const SkillsConfig&) const = default;
 };
 

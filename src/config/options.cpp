@@ -78,6 +78,17 @@ std::string check_advertise(const json& v) {
   return check_https_url(v);
 }
 
+std::string check_env_names(const json& v) {
+  static const std::regex re("[A-Za-z_][A-Za-z0-9_]{0,127}");
+  for (const auto& name : v) {
+    const auto& n = name.get_ref<const std::string&>();
+    if (!std::regex_match(n, re)) return "'" + n + "' is not an environment variable name";
+    if (n.starts_with("FEDMESH_"))
+      return "'" + n + "': FEDMESH_* variables configure the node and are never readable by packages";
+  }
+  return "";
+}
+
 std::string check_non_empty_list(const json& v) {
   if (v.empty()) return "must list at least one CA certificate";
   return "";
@@ -175,6 +186,16 @@ const std::vector<NodeOption>& node_options() {
        1 << 20, 1LL << 32, {}, nullptr, FM_APPLY(skills.memory_limit)},
       {"skills.instruction_limit", Kind::Int, "100000000", "Lua instructions one invocation may run.", false, 10'000,
        100'000'000'000LL, {}, nullptr, FM_APPLY(skills.instruction_limit)},
+      {"skills.env", Kind::StringList, "[]",
+       "Environment variables packages may read with env() (each package must also declare them). FEDMESH_* "
+       "variables and values holding the node's secrets are never readable.", false, 0, 0, {}, check_env_names,
+       FM_APPLY(skills.env)},
+      {"skills.threads", Kind::Int, "2",
+       "Threads of the script pool (Lua), apart from the I/O threads and the store's pool.", false, 1, 64, {}, nullptr,
+       FM_APPLY(skills.threads)},
+      {"skills.suspend_after", Kind::Int, "3",
+       "A package whose invocations are stopped by their budget, deadline or memory cap this many times in a row is "
+       "suspended until reinstalled or resumed.", false, 1, 1000, {}, nullptr, FM_APPLY(skills.suspend_after)},
 
       {"system_services.enable", Kind::StringList, "[]",
        "Packages deployed (installed, updated or left as they are) after the node is up, at every start. "

@@ -53,17 +53,24 @@ json yaml_scalar(const YAML::Node& node) {
   return s;
 }
 
-json from_yaml(const YAML::Node& node, int depth) {
+// Aliases make a YAML document a graph: a few hundred bytes of nested anchors expand to
+// billions of values ("billion laughs"). The conversion counts what it expands.
+constexpr std::size_t kMaxYamlValues = 100'000;
+
+json from_yaml(const YAML::Node& node, int depth, std::size_t& values) {
   if (depth > 32) throw YAML::Exception(node.Mark(), "nesting deeper than 32 levels");
+  if (++values > kMaxYamlValues)
+    throw YAML::Exception(node.Mark(), "the document expands to more than " + std::to_string(kMaxYamlValues) +
+                                           " values (aliases of aliases?)");
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       json obj = json::object();
-      for (const auto& kv : node) obj[kv.first.as<std::string>()] = from_yaml(kv.second, depth + 1);
+      for (const auto& kv : node) obj[kv.first.as<std::string>()] = from_yaml(kv.second, depth + 1, values);
       return obj;
     }
     case YAML::NodeType::Sequence: {
       json arr = json::array();
-      for (const auto& v : node) arr.push_back(from_yaml(v, depth + 1));
+      for (const auto& v : node) arr.push_back(from_yaml(v, depth + 1, values));
       return arr;
     }
     case YAML::NodeType::Scalar: return yaml_scalar(node);
@@ -92,7 +99,8 @@ Result<json> parse_tree(std::string_view text, Format format, const std::string&
     auto root = YAML::Load(std::string(text));
     if (!root.IsDefined() || root.IsNull()) return json::object();
     if (!root.IsMap()) return make_error(ErrorCode::config_invalid, display_name + ": top level must be a mapping");
-    return from_yaml(root, 0);
+    std::size_t values = 0;
+    return from_yaml(root, 0, values);
   } catch (const YAML::Exception& e) {
     return make_error(ErrorCode::config_invalid, display_name + ":" + std::to_string(e.mark.line + 1) + ":" +
                                                      std::to_string(e.mark.column + 1) + ": " + e.msg);

@@ -36,7 +36,8 @@ namespace fedmesh {
   X(internal, 1018, 500, "an unexpected failure inside the node")                           \
   X(skill_error, 1019, 422, "a skill raised an error; its own code is reported instead")    \
   X(resource_exhausted, 1020, 503, "a skill exceeded its instruction budget or memory cap") \
-  X(depth_exceeded, 1021, 508, "a call chain between nodes is deeper than the limit")
+  X(depth_exceeded, 1021, 508, "a call chain between nodes is deeper than the limit")       \
+  X(package_unavailable, 1022, 503, "the package failed to load or start, or is suspended")
 
 enum class ErrorCode : std::uint16_t {
 #define FEDMESH_X(name, number, status, text) name = number,

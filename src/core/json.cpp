@@ -1,11 +1,18 @@
 #include "core/json.hpp"
 
+#include <algorithm>
+#include <vector>
+
 namespace fedmesh {
 
 Result<nlohmann::json> parse_json(std::string_view text, int max_depth) {
   bool too_deep = false;
-  auto limit = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-    if (depth > max_depth) too_deep = true;
+  // The callback's depth counts the containers around the event: an object or array
+  // starting at depth d is the (d+1)th level, so containers nest at most max_depth levels.
+  auto limit = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    bool opens =
+        event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start;
+    if (opens && depth >= max_depth) too_deep = true;
     return !too_deep;
   };
   try {
@@ -66,6 +73,22 @@ Result<nlohmann::json> parse_json_object(std::string_view text, int max_depth) {
   if (!j) return j;
   if (!j->is_object()) return make_error(ErrorCode::bad_json, "expected a JSON object");
   return j;
+}
+
+int json_depth(const nlohmann::json& value) {
+  // Iterative: the value may come from anywhere, so no recursion on its shape.
+  int deepest = 0;
+  std::vector<std::pair<const nlohmann::json*, int>> todo{{&value, 0}};
+  while (!todo.empty()) {
+    auto [v, d] = todo.back();
+    todo.pop_back();
+    if (!v->is_structured()) continue;
+    deepest = std::max(deepest, d + 1);
+    for (const auto& item : *v) {
+      if (item.is_structured()) todo.emplace_back(&item, d + 1);
+    }
+  }
+  return deepest;
 }
 
 Result<std::string> string_member(const nlohmann::json& obj, std::string_view key, std::size_t max_len) {

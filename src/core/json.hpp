@@ -10,11 +10,19 @@
 
 namespace fedmesh {
 
-// Parses `text` as JSON; bad_json when malformed or nested deeper than max_depth.
-Result<nlohmann::json> parse_json(std::string_view text, int max_depth = 32);
+// The deepest JSON that crosses into a script (skill arguments, events, replies, state,
+// config): bodies headed for Lua are parsed with this limit and refused beyond it.
+constexpr int kMaxJsonDepth = 32;
+
+// Parses `text` as JSON; bad_json when malformed or when objects and arrays nest more
+// than max_depth levels (json_depth() > max_depth).
+Result<nlohmann::json> parse_json(std::string_view text, int max_depth = kMaxJsonDepth);
 
 // Parses and requires an object.
-Result<nlohmann::json> parse_json_object(std::string_view text, int max_depth = 32);
+Result<nlohmann::json> parse_json_object(std::string_view text, int max_depth = kMaxJsonDepth);
+
+// How deeply `value` nests (a scalar is 0, [1] is 1).
+int json_depth(const nlohmann::json& value);
 
 // Serializes without throwing: invalid UTF-8 in strings becomes U+FFFD.
 std::string dump_json(const nlohmann::json& value, int indent = -1);

@@ -258,10 +258,17 @@ asio::awaitable<void> PeerManager::run(std::shared_ptr<Peer> peer) {
   idle_cv_.notify_all();
 }
 
-asio::awaitable<Result<Hello>> PeerManager::on_hello(std::string cert_name, Hello hello) {
+asio::awaitable<Result<Hello>> PeerManager::on_hello(std::string cert_name, std::string cert_organization,
+                                                     Hello hello) {
   if (hello.name != cert_name)
     co_return make_error(ErrorCode::forbidden,
                          "hello names '" + hello.name + "' but the certificate is for '" + cert_name + "'");
+  // Who a peer is comes from its certificate: a hello claiming another organization is
+  // refused, and the one we record is the certificate's.
+  if (!hello.organization.empty() && hello.organization != cert_organization)
+    co_return make_error(ErrorCode::forbidden, "hello claims organization '" + hello.organization +
+                                                   "' but the certificate says '" + cert_organization + "'");
+  hello.organization = cert_organization;
   std::shared_ptr<Peer> added;
   {
     std::lock_guard lock(mu_);

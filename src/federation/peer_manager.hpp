@@ -76,7 +76,7 @@ class PeerManager {
   bool idle() const;
 
   // Handles a hello from `cert_name` (the caller's certificate name). Returns our hello.
-  boost::asio::awaitable<Result<Hello>> on_hello(std::string cert_name, Hello hello);
+  boost::asio::awaitable<Result<Hello>> on_hello(std::string cert_name, std::string cert_organization, Hello hello);
 
   Hello self() const;
 

@@ -15,7 +15,9 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
 
 #include "core/address.hpp"
@@ -139,7 +141,7 @@ std::string ssl_reason(const boost::system::error_code& ec) {
 
 template <class Stream>
 asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& stream, std::shared_ptr<Conn> conn,
-                            std::string remote, std::string peer_name) {
+                            std::string remote, std::string peer_name, std::string peer_organization) {
   const auto& opt = st->options;
   // Bounded: a header up to the limit plus one read; the parser enforces the header limit.
   beast::flat_buffer buffer(opt.max_header + 8192);
@@ -221,6 +223,7 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
     Request req = to_request(parser);
     req.remote = remote;
     req.peer_name = peer_name;
+    req.peer_organization = peer_organization;
     req.request_id = conn_tag + std::to_string(++requests);
     unsigned version = parser.get().version();
     bool keep_alive = parser.get().keep_alive();
@@ -235,6 +238,24 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
           make_error(ErrorCode::payload_too_large, "request body exceeds " + std::to_string(opt.max_body) + " bytes"));
     }
     if (!early && body_unread) {
+      // A client that sent "Expect: 100-continue" waits for this before the body.
+      auto expect = req.header("expect");
+      if (!expect.empty()) {
+        if (beast::iequals(expect, "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), nothrow);
+          if (wec) {
+            st->metrics->inflight_add(-1);
+            break;
+          }
+        } else {
+          early = Response::error(make_error(
+              ErrorCode::invalid_argument, "Expect: " + std::string(expect) + " is not supported (only 100-continue)"));
+          early->status = 417;
+        }
+      }
+    }
+    if (!early && body_unread) {
       auto [bec, bn] = co_await http::async_read(stream, buffer, parser, nothrow);
       if (bec) {
         if (bec == http::error::body_limit) {
@@ -243,9 +264,14 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
         } else if (conn->timed_out) {
           conn->timed_out = false;
           early = Response::error(make_error(ErrorCode::request_timeout, "request body not received in time"));
-        } else {
-          st->metrics->inflight_add(-1);
+        } else if (bec == http::error::end_of_stream || bec == asio::error::eof ||
+                   bec == asio::error::connection_reset || bec == asio::error::operation_aborted ||
+                   bec == http::error::partial_message) {
+          st->metrics->inflight_add(-1);  // the client went away: no one to answer
           break;
+        } else {
+          // A bad chunk size or similar: the client is still there and gets told why.
+          early = Response::error(make_error(ErrorCode::invalid_argument, "malformed request body: " + bec.message()));
         }
       } else {
         body_unread = false;
@@ -294,12 +320,15 @@ asio::awaitable<void> run_connection(std::shared_ptr<HttpServer::State> st, tcp:
         st->metrics->tls_refused();
         spdlog::warn("{}: refused TLS connection from {}: {}", st->options.name, remote, reason);
       } else {
-        std::string peer;
-        if (st->options.mutual_tls) peer = peer_certificate_name(stream.native_handle());
-        co_await serve(st, stream, conn, remote, std::move(peer));
+        std::string peer, organization;
+        if (st->options.mutual_tls) {
+          peer = peer_certificate_name(stream.native_handle());
+          organization = peer_certificate_organization(stream.native_handle());
+        }
+        co_await serve(st, stream, conn, remote, std::move(peer), std::move(organization));
       }
     } else {
-      co_await serve(st, socket, conn, remote, "");
+      co_await serve(st, socket, conn, remote, "", "");
     }
   } catch (const std::exception& e) {
     spdlog::error("{}: connection from {} failed: {}", st->options.name, remote, e.what());

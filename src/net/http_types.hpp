@@ -27,6 +27,7 @@ struct Request {
   std::string body;
   std::vector<std::pair<std::string, std::string>> params;  // from {name} route segments
   std::string peer_name;                                    // certificate name on mutual-TLS listeners, else ""
+  std::string peer_organization;                            // certificate organization (O) there, else ""
   std::string remote;                                       // "ip:port"
   std::string request_id;
 

@@ -4,7 +4,9 @@
 
 namespace fedmesh::net {
 
-IoPool::IoPool(int threads) {
+IoPool::IoPool(int threads, int script_threads)
+    : script_threads_(static_cast<std::size_t>(std::max(1, script_threads))),
+      scripts_(std::make_unique<boost::asio::thread_pool>(script_threads_)) {
   for (int i = 0; i < std::max(1, threads); ++i) {
     contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
     guards_.emplace_back(contexts_.back()->get_executor());
@@ -37,6 +39,10 @@ void IoPool::stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  // Script steps still queued have no one waiting for them; running ones end at their
+  // next budget check once the skill host has halted them.
+  scripts_->stop();
+  scripts_->join();
   // Finish queued blocking work (store writes) rather than drop it: join() without a
   // prior stop() waits until the queue is empty.
   blocking_.join();

@@ -1,5 +1,7 @@
 // IoPool: N threads, one io_context each (measured faster than one shared context with
-// strands). Connections are spread round-robin with next(). start() once, stop() once;
+// strands). Connections are spread round-robin with next(). Beside them, two pools for
+// work that must never run on an I/O thread, kept apart so one kind cannot starve the
+// other: `blocking` (store, files) and `scripts` (Lua). start() once, stop() once;
 // next() and contexts are safe from any thread.
 #pragma once
 
@@ -16,7 +18,7 @@ namespace fedmesh::net {
 
 class IoPool {
  public:
-  explicit IoPool(int threads);
+  explicit IoPool(int threads, int script_threads = 2);
   ~IoPool();
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
@@ -31,6 +33,9 @@ class IoPool {
 
   // A separate small pool for blocking work (store, files): never an I/O thread.
   boost::asio::thread_pool& blocking() { return blocking_; }
+  // The pool scripts run on (each package on its own strand of it).
+  boost::asio::thread_pool& scripts() { return *scripts_; }
+  std::size_t script_threads() const { return script_threads_; }
 
  private:
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
@@ -39,6 +44,8 @@ class IoPool {
   std::vector<std::thread> threads_;
   std::atomic<std::size_t> next_{0};
   boost::asio::thread_pool blocking_{2};
+  std::size_t script_threads_;
+  std::unique_ptr<boost::asio::thread_pool> scripts_;
 };
 
 }  // namespace fedmesh::net

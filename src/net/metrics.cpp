@@ -55,18 +55,17 @@ void HttpMetrics::record(int route, const std::string& method, int status, std::
   s.count.fetch_add(1, std::memory_order_relaxed);
 }
 
-void HttpMetrics::render(std::string& out) const {
-  auto sum = [&](auto get) {
-    std::uint64_t n = 0;
-    for (const auto& sh : shards_) n += get(sh).load(std::memory_order_relaxed);
-    return n;
-  };
-  out += "# HELP fedmesh_http_requests_total HTTP requests by listener, route, method and status.\n";
-  out += "# TYPE fedmesh_http_requests_total counter\n";
+std::uint64_t HttpMetrics::sum(const std::function<const std::atomic<std::uint64_t>&(const Shard&)>& get) const {
+  std::uint64_t n = 0;
+  for (const auto& sh : shards_) n += get(sh).load(std::memory_order_relaxed);
+  return n;
+}
+
+void HttpMetrics::render_requests(std::string& out) const {
   for (std::size_t i = 0; i < routes_.size(); ++i) {
     for (std::size_t m = 0; m < kMethods; ++m) {
       for (std::size_t st = 0; st < kStatusSlots; ++st) {
-        auto n = sum([&](const Shard& sh) -> auto& { return sh.stats[i].by_status[m][st]; });
+        auto n = sum([&](const Shard& sh) -> const auto& { return sh.stats[i].by_status[m][st]; });
         if (n == 0) continue;
         std::string status =
             st < kStatuses.size() ? std::to_string(kStatuses[st]) : std::to_string(st - kStatuses.size() + 1) + "xx";
@@ -76,36 +75,50 @@ void HttpMetrics::render(std::string& out) const {
       }
     }
   }
-  out += "# HELP fedmesh_http_request_duration_seconds Time from request header to response written.\n";
-  out += "# TYPE fedmesh_http_request_duration_seconds histogram\n";
+}
+
+void HttpMetrics::render_durations(std::string& out) const {
   for (std::size_t i = 0; i < routes_.size(); ++i) {
-    auto count = sum([&](const Shard& sh) -> auto& { return sh.stats[i].count; });
+    auto count = sum([&](const Shard& sh) -> const auto& { return sh.stats[i].count; });
     if (count == 0) continue;
     std::uint64_t cumulative = 0;
     for (std::size_t b = 0; b <= kBuckets.size(); ++b) {
-      cumulative += sum([&](const Shard& sh) -> auto& { return sh.stats[i].buckets[b]; });
+      cumulative += sum([&](const Shard& sh) -> const auto& { return sh.stats[i].buckets[b]; });
       std::string le = b < kBuckets.size() ? fmt::format("{}", kBuckets[b]) : "+Inf";
       out += fmt::format("fedmesh_http_request_duration_seconds_bucket{{listener=\"{}\",route=\"{}\",le=\"{}\"}} {}\n",
                          listener_, routes_[i], le, cumulative);
     }
-    auto micros = sum([&](const Shard& sh) -> auto& { return sh.stats[i].sum_micros; });
+    auto micros = sum([&](const Shard& sh) -> const auto& { return sh.stats[i].sum_micros; });
     out += fmt::format("fedmesh_http_request_duration_seconds_sum{{listener=\"{}\",route=\"{}\"}} {}\n", listener_,
                        routes_[i], static_cast<double>(micros) / 1e6);
     out += fmt::format("fedmesh_http_request_duration_seconds_count{{listener=\"{}\",route=\"{}\"}} {}\n", listener_,
                        routes_[i], count);
   }
-  std::int64_t connections = 0;
-  std::uint64_t refused = 0;
-  for (const auto& sh : shards_) {
-    connections += sh.connections.load(std::memory_order_relaxed);
-    refused += sh.tls_refused.load(std::memory_order_relaxed);
+}
+
+void HttpMetrics::render(const std::vector<const HttpMetrics*>& listeners, std::string& out) {
+  out += "# HELP fedmesh_http_requests_total HTTP requests by listener, route, method and status.\n";
+  out += "# TYPE fedmesh_http_requests_total counter\n";
+  for (const auto* l : listeners) l->render_requests(out);
+  out += "# HELP fedmesh_http_request_duration_seconds Time from request header to response written.\n";
+  out += "# TYPE fedmesh_http_request_duration_seconds histogram\n";
+  for (const auto* l : listeners) l->render_durations(out);
+  out += "# HELP fedmesh_http_inflight Requests being served now.\n# TYPE fedmesh_http_inflight gauge\n";
+  for (const auto* l : listeners)
+    out += fmt::format("fedmesh_http_inflight{{listener=\"{}\"}} {}\n", l->listener_, l->inflight());
+  out += "# HELP fedmesh_http_connections Open connections.\n# TYPE fedmesh_http_connections gauge\n";
+  for (const auto* l : listeners) {
+    std::int64_t connections = 0;
+    for (const auto& sh : l->shards_) connections += sh.connections.load(std::memory_order_relaxed);
+    out += fmt::format("fedmesh_http_connections{{listener=\"{}\"}} {}\n", l->listener_, connections);
   }
-  out += fmt::format("# TYPE fedmesh_http_inflight gauge\nfedmesh_http_inflight{{listener=\"{}\"}} {}\n", listener_,
-                     inflight());
-  out += fmt::format("# TYPE fedmesh_http_connections gauge\nfedmesh_http_connections{{listener=\"{}\"}} {}\n",
-                     listener_, connections);
-  out += fmt::format("# TYPE fedmesh_tls_refused_total counter\nfedmesh_tls_refused_total{{listener=\"{}\"}} {}\n",
-                     listener_, refused);
+  out += "# HELP fedmesh_tls_refused_total TLS handshakes refused (untrusted, denied or failed).\n";
+  out += "# TYPE fedmesh_tls_refused_total counter\n";
+  for (const auto* l : listeners) {
+    std::uint64_t refused = 0;
+    for (const auto& sh : l->shards_) refused += sh.tls_refused.load(std::memory_order_relaxed);
+    out += fmt::format("fedmesh_tls_refused_total{{listener=\"{}\"}} {}\n", l->listener_, refused);
+  }
 }
 
 }  // namespace fedmesh::net

@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,8 +26,9 @@ class HttpMetrics {
   void connection_closed() { shard().connections.fetch_sub(1, std::memory_order_relaxed); }
   void tls_refused() { shard().tls_refused.fetch_add(1, std::memory_order_relaxed); }
 
-  // Prometheus text exposition of this listener's series.
-  void render(std::string& out) const;
+  // Prometheus text exposition of several listeners: each family's HELP and TYPE once,
+  // then every listener's series with its `listener` label.
+  static void render(const std::vector<const HttpMetrics*>& listeners, std::string& out);
 
   static constexpr std::array<double, 12> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                       0.01,   0.025,   0.05,   0.1,   0.5,    2.5};
@@ -51,6 +53,9 @@ class HttpMetrics {
     std::atomic<std::uint64_t> tls_refused{0};
   };
   Shard& shard();
+  std::uint64_t sum(const std::function<const std::atomic<std::uint64_t>&(const Shard&)>& get) const;
+  void render_requests(std::string& out) const;
+  void render_durations(std::string& out) const;
 
   std::string listener_;
   std::vector<std::string> routes_;

@@ -25,11 +25,19 @@ DenyList::DenyList(const std::vector<std::string>& entries) {
   }
 }
 
-std::string certificate_name(X509* cert) {
+namespace {
+
+std::string subject_entry(X509* cert, int nid) {
   if (!cert) return {};
   char buf[256] = {0};
-  int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
+  int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), nid, buf, sizeof buf);
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+}  // namespace
+
+std::string certificate_name(X509* cert) {
+  return subject_entry(cert, NID_commonName);
 }
 
 bool DenyList::denies(X509* cert) const {
@@ -137,6 +145,10 @@ Result<TlsContext> make_client_context(const TlsFiles& files) {
 std::string peer_certificate_name(SSL* ssl) {
   X509* cert = SSL_get0_peer_certificate(ssl);
   return certificate_name(cert);
+}
+
+std::string peer_certificate_organization(SSL* ssl) {
+  return subject_entry(SSL_get0_peer_certificate(ssl), NID_organizationName);
 }
 
 std::string verify_failure_reason(SSL* ssl) {

@@ -48,6 +48,9 @@ Result<TlsContext> make_client_context(const TlsFiles& files);
 
 // The peer certificate's node name (CN) on an established connection, or "".
 std::string peer_certificate_name(ssl_st* ssl);
+// The peer certificate's organization (O), or "": who a peer is comes from here, never
+// from what it says.
+std::string peer_certificate_organization(ssl_st* ssl);
 std::string certificate_name(x509_st* cert);
 // OpenSSL's verification result text for a failed handshake ("" when none).
 std::string verify_failure_reason(ssl_st* ssl);

@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -43,6 +45,12 @@ Status check_identity(const NodeConfig& c) {
   if (info->common_name != c.name)
     return make_error(ErrorCode::config_invalid, "federation.cert: " + c.federation.cert + " is for '" +
                                                      info->common_name + "', but name = '" + c.name + "'");
+  // Peers take a node's organization from its certificate and refuse a hello that claims
+  // another, so the config must say the same.
+  if (info->organization != c.organization)
+    return make_error(ErrorCode::config_invalid, "federation.cert: " + c.federation.cert + " is for organization '" +
+                                                     info->organization + "', but organization = '" + c.organization +
+                                                     "' (issue it with fedmesh ca issue --organization)");
   std::vector<std::string> cas;
   for (const auto& t : c.federation.trust) {
     auto pem = crypto::read_file(t);
@@ -68,7 +76,8 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   const auto& c = node->config_;
   std::error_code ec;
   fs::create_directories(c.workdir, ec);
-  if (ec) return make_error(ErrorCode::io_error, "workdir " + c.workdir + ": " + ec.message());
+  // The operator's input (exit 2), like the certificate files it names.
+  if (ec) return make_error(ErrorCode::config_invalid, "workdir " + c.workdir + ": " + ec.message());
   ::chmod(c.workdir.c_str(), 0700);
 
   if (auto s = check_identity(c); !s) return std::move(s).error();
@@ -95,7 +104,7 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
     node->http_tls_ = std::move(*http_tls);
   }
 
-  node->io_ = std::make_unique<net::IoPool>(c.threads);
+  node->io_ = std::make_unique<net::IoPool>(c.threads, c.skills.threads);
   net::ClientOptions copts;
   copts.max_idle_per_peer = static_cast<std::size_t>(c.federation.max_idle_per_peer);
   node->client_ = std::make_unique<net::HttpClient>(std::move(*client_tls), copts);
@@ -119,6 +128,11 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   sopts.limits.memory_bytes = c.skills.memory_limit;
   sopts.limits.instructions = static_cast<std::uint64_t>(c.skills.instruction_limit);
   sopts.registries = c.discovery.registries;
+  sopts.env_allow = c.skills.env;
+  sopts.suspend_after = c.skills.suspend_after;
+  for (const auto& secret : {c.http.token, c.store.url}) {
+    if (!secret.empty()) sopts.secrets.push_back(secret);
+  }
   node->skills_ = std::make_unique<skills::SkillHost>(*node->io_, *node->store_, *node->peers_, sopts);
   if (auto s = node->skills_->restore(); !s) return std::move(s).error();
 
@@ -217,8 +231,8 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
     kopt.max_body = c.http.max_body;
     kopt.request_timeout = c.http.request_timeout;
     kopt.idle_timeout = c.http.idle_timeout;
-    auto metrics = std::make_shared<net::HttpMetrics>("kodo", kodo_routes->patterns());
-    kodo_server_ = std::make_unique<net::HttpServer>(*io_, kopt, std::move(kodo_routes), metrics);
+    kodo_metrics_ = std::make_shared<net::HttpMetrics>("kodo", kodo_routes->patterns());
+    kodo_server_ = std::make_unique<net::HttpServer>(*io_, kopt, std::move(kodo_routes), kodo_metrics_);
   }
   http_server_ = std::make_unique<net::HttpServer>(*io_, hopt, std::move(http_routes), http_metrics_);
   fed_server_ = std::make_unique<net::HttpServer>(*io_, fopt, std::move(fed_routes), fed_metrics_);
@@ -347,13 +361,30 @@ void Node::stop() {
   if (sweeper_) boost::asio::post(sweeper_->get_executor(), [t = sweeper_] { t->cancel(); });
   if (skills_) skills_->stop();
   if (peers_) peers_->stop();
-  // Both listeners drain at once, within one grace period.
+  // Both listeners drain at once, within one grace period; when it ends, scripts still
+  // running are halted at their next budget check, whatever they are doing.
+  std::mutex drain_mu;
+  std::condition_variable drain_cv;
+  bool drained = false;
+  std::thread halter([&] {
+    std::unique_lock lock(drain_mu);
+    if (!drain_cv.wait_for(lock, config_.shutdown_grace, [&] { return drained; }) && skills_) {
+      spdlog::warn("shutdown grace over: halting running scripts");
+    }
+    if (skills_) skills_->halt();
+  });
   std::thread fed_stop([this] {
     if (fed_server_) fed_server_->stop(config_.shutdown_grace);
   });
   if (kodo_server_) kodo_server_->stop(config_.shutdown_grace);
   if (http_server_) http_server_->stop(config_.shutdown_grace);
   fed_stop.join();
+  {
+    std::lock_guard lock(drain_mu);
+    drained = true;
+  }
+  drain_cv.notify_all();
+  halter.join();
   if (client_) client_->clear();
   io_->stop();
   if (index_pool_) index_pool_->join();  // a build in progress finishes before the catalog goes
@@ -399,17 +430,26 @@ nlohmann::json Node::peers() const {
 std::string Node::metrics_text() const {
   std::string out;
   out.reserve(4096);
-  http_metrics_->render(out);
-  fed_metrics_->render(out);
+  std::vector<const net::HttpMetrics*> listeners{http_metrics_.get(), fed_metrics_.get()};
+  if (kodo_metrics_) listeners.push_back(kodo_metrics_.get());
+  net::HttpMetrics::render(listeners, out);
   out += "# HELP fedmesh_peers Peers by state.\n# TYPE fedmesh_peers gauge\n";
   auto summary = peers_->summary();
   for (std::size_t i = 0; i < summary.by_state.size(); ++i) {
     out += fmt::format("fedmesh_peers{{state=\"{}\"}} {}\n",
                        federation::to_string(static_cast<federation::PeerState>(i)), summary.by_state[i]);
   }
-  out += "# TYPE fedmesh_uptime_seconds gauge\nfedmesh_uptime_seconds " +
-         std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_).count()) +
-         "\n";
+  auto scripts = skills_->scripts_health();
+  out += fmt::format(
+      "# HELP fedmesh_script_threads Threads of the script pool.\n# TYPE fedmesh_script_threads gauge\n"
+      "fedmesh_script_threads {}\n"
+      "# HELP fedmesh_script_busy Script steps running now.\n# TYPE fedmesh_script_busy gauge\nfedmesh_script_busy "
+      "{}\n",
+      scripts["threads"].get<int>(), scripts["busy"].get<int>());
+  out +=
+      "# HELP fedmesh_uptime_seconds Seconds since the node started.\n# TYPE fedmesh_uptime_seconds "
+      "gauge\nfedmesh_uptime_seconds " +
+      std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_).count()) + "\n";
   return out;
 }
 

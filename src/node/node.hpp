@@ -87,6 +87,7 @@ class Node {
   std::shared_ptr<boost::asio::steady_timer> sweeper_;
   std::shared_ptr<net::HttpMetrics> http_metrics_;
   std::shared_ptr<net::HttpMetrics> fed_metrics_;
+  std::shared_ptr<net::HttpMetrics> kodo_metrics_;
   std::unique_ptr<net::HttpServer> http_server_;
   std::unique_ptr<net::HttpServer> fed_server_;
   bool stopped_ = false;

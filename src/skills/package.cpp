@@ -137,6 +137,9 @@ Result<Manifest> parse_manifest(const std::string& text) {
   }
   if (auto it = t.find("config"); it != t.end()) {
     if (!it->is_object()) return bad("config", "expected a table");
+    // It becomes the script's `config` table: no deeper than what may cross into Lua.
+    if (json_depth(*it) > kMaxJsonDepth)
+      return bad("config", "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     m.config = *it;
   }
   auto skills = t.find("skills");

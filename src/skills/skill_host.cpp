@@ -23,10 +23,14 @@ using Strand = asio::strand<asio::thread_pool::executor_type>;
 struct SkillHost::Slot {
   Slot(Package p, json c, Strand s) : package(std::move(p)), config(std::move(c)), strand(std::move(s)) {}
   Package package;
-  json config;  // defaults merged with the node's table for this package
-  std::unique_ptr<LuaRuntime> runtime;
-  Strand strand;         // every touch of `runtime` happens here
-  std::mutex timers_mu;  // guards timers
+  json config;                          // defaults merged with the node's table for this package
+  std::unique_ptr<LuaRuntime> runtime;  // null when the package failed to load
+  // Guarded by SkillHost::mu_:
+  std::string status = "ok";  // ok | failed | suspended
+  std::string reason;         // why it is not ok
+  int overruns = 0;           // invocations stopped by budget, deadline or memory in a row
+  Strand strand;              // every touch of `runtime` happens here
+  std::mutex timers_mu;       // guards timers
   std::vector<std::shared_ptr<asio::steady_timer>> timers;
   std::atomic<bool> retired{false};
 
@@ -43,10 +47,22 @@ class SkillHost::Host : public RuntimeHost {
   Host(Store& store, federation::PeerManager& peers, const SkillHostOptions& options)
       : store_(store), peers_(peers), options_(options) {}
   Store& store() override { return store_; }
-  std::optional<std::string> env(std::string_view name) override {
+  // The operator decides what packages may read: [skills] env lists the names; the
+  // node's own variables (FEDMESH_*) and its secrets are never given out.
+  Result<std::optional<std::string>> env(std::string_view name) override {
+    if (name.starts_with("FEDMESH_"))
+      return make_error(ErrorCode::forbidden, "FEDMESH_* variables are never readable by packages");
+    const auto& allow = options_.env_allow;
+    if (std::find(allow.begin(), allow.end(), name) == allow.end())
+      return make_error(ErrorCode::forbidden, "not allowed by this node's [skills] env list");
     const char* v = std::getenv(std::string(name).c_str());
-    if (!v) return std::nullopt;
-    return std::string(v);
+    if (!v) return std::optional<std::string>();
+    std::string value(v);
+    for (const auto& secret : options_.secrets) {
+      if (!secret.empty() && value.find(secret) != std::string::npos)
+        return make_error(ErrorCode::forbidden, "holds one of the node's secrets");
+    }
+    return std::optional<std::string>(std::move(value));
   }
   json self() override { return {{"name", options_.node_name}, {"organization", options_.organization}}; }
   json peers(std::string_view skill) override {
@@ -135,8 +151,10 @@ SkillHost::~SkillHost() {
 }
 
 Result<std::shared_ptr<SkillHost::Slot>> SkillHost::make_slot(const Package& package, const json& config) {
-  auto slot = std::make_shared<Slot>(package, merged_config(package, config), asio::make_strand(pool_.blocking()));
-  auto rt = LuaRuntime::load(slot->package, slot->config, *host_, options_.limits);
+  auto slot = std::make_shared<Slot>(package, merged_config(package, config), asio::make_strand(pool_.scripts()));
+  auto limits = options_.limits;
+  limits.halt = &halt_;
+  auto rt = LuaRuntime::load(slot->package, slot->config, *host_, limits);
   if (!rt) return std::move(rt).error();
   slot->runtime = std::move(*rt);
   return slot;
@@ -147,17 +165,35 @@ Status SkillHost::restore() {
   if (!list) return std::move(list).error();
   for (const auto& record : *list) {
     auto source = parse_json_object(record.source, 64);
-    if (!source) return make_error(ErrorCode::store_error, "package " + record.name + ": stored source is not JSON");
-    auto package = package_from_json(*source);
-    if (!package)
-      return make_error(ErrorCode::store_error, "package " + record.name + ": " + package.error().message());
-    auto slot = make_slot(*package, source->value("config", json::object()));
-    if (!slot) return make_error(ErrorCode::store_error, "package " + record.name + ": " + slot.error().message());
+    Result<Package> package = make_error(ErrorCode::store_error, "stored source is not JSON");
+    if (source) package = package_from_json(*source);
+    std::shared_ptr<Slot> slot;
+    std::string reason;
+    if (package) {
+      auto made = make_slot(*package, source->value("config", json::object()));
+      if (made) {
+        slot = *made;
+      } else {
+        reason = made.error().message();
+      }
+    } else {
+      reason = package.error().message();
+    }
+    if (!slot) {
+      // Kept, not served: the node starts without it and says why (no crash loop).
+      Package stub;
+      if (package) stub = *package;
+      stub.manifest.name = record.name;
+      stub.manifest.version = record.version;
+      stub.hash = record.hash;
+      slot = std::make_shared<Slot>(std::move(stub), json::object(), asio::make_strand(pool_.scripts()));
+      mark_failed(*slot, "failed to load: " + reason);
+    }
     {
       std::lock_guard lock(mu_);
-      slots_[record.name] = *slot;
+      slots_[record.name] = slot;
     }
-    start_periods(*slot);
+    if (slot->runtime) start_periods(slot);
   }
   return {};
 }
@@ -169,6 +205,110 @@ void SkillHost::stop() {
     for (auto& [name, slot] : slots_) slot->retire();
   }
   flush();
+}
+
+void SkillHost::halt() {
+  halt_ = true;
+}
+
+void SkillHost::mark_failed(Slot& slot, const std::string& reason) {
+  {
+    std::lock_guard lock(mu_);
+    slot.status = "failed";
+    slot.reason = reason;
+  }
+  spdlog::error("package {} is not served: {}", slot.package.manifest.name, reason);
+}
+
+std::optional<Error> SkillHost::unavailable(const Slot& slot) const {
+  std::lock_guard lock(mu_);
+  if (slot.status == "ok") return std::nullopt;
+  return make_error(ErrorCode::package_unavailable,
+                    "package " + slot.package.manifest.name + " is " + slot.status + ": " + slot.reason);
+}
+
+void SkillHost::note_outcome(Slot& slot, const LuaRuntime::Step& step) {
+  if (step.kind == LuaRuntime::Step::Kind::needs_fed) return;
+  bool suspended = false;
+  std::string reason;
+  {
+    std::lock_guard lock(mu_);
+    if (step.kind == LuaRuntime::Step::Kind::done || !step.overrun) {
+      if (step.kind == LuaRuntime::Step::Kind::done) slot.overruns = 0;
+      return;
+    }
+    if (++slot.overruns < options_.suspend_after || slot.status != "ok") return;
+    slot.status = "suspended";
+    slot.reason = "stopped " + std::to_string(slot.overruns) +
+                  " times in a row by its limits (last: " + step.error->message() +
+                  "); reinstall it or POST /api/v1/packages/" + slot.package.manifest.name + "/resume";
+    suspended = true;
+    reason = slot.reason;
+  }
+  if (suspended) spdlog::warn("package {} suspended: {}", slot.package.manifest.name, reason);
+}
+
+std::uint64_t SkillHost::step_started() {
+  std::lock_guard lock(steps_mu_);
+  steps_[++next_step_] = Clock::now();
+  return next_step_;
+}
+
+void SkillHost::step_ended(std::uint64_t id) {
+  std::lock_guard lock(steps_mu_);
+  steps_.erase(id);
+}
+
+json SkillHost::scripts_health() const {
+  auto now = Clock::now();
+  std::size_t busy = 0, stuck = 0;
+  {
+    std::lock_guard lock(steps_mu_);
+    busy = steps_.size();
+    for (const auto& [id, started] : steps_) {
+      if (now - started > options_.wedged_after) ++stuck;
+    }
+  }
+  std::size_t threads = pool_.script_threads();
+  return {{"threads", threads}, {"busy", busy}, {"stuck", stuck}, {"wedged", stuck >= threads}};
+}
+
+asio::awaitable<Status> SkillHost::resume(std::string name) {
+  auto slot = find(name);
+  if (!slot) co_return make_error(ErrorCode::not_found, "no package '" + name + "' is installed");
+  if (slot->runtime) {
+    {
+      std::lock_guard lock(mu_);
+      slot->status = "ok";
+      slot->reason.clear();
+      slot->overruns = 0;
+    }
+    spdlog::info("package {} resumed", name);
+    co_return Status{};
+  }
+  // Failed to load: try again from the stored source (the node's config may have changed).
+  auto record = co_await run_on(pool_.blocking().get_executor(), [&] { return store_.list_packages(); });
+  if (!record) co_return std::move(record).error();
+  for (const auto& r : *record) {
+    if (r.name != name) continue;
+    auto source = parse_json_object(r.source, 64);
+    if (!source) co_return make_error(ErrorCode::store_error, "package " + name + ": stored source is not JSON");
+    auto package = package_from_json(*source);
+    if (!package) co_return make_error(ErrorCode::store_error, "package " + name + ": " + package.error().message());
+    json config = source->value("config", json::object());
+    auto made = co_await run_on(pool_.scripts().get_executor(), [&] { return make_slot(*package, config); });
+    if (!made) co_return std::move(made).error();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) co_return make_error(ErrorCode::unavailable, "the node is stopping");
+      slots_[name] = *made;
+    }
+    start_periods(*made);
+    peers_.announce();
+    spdlog::info("package {} loaded again and served", name);
+    co_return Status{};
+  }
+  co_return make_error(ErrorCode::not_found, "package '" + name + "' has no stored source");
 }
 
 std::shared_ptr<SkillHost::Slot> SkillHost::find(const std::string& name) const {
@@ -184,7 +324,7 @@ asio::awaitable<Result<SkillHost::InstallOutcome>> SkillHost::install(Package pa
     co_return InstallOutcome::unchanged;
 
   // Load and run init off the I/O threads; nothing changes unless both succeed.
-  auto made = co_await run_on(pool_.blocking().get_executor(), [&] { return make_slot(package, config); });
+  auto made = co_await run_on(pool_.scripts().get_executor(), [&] { return make_slot(package, config); });
   if (!made) co_return std::move(made).error();
   auto slot = *made;
   for (std::size_t i = 0; i < slot->runtime->handler_count("init"); ++i) {
@@ -244,6 +384,7 @@ asio::awaitable<Result<json>> SkillHost::invoke(std::string package, std::string
   auto slot = find(package);
   const SkillSpec* spec = slot ? slot->package.manifest.skill(skill) : nullptr;
   if (!spec) co_return finish(make_error(ErrorCode::not_found, "no skill " + full + " on node " + options_.node_name));
+  if (auto blocked = unavailable(*slot)) co_return finish(std::move(*blocked));
   if (!allows(spec->acl, ctx.caller))
     co_return finish(make_error(ErrorCode::forbidden, "peer '" + ctx.caller.peer + "' may not call " + full));
   if (ctx.depth > options_.max_depth)
@@ -256,6 +397,7 @@ asio::awaitable<Result<json>> SkillHost::invoke(std::string package, std::string
 }
 
 asio::awaitable<Result<json>> SkillHost::drive(std::shared_ptr<Slot> slot, Starter starter, CallContext ctx) {
+  if (auto blocked = unavailable(*slot)) co_return std::move(*blocked);
   // One hop to the package's strand per step: start and run together, and release the
   // Lua thread in the same hop as the step that finishes it.
   auto& rt = *slot->runtime;
@@ -265,19 +407,29 @@ asio::awaitable<Result<json>> SkillHost::drive(std::shared_ptr<Slot> slot, Start
     return step;
   };
   auto step = co_await run_on(slot->strand, [&] {
-    inv = starter(rt);
-    if (!inv) {
-      LuaRuntime::Step missing;
-      missing.kind = LuaRuntime::Step::Kind::failed;
-      missing.error = Error(ErrorCode::not_found, "nothing to run");
-      return missing;
+    auto id = step_started();
+    auto started = starter(rt);
+    LuaRuntime::Step step;
+    if (!started) {
+      step.kind = LuaRuntime::Step::Kind::failed;
+      step.error = std::move(started).error();
+    } else {
+      inv = std::move(*started);
+      step = finish_step(rt.run(*inv));
     }
-    return finish_step(rt.run(*inv));
+    step_ended(id);
+    return step;
   });
   while (step.kind == LuaRuntime::Step::Kind::needs_fed) {
     auto reply = co_await perform(std::move(*step.request), ctx);
-    step = co_await run_on(slot->strand, [&] { return finish_step(rt.resume(*inv, std::move(reply))); });
+    step = co_await run_on(slot->strand, [&] {
+      auto id = step_started();
+      auto next = finish_step(rt.resume(*inv, std::move(reply)));
+      step_ended(id);
+      return next;
+    });
   }
+  note_outcome(*slot, step);
   if (step.kind == LuaRuntime::Step::Kind::failed) co_return std::move(*step.error);
   co_return std::move(step.result);
 }
@@ -409,7 +561,8 @@ asio::awaitable<json> SkillHost::fire(std::string event, json payload) {
   int ran = 0;
   json errors = json::array();
   for (auto& slot : slots) {
-    auto count = co_await run_on(slot->strand, [&] { return slot->runtime->handler_count(event); });
+    if (unavailable(*slot)) continue;
+    auto count = slot->runtime->handler_count(event);  // fixed once loaded: no hop to the strand
     for (std::size_t i = 0; i < count; ++i) {
       auto started = Clock::now();
       auto deadline = started + options_.default_timeout;
@@ -420,6 +573,8 @@ asio::awaitable<json> SkillHost::fire(std::string event, json payload) {
       record(ctx, "local", options_.node_name, slot->package.manifest.name + " on " + event, r, started);
       if (!r) {
         spdlog::warn("[{}] handler for {} failed: {}", slot->package.manifest.name, event, r.error().message());
+        // A package whose start-up fails is not served until it is fixed or resumed.
+        if (event == "startup") mark_failed(*slot, "startup handler failed: " + r.error().message());
         errors.push_back({{"package", slot->package.manifest.name},
                           {"code", r.error().code_name()},
                           {"message", r.error().message()}});
@@ -446,6 +601,7 @@ void SkillHost::start_periods(const std::shared_ptr<Slot>& slot) {
             timer->expires_after(every);
             co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
             if (slot->retired) break;
+            if (unavailable(*slot)) continue;
             auto deadline = Clock::now() + std::min<std::chrono::milliseconds>(every, options_.default_timeout);
             CallContext ctx{Caller{}, deadline, 0, new_call_id(), "period"};
             auto r = co_await drive(
@@ -523,7 +679,9 @@ json SkillHost::packages() const {
                    {"description", m.description},
                    {"hash", slot->package.hash},
                    {"skills", skills},
-                   {"config", slot->config}});
+                   {"config", slot->config},
+                   {"status", slot->status}});
+    if (slot->status != "ok") out.back()["reason"] = slot->reason;
   }
   return out;
 }
@@ -549,6 +707,7 @@ std::vector<std::string> SkillHost::exported() const {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
   for (const auto& [name, slot] : slots_) {
+    if (slot->status != "ok") continue;
     for (const auto& s : slot->package.manifest.skills) {
       if (s.acl.exported()) out.push_back(name + "/" + s.name);
     }
@@ -564,6 +723,7 @@ json SkillHost::exported_flows() const {
   std::lock_guard lock(mu_);
   json out = json::array();
   for (const auto& [name, slot] : slots_) {
+    if (slot->status != "ok") continue;
     for (const auto& s : slot->package.manifest.skills) {
       if (!s.acl.exported()) continue;
       out.push_back({{"name", name + "/" + s.name},

@@ -5,11 +5,17 @@
 // fed.call/fed.call_all over mTLS, fires events and periods, and records every
 // invocation in the ledger.
 //
-// Threads: each package's Lua runs on its own strand of the blocking pool, never on
-// an I/O thread; remote calls are made from I/O threads while the Lua thread waits.
+// A package that fails to load at start, or whose startup handler fails, is kept as
+// `failed` and not served; one whose invocations overrun their budget, deadline or
+// memory cap `suspend_after` times in a row is `suspended`. Either answers
+// package_unavailable until it is reinstalled or resumed.
+//
+// Threads: each package's Lua runs on its own strand of the script pool, never on an
+// I/O thread; remote calls are made from I/O threads while the Lua thread waits.
 // All public methods are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -44,7 +50,11 @@ struct SkillHostOptions {
   std::chrono::milliseconds default_timeout{10'000};
   std::chrono::milliseconds max_timeout{60'000};
   std::int64_t ledger_keep = 100'000;
-  std::vector<std::string> registries;  // [discovery] registries, asked by fed.find
+  std::vector<std::string> registries;           // [discovery] registries, asked by fed.find
+  std::vector<std::string> env_allow;            // variables env() may read ([skills] env)
+  std::vector<std::string> secrets;              // values env() never returns (token, store URL)
+  int suspend_after = 3;                         // overruns in a row that suspend a package
+  std::chrono::milliseconds wedged_after{5000};  // script threads all busy this long: unhealthy
 };
 
 class SkillHost {
@@ -52,10 +62,18 @@ class SkillHost {
   SkillHost(net::IoPool& pool, Store& store, federation::PeerManager& peers, SkillHostOptions options);
   ~SkillHost();
 
-  // Loads the packages remembered in the store (no init); call before serving.
+  // Loads the packages remembered in the store (no init); call before serving. A package
+  // that fails to load is kept as failed, with the reason, and the rest load.
   Status restore();
   // Stops periods; running invocations finish on their own.
   void stop();
+  // Stops every running invocation at its next budget check (end of the shutdown grace).
+  void halt();
+  // Clears a suspension, or loads a failed package again from its stored source.
+  boost::asio::awaitable<Status> resume(std::string name);
+  // Script pool health: {"threads", "busy", "stuck"(busy longer than wedged_after),
+  // "wedged"}; wedged when every script thread is stuck.
+  nlohmann::json scripts_health() const;
 
   enum class InstallOutcome { installed, updated, unchanged };
   // `config` is merged over the package's defaults (system service tables).
@@ -90,7 +108,7 @@ class SkillHost {
   std::shared_ptr<Slot> find(const std::string& name) const;
   // Starts an invocation on the package's strand (the starter runs there) and drives it
   // to the end, making its fed calls from the I/O thread in between.
-  using Starter = std::function<std::unique_ptr<LuaRuntime::Invocation>(LuaRuntime&)>;
+  using Starter = std::function<LuaRuntime::Started(LuaRuntime&)>;
   boost::asio::awaitable<Result<nlohmann::json>> drive(std::shared_ptr<Slot> slot, Starter starter,
                                                        CallContext context);
   void flush_ledger();
@@ -103,6 +121,13 @@ class SkillHost {
   void record(const CallContext& context, const std::string& direction, const std::string& callee,
               const std::string& skill, const Result<nlohmann::json>& result, Clock::time_point started);
   Result<std::shared_ptr<Slot>> make_slot(const Package& package, const nlohmann::json& config);
+  // package_unavailable when the slot is failed or suspended.
+  std::optional<Error> unavailable(const Slot& slot) const;
+  // Counts overruns in a row and suspends the package at suspend_after.
+  void note_outcome(Slot& slot, const LuaRuntime::Step& step);
+  void mark_failed(Slot& slot, const std::string& reason);
+  std::uint64_t step_started();
+  void step_ended(std::uint64_t id);
 
   net::IoPool& pool_;
   Store& store_;
@@ -110,9 +135,13 @@ class SkillHost {
   SkillHostOptions options_;
   std::unique_ptr<Host> host_;
 
-  mutable std::mutex mu_;  // guards slots_ and stopping_
+  std::atomic<bool> halt_{false};  // read by every running invocation's budget checks
+  mutable std::mutex mu_;          // guards slots_, stopping_ and every slot's status fields
   std::map<std::string, std::shared_ptr<Slot>> slots_;
   bool stopping_ = false;
+  mutable std::mutex steps_mu_;                       // guards the two below
+  std::map<std::uint64_t, Clock::time_point> steps_;  // script steps running now, by start
+  std::uint64_t next_step_ = 0;
   static constexpr std::size_t kLedgerBuffer = 65'536;  // entries beyond it are dropped and counted
   std::mutex ledger_mu_;                                // guards the three below
   std::vector<LedgerEntry> ledger_pending_;

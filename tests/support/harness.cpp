@@ -294,9 +294,16 @@ void Federation::start(const std::string& name) {
             "\"\nbidirectional = " + (bidi ? "true" : "false") + "\n";
   }
   write_file(config_path(name), toml);
-  procs_[name] =
-      std::make_unique<Process>(std::vector<std::string>{fedmesh_binary(), "node", "--config", config_path(name)},
-                                dir_ / (name + ".log"), spec.env);
+  // As `fedmesh up` does: the variables a test sets for a node are the ones its packages
+  // may read with env().
+  auto env = spec.env;
+  std::string readable;
+  for (const auto& [k, v] : spec.env) {
+    if (!k.starts_with("FEDMESH_")) readable += (readable.empty() ? "" : ",") + k;
+  }
+  if (!readable.empty() && !env.contains("FEDMESH_SKILLS__ENV")) env["FEDMESH_SKILLS__ENV"] = readable;
+  procs_[name] = std::make_unique<Process>(
+      std::vector<std::string>{fedmesh_binary(), "node", "--config", config_path(name)}, dir_ / (name + ".log"), env);
   // Returns once the operator listener accepts connections (plain or TLS alike) or the
   // node has exited (tests of refused start-ups read its log), so no test races the
   // listener coming up.

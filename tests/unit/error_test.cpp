@@ -56,6 +56,14 @@ TEST(Json, BoundedParsing) {
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().message(), "JSON nested deeper than 32");
   EXPECT_FALSE(parse_json_object("[1]"));
+  // The limit counts levels of containers, as json_depth() does: 32 pass, 33 do not.
+  auto nested = [](int levels) { return std::string(levels, '[') + std::string(levels, ']'); };
+  auto ok = parse_json(nested(kMaxJsonDepth));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(json_depth(*ok), kMaxJsonDepth);
+  EXPECT_FALSE(parse_json(nested(kMaxJsonDepth + 1)));
+  EXPECT_EQ(json_depth(nlohmann::json::parse("{\"a\":{\"b\":[1]},\"c\":2}")), 3);
+  EXPECT_EQ(json_depth(nlohmann::json(7)), 0);
 }
 
 TEST(Time, DurationsRoundTrip) {

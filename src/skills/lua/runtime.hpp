@@ -1,7 +1,10 @@
 // LuaRuntime: one sandboxed Lua 5.4 state per installed package. Only this folder
 // includes lua.h. The sandbox allows a fixed set of libraries, freezes globals, loads
-// text only, and gives each invocation an instruction budget and a deadline (enforced
-// by a count hook that pcall cannot swallow) inside a per-package memory cap.
+// text only, and gives each invocation an instruction budget and a deadline inside a
+// per-package memory cap. They are enforced by a count hook that pcall, xpcall's handler
+// and finalizers cannot escape, and by charging library functions that loop in C
+// (patterns, rep, concat, sort...) to the same budget; no Lua error can reach the panic
+// handler (see state.hpp).
 //
 // Invocations run as Lua threads. A call to a peer (fed.call, fed.call_all) suspends
 // the thread: run()/resume() return Step::needs_fed and the host makes the call
@@ -9,9 +12,12 @@
 // driven by one strand at a time; invocations interleave only at those suspensions.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +38,8 @@ struct LuaLimits {
   std::size_t memory_bytes = 32 << 20;        // per package state
   std::uint64_t instructions = 100'000'000;   // per invocation
   std::chrono::milliseconds load_time{2000};  // loading main.lua
+  // When set and true, every running invocation stops at its next check (node shutdown).
+  const std::atomic<bool>* halt = nullptr;
 };
 
 // What a suspended invocation asks the host to do.
@@ -48,7 +56,9 @@ class RuntimeHost {
  public:
   virtual ~RuntimeHost() = default;
   virtual Store& store() = 0;
-  virtual std::optional<std::string> env(std::string_view name) = 0;
+  // An environment variable the package declared; an error when the node's operator did
+  // not allow it (the error message is shown to the script).
+  virtual Result<std::optional<std::string>> env(std::string_view name) = 0;
   virtual nlohmann::json self() = 0;                         // fed.self()
   virtual nlohmann::json peers(std::string_view skill) = 0;  // fed.peers{skill=...}
   virtual void log(std::string_view package, std::string_view level, std::string_view message) = 0;
@@ -105,13 +115,17 @@ class LuaRuntime {
     nlohmann::json result;              // done
     std::optional<Error> error;         // failed
     std::optional<FedRequest> request;  // needs_fed
+    bool overrun = false;               // failed: stopped by its budget, deadline or memory cap
   };
 
-  std::unique_ptr<Invocation> start_skill(std::string_view name, const nlohmann::json& args,
-                                          Clock::time_point deadline);
-  std::unique_ptr<Invocation> start_handler(std::string_view event, std::size_t index, const nlohmann::json& payload,
-                                            Clock::time_point deadline);
-  std::unique_ptr<Invocation> start_period(std::size_t index, Clock::time_point deadline);
+  // Start an invocation; not_found when there is no such skill, handler or period, and an
+  // error (bad_json, payload_too_large, resource_exhausted) when the arguments cannot
+  // cross into Lua.
+  using Started = Result<std::unique_ptr<Invocation>>;
+  Started start_skill(std::string_view name, const nlohmann::json& args, Clock::time_point deadline);
+  Started start_handler(std::string_view event, std::size_t index, const nlohmann::json& payload,
+                        Clock::time_point deadline);
+  Started start_period(std::size_t index, Clock::time_point deadline);
   Step run(Invocation& invocation);
   // Resumes after a FedRequest: the reply (call: the result; call_all: the list of
   // per-peer outcomes) or the error to raise in Lua.
@@ -119,12 +133,16 @@ class LuaRuntime {
 
  private:
   explicit LuaRuntime(std::string package);
-  std::unique_ptr<Invocation> start_ref(int ref, const nlohmann::json* args, Clock::time_point deadline,
-                                        std::string what);
+  Status set_up(const Package& package, const nlohmann::json& config);
+  Started start_ref(int ref, const nlohmann::json* args, Clock::time_point deadline, std::string what);
   Step step(Invocation& invocation, int nargs);
+  Error failure(Invocation& invocation, int status);
 
   std::string package_;
   std::unique_ptr<State> state_;
+  // Fixed once main.lua has run (skill(), on() and every() work only while it loads).
+  std::map<std::string, int, std::less<>> skill_refs_;
+  std::map<std::string, std::vector<int>, std::less<>> handler_refs_;
 };
 
 }  // namespace fedmesh::skills
