@@ -100,6 +100,7 @@ class LuaRuntime {
     lua_State* thread = nullptr;
     int thread_ref = -2;  // LUA_NOREF
     std::uint64_t instructions = 0;
+    int protected_depth = 0;  // pcall/xpcall frames open now (bounded: see sandbox.cpp)
     Clock::time_point deadline;
     std::string what;
     bool allow_fed = true;

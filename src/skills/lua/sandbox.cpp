@@ -111,7 +111,27 @@ void count_hook(lua_State* L, lua_Debug*) {
 
 // ---- pcall and xpcall that a kill passes through ------------------------------------
 
+// Protected calls nest at most this deep in one invocation. Lua resets its C-call count
+// when a yieldable pcall recovers from an error, so without our own bound `pcall(f);
+// return f()` nests without limit, and every recovery walks the whole call chain: a kill
+// then took minutes to unwind.
+constexpr int kMaxProtectedDepth = 200;
+
+void enter_protected(lua_State* L, const char* what) {
+  Invocation* inv = invocation_of(L);
+  if (!inv) return;
+  if (inv->protected_depth >= kMaxProtectedDepth)
+    luaL_error(L, "%s nested deeper than %d protected calls", what, kMaxProtectedDepth);
+  ++inv->protected_depth;
+}
+
+void leave_protected(lua_State* L) {
+  Invocation* inv = invocation_of(L);
+  if (inv && inv->protected_depth > 0) --inv->protected_depth;
+}
+
 int finish_pcall(lua_State* L, int status, lua_KContext extra) {
+  leave_protected(L);
   if (must_propagate(L)) return lua_error(L);
   if (status != LUA_OK && status != LUA_YIELD) {
     lua_pushboolean(L, 0);
@@ -123,6 +143,7 @@ int finish_pcall(lua_State* L, int status, lua_KContext extra) {
 
 int safe_pcall(lua_State* L) {
   luaL_checkany(L, 1);
+  enter_protected(L, "pcall");
   lua_pushboolean(L, 1);
   lua_insert(L, 1);
   int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, finish_pcall);
@@ -131,6 +152,7 @@ int safe_pcall(lua_State* L) {
 
 // After the message handler ran (or failed): false and what it returned (or raised).
 int finish_xpcall_handler(lua_State* L, int, lua_KContext) {
+  leave_protected(L);
   if (must_propagate(L)) return lua_error(L);
   lua_pushboolean(L, 0);
   lua_rotate(L, -2, 1);
@@ -138,11 +160,13 @@ int finish_xpcall_handler(lua_State* L, int, lua_KContext) {
 }
 
 int finish_xpcall(lua_State* L, int status, lua_KContext extra) {
+  leave_protected(L);
   if (must_propagate(L)) return lua_error(L);
   if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - static_cast<int>(extra);
   // The error has unwound: the handler runs now, as an ordinary call under the count
   // hook. (Lua's own xpcall runs it inside the raise, where a kill from the hook would
   // leave hooks off and a looping handler would never be stopped.)
+  enter_protected(L, "xpcall");
   lua_pushvalue(L, 2);
   lua_rotate(L, -2, 1);
   int handled = lua_pcallk(L, 1, 1, 0, 0, finish_xpcall_handler);
@@ -152,6 +176,7 @@ int finish_xpcall(lua_State* L, int status, lua_KContext extra) {
 int safe_xpcall(lua_State* L) {
   int n = lua_gettop(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
+  enter_protected(L, "xpcall");
   lua_pushboolean(L, 1);
   lua_pushvalue(L, 1);
   lua_rotate(L, 3, 2);  // f, handler, true, f, args...
