@@ -16,6 +16,7 @@ packages=(
   wrk procps clang-format
   chromium chromium-driver fonts-dejavu-core
   nats-server libnats-dev
+  prometheus
 )
 
 missing=()

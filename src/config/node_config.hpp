@@ -65,6 +65,7 @@ struct SkillsConfig {
   std::vector<std::string> env;  // variables packages may read
   int threads = 0;               // script pool
   int suspend_after = 0;         // overruns in a row that suspend a package
+  Millis wedged_after{0};        // script threads all busy this long: unhealthy
   bool operator==(const SkillsConfig&) const = default;
 };
 

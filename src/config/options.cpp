@@ -196,6 +196,9 @@ const std::vector<NodeOption>& node_options() {
       {"skills.suspend_after", Kind::Int, "3",
        "A package whose invocations are stopped by their budget, deadline or memory cap this many times in a row is "
        "suspended until reinstalled or resumed.", false, 1, 1000, {}, nullptr, FM_APPLY(skills.suspend_after)},
+      {"skills.wedged_after", Kind::Duration, R"("5s")",
+       "When every script thread has been busy on one step this long, /healthz answers 503 (the pool is wedged).",
+       false, 100, 3'600'000, {}, nullptr, FM_APPLY(skills.wedged_after)},
 
       {"system_services.enable", Kind::StringList, "[]",
        "Packages deployed (installed, updated or left as they are) after the node is up, at every start. "

@@ -130,6 +130,7 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   sopts.registries = c.discovery.registries;
   sopts.env_allow = c.skills.env;
   sopts.suspend_after = c.skills.suspend_after;
+  sopts.wedged_after = c.skills.wedged_after;
   for (const auto& secret : {c.http.token, c.store.url}) {
     if (!secret.empty()) sopts.secrets.push_back(secret);
   }

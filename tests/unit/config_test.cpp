@@ -182,6 +182,17 @@ trust = ["t"]
   (void)with;
 }
 
+TEST(Config, PackagesMayReadOnlyPlainVariablesTheOperatorLists) {
+  auto with_env = [](const std::string& list) {
+    return error_of(toml(std::string(kToml) + "\n[skills]\nenv = " + list + "\n"));
+  };
+  EXPECT_EQ(with_env(R"(["COLOR", "REGION_1"])"), "");
+  EXPECT_NE(with_env(R"(["FEDMESH_HTTP__TOKEN"])").find("skills.env: 'FEDMESH_HTTP__TOKEN': FEDMESH_* variables"),
+            std::string::npos)
+      << with_env(R"(["FEDMESH_HTTP__TOKEN"])");
+  EXPECT_NE(with_env(R"(["NOT-A-NAME"])").find("is not an environment variable name"), std::string::npos);
+}
+
 TEST(Config, MissingRequiredKeysAreAllListed) {
   auto msg = error_of(toml("organization = \"x\"\n"));
   EXPECT_NE(msg.find("node.toml: name: missing required key"), std::string::npos);

@@ -1,3 +1,4 @@
+#include <limits>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -5,6 +6,7 @@
 #include "core/address.hpp"
 #include "core/error.hpp"
 #include "core/json.hpp"
+#include "core/numbers.hpp"
 #include "core/time.hpp"
 
 namespace fedmesh {
@@ -64,6 +66,16 @@ TEST(Json, BoundedParsing) {
   EXPECT_FALSE(parse_json(nested(kMaxJsonDepth + 1)));
   EXPECT_EQ(json_depth(nlohmann::json::parse("{\"a\":{\"b\":[1]},\"c\":2}")), 3);
   EXPECT_EQ(json_depth(nlohmann::json(7)), 0);
+}
+
+TEST(Numbers, IntegersAreParsedStrictlyNeverClampedOrWrapped) {
+  EXPECT_EQ(parse_integer("42", 0, 100), 42);
+  EXPECT_EQ(parse_integer("+7", 0, 100), 7);
+  EXPECT_EQ(parse_integer("-3", -5, 5), -3);
+  for (std::string_view bad : {"", "-", "+", "+-1", " 1", "1 ", "1.5", "1e3", "0x10", "abc", "101", "-1"})
+    EXPECT_FALSE(parse_integer(bad, 0, 100)) << bad;
+  EXPECT_FALSE(parse_integer("99999999999999999999", 0, std::numeric_limits<long long>::max()));
+  EXPECT_FALSE(parse_integer("4294967296", 0, 1024));
 }
 
 TEST(Time, DurationsRoundTrip) {

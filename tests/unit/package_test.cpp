@@ -67,6 +67,10 @@ TEST(Package, ManifestErrorsNameTheKey) {
   EXPECT_EQ(error_of("name = \"a\"\nversion = \"1\"\nenv = [\"home\"]\n[skills.a]\n"),
             "package.toml: env: expected variable names like COLOR (A-Z, 0-9, _)");
   EXPECT_NE(error_of("name = \"a\n").find("package.toml:1:"), std::string::npos);
+  // [config] becomes the script's `config`: refused beyond the depth scripts accept.
+  std::string deep = "name = \"a\"\nversion = \"1\"\n[skills.a]\n[config]\n";
+  for (int i = 0; i < 40; ++i) deep += "k" + std::to_string(i) + (i == 39 ? " = 1" : ".");
+  EXPECT_EQ(error_of(deep + "\n"), "package.toml: config: nested deeper than 32 levels");
 }
 
 TEST(Package, FilesAreCheckedAndBounded) {

@@ -286,7 +286,7 @@ Error LuaRuntime::failure(Invocation& inv, int status) {
   Error out = unreadable;
   if (lua_type(L, err) == LUA_TTABLE) {
     std::string code = raw_string_field(L, err, "code").value_or("skill_failed");
-    std::string message = raw_string_field(L, err, "message").value_or("");
+    std::string message = raw_string_field(L, err, "message").value_or("an error table without a message");
     if (auto known = error_code_from_string(code); known && *known != ErrorCode::skill_error) {
       out = Error(*known, message);
     } else {
