@@ -61,6 +61,20 @@ TEST(Dashboard, RunsABlendAndShowsErrorsInChromium) {
   // The ledger table shows the failed call.
   EXPECT_TRUE(wait_until([&] { return b.text("#ledger").find("out_of_stock") != std::string::npos; }, 5s));
 
+  // A package whose startup fails shows as failed, with its reason and a Resume button.
+  json boom = {
+      {"manifest", "name = \"boom\"\nversion = \"1\"\n[skills.hi]\n"},
+      {"files", {{"main.lua", "skill('hi', function() return 1 end) on('startup', function() error('no') end)"}}}};
+  ASSERT_EQ(http(painter, "POST", "/api/v1/packages", boom.dump()).status, 201);
+  ASSERT_EQ(http(painter, "POST", "/api/v1/events/startup", "").status, 200);
+  b.command("POST", "/url", {{"url", "http://127.0.0.1:" + std::to_string(painter) + "/"}});
+  ASSERT_TRUE(wait_until([&] { return !b.find(".package[data-status=\"failed\"] .resume").empty(); }, 10s));
+  EXPECT_NE(b.text(".package[data-status=\"failed\"]").find("startup handler failed"), std::string::npos)
+      << b.text(".package[data-status=\"failed\"]");
+  b.screenshot("dashboard-failed-package.png");
+  b.click(".package[data-status=\"failed\"] .resume");
+  EXPECT_TRUE(wait_until([&] { return b.find(".package[data-status=\"failed\"]").empty(); }, 10s));
+
   auto shot = b.screenshot("dashboard-painter.png");
   EXPECT_GT(fs::file_size(shot), 1000u);
   std::cout << "dashboard screenshot: " << shot << "\n";

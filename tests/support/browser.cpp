@@ -60,7 +60,9 @@ json Browser::command(const std::string& method, const std::string& path, const 
 
 std::string Browser::find(const std::string& css) {
   auto v = command("POST", "/element", {{"using", "css selector"}, {"value", css}});
-  return v.is_object() && !v.empty() ? v.begin().value().get<std::string>() : "";
+  // Found: {"element-6066-...": "<id>"}; not found: {"error": "no such element", ...}.
+  if (!v.is_object() || v.empty() || v.contains("error")) return "";
+  return v.begin().value().get<std::string>();
 }
 
 json Browser::script(const std::string& js) {

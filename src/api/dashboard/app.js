@@ -79,8 +79,13 @@ async function refreshSkills() {
     describeSkill();
   }
   if (pr.ok) {
-    const list = pr.data.packages.map((p) => el("div", { class: "package" },
+    const list = pr.data.packages.map((p) => el("div", { class: "package", "data-status": p.status || "ok" },
       el("strong", {}, p.name), " ", el("span", { class: "muted" }, p.version + " · " + p.hash.slice(0, 12)),
+      p.status && p.status !== "ok"
+        ? el("div", { class: "package-status" },
+          el("span", { class: "badge" }, p.status), " ", p.reason || "",
+          " ", el("button", { class: "resume", onclick: () => resumePackage(p.name) }, "Resume"))
+        : "",
       el("div", { class: "muted" }, p.description),
       el("ul", { class: "skills" }, ...p.skills.map((s) => {
         const full = p.name + "/" + s;
@@ -90,6 +95,13 @@ async function refreshSkills() {
       }))));
     $("#packages").replaceChildren(...(list.length ? list : [el("p", { class: "muted" }, "No packages installed.")]));
   }
+}
+
+// A failed or suspended package is served again after the operator resumes it.
+async function resumePackage(name) {
+  const r = await api("POST", "/api/v1/packages/" + encodeURIComponent(name) + "/resume");
+  if (!r.ok) alert(r.data && r.data.error ? r.data.error.message : "resume failed");
+  refreshSkills();
 }
 
 async function refreshLedger() {
