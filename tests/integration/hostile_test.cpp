@@ -326,6 +326,10 @@ TEST_F(Hostile, SmallHttpGapsAreClosed) {
   ASSERT_TRUE(reg);
   EXPECT_EQ(reg->status, 400) << reg->body;
   EXPECT_NE(reg->body.find("https"), std::string::npos) << reg->body;
+  auto claim = mallory.post(f_.fed_port("victim"), "victim", "/fed/v1/registry/register",
+                            R"({"url": "https://127.0.0.1:9", "organization": "Trusted Org", "flows": []})");
+  ASSERT_TRUE(claim);
+  EXPECT_EQ(claim->status, 403) << claim->body;
 }
 
 TEST_F(Hostile, MetricsAreValidPrometheusExposition) {
