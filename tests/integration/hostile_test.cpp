@@ -164,6 +164,17 @@ TEST_F(Hostile, RunawayScriptsEndAtTheirDeadlineWhileAnotherPackageAnswers) {
   EXPECT_TRUE(f_.healthy("victim"));
 }
 
+TEST_F(Hostile, AnInstallWhoseMainNeverEndsIsRefusedWithinTheLoadLimit) {
+  auto started = Clock::now();
+  auto r = post("/api/v1/packages", upload("stuck", "[skills.x]\n", R"(
+      xpcall(function() while true do end end, function() while true do end end)
+      skill("x", function() return 1 end))"));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("loading main.lua"), std::string::npos) << r.body;
+  EXPECT_LT(Clock::now() - started, 2s + 1500ms);  // the load limit is 2 s
+  EXPECT_EQ(post("/api/v1/skills/victim/upper", R"({"s":"a"})").status, 200);
+}
+
 TEST_F(Hostile, AWedgedScriptPoolIsUnhealthyAndSigtermStillStopsTheNode) {
   // Two packages (each runs on its own strand) spinning on both script threads.
   ASSERT_EQ(post("/api/v1/packages", upload("spinner2", kSpinnerManifest, kSpinnerLua)).status, 201);
