@@ -24,6 +24,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 std::string fedmesh_binary() {
+  // FEDMESH_TEST_BINARY runs the tests against another build (e.g. an older commit, to
+  // show a regression test fails there).
+  if (const char* other = std::getenv("FEDMESH_TEST_BINARY"); other && *other) return other;
   return FEDMESH_BINARY;
 }
 std::string source_dir() {

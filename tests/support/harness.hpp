@@ -15,7 +15,8 @@
 
 namespace fedmesh::testing {
 
-// The fedmesh binary under test and the source tree (set by CMake).
+// The fedmesh binary under test (set by CMake; FEDMESH_TEST_BINARY overrides it) and the
+// source tree.
 std::string fedmesh_binary();
 std::string source_dir();
 
