@@ -130,8 +130,10 @@ Result<CatalogNode> decode_change(const json& c, SystemTime now) {
 }
 
 Catalog::Catalog(Store& store, std::string registry_name, std::chrono::milliseconds stale_after,
-                 std::chrono::milliseconds gone_after)
+                 std::chrono::milliseconds gone_after, const Clock& clock)
     : store_(store),
+      clock_(clock),
+      hlc_(clock),
       registry_(std::move(registry_name)),
       stale_after_(stale_after),
       gone_after_(gone_after),
@@ -149,23 +151,16 @@ Status Catalog::load(bool reset) {
     CatalogNode n{r.name, r.url, r.organization, r.created, r.modified, r.heartbeat,
                   {},     {},    r.origin,       r.version, r.deleted};
     n.kind = r.kind;
-    n.heartbeat_at = parse_iso8601(r.heartbeat).value_or(std::chrono::system_clock::now());
+    n.heartbeat_at = parse_iso8601(r.heartbeat).value_or(clock_.now());
     auto flows = parse_json(r.flows, 8);
     if (flows) {
       if (auto decoded = decode_flows(*flows, 100'000, n.kind == kKindFedmesh))
         n.flows = make_flows(std::move(*decoded));
     }
-    clock_ = std::max(clock_, n.version);
+    (void)hlc_.observe(n.version);  // a stored version far ahead (a clock once wrong) is not absorbed
     nodes_[n.name] = std::move(n);
   }
   return {};
-}
-
-std::int64_t Catalog::next_version() {
-  auto now = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-                 .count();
-  clock_ = std::max(now, clock_ + 1);
-  return clock_;
 }
 
 int Catalog::add_listener(Listener listener) {
@@ -198,7 +193,7 @@ Status Catalog::persist(const CatalogNode& n) {
 
 Result<Catalog::Registered> Catalog::register_node(const std::string& name, const std::string& url,
                                                    const std::string& organization, std::vector<FlowSpec> flows) {
-  auto now = std::chrono::system_clock::now();
+  auto now = clock_.now();
   std::string stamp = iso8601(now);
   CatalogNode copy;
   Registered out;
@@ -239,7 +234,7 @@ void Catalog::renew(CatalogNode& n, std::string_view kind, const std::string& ur
 
 Result<Catalog::KodoPut> Catalog::put_kodo(const std::string& name, const std::string& url,
                                            const std::string& organization, std::vector<FlowSpec> flows, bool touch) {
-  auto now = std::chrono::system_clock::now();
+  auto now = clock_.now();
   std::string stamp = iso8601(now);
   CatalogNode copy;
   KodoPut out;
@@ -310,7 +305,7 @@ Result<bool> Catalog::update_local(const std::string& name, const std::function<
 }
 
 Result<bool> Catalog::heartbeat(const std::string& name) {
-  auto now = std::chrono::system_clock::now();
+  auto now = clock_.now();
   return update_local(
       name,
       [&](CatalogNode& n) {
@@ -329,7 +324,7 @@ Result<bool> Catalog::deregister(const std::string& name) {
 }
 
 std::vector<std::string> Catalog::sweep() {
-  auto now = std::chrono::system_clock::now();
+  auto now = clock_.now();
   std::vector<std::string> gone;
   std::vector<CatalogNode> tombstones;
   std::vector<std::string> purged;
@@ -369,7 +364,7 @@ Result<bool> Catalog::apply(const CatalogNode& change, const std::string& from) 
   bool heartbeat_only = false;
   {
     std::lock_guard lock(mu_);
-    clock_ = std::max(clock_, change.version);
+    (void)hlc_.observe(change.version);  // decode_change refused versions too far ahead
     auto it = nodes_.find(change.name);
     if (it != nodes_.end() &&
         std::tie(it->second.version, it->second.origin) >= std::tie(change.version, change.origin))
@@ -447,7 +442,7 @@ std::string Catalog::status_of(const CatalogNode& n, SystemTime now) const {
 }
 
 std::vector<NodeFlows> Catalog::node_flows() const {
-  auto now = std::chrono::system_clock::now();
+  auto now = clock_.now();
   std::vector<NodeFlows> out;
   std::lock_guard lock(mu_);
   out.reserve(nodes_.size());
@@ -479,7 +474,7 @@ std::shared_ptr<const FlowIndex> Catalog::index() {
 
 Result<json> Catalog::query(const QueryRequest& request, const QueryLimits& limits) {
   auto index = this->index();
-  auto now = std::chrono::system_clock::now();
+  auto now = clock_.now();
   // Status and heartbeat come from the live entries, not the index: they change the
   // most often and status changes with time alone.
   FlowIndex::Live live;
@@ -506,7 +501,7 @@ json Catalog::counts() {
 }
 
 json Catalog::providers(const std::string& skill) const {
-  auto now = std::chrono::system_clock::now();
+  auto now = clock_.now();
   json out = json::array();
   std::lock_guard lock(mu_);
   for (const auto& [name, n] : nodes_) {
@@ -539,7 +534,7 @@ json Catalog::node_json(const CatalogNode& n, SystemTime now) const {
 }
 
 json Catalog::nodes() const {
-  auto now = std::chrono::system_clock::now();
+  auto now = clock_.now();
   json out = json::array();
   std::lock_guard lock(mu_);
   for (const auto& [name, n] : nodes_)
@@ -551,7 +546,7 @@ std::optional<json> Catalog::node(const std::string& name) const {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(name);
   if (it == nodes_.end() || it->second.deleted) return std::nullopt;
-  return node_json(it->second, std::chrono::system_clock::now());
+  return node_json(it->second, clock_.now());
 }
 
 }  // namespace fedmesh::registry

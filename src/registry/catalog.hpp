@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "registry/index_cache.hpp"
@@ -66,8 +67,9 @@ Result<CatalogNode> decode_change(const nlohmann::json& change, SystemTime now);
 
 class Catalog {
  public:
+  // `clock` is the wall time of heartbeats, ages and versions (tests pass a FakeClock).
   Catalog(Store& store, std::string registry_name, std::chrono::milliseconds stale_after,
-          std::chrono::milliseconds gone_after);
+          std::chrono::milliseconds gone_after, const Clock& clock = Clock::system());
 
   // Loads the persisted catalog, or clears it with `reset`.
   Status load(bool reset);
@@ -147,7 +149,7 @@ class Catalog {
   // persists it and tells the listener; false when there is no live entry.
   Result<bool> update_local(const std::string& name, const std::function<void(CatalogNode&)>& mutate,
                             bool heartbeat_only = false);
-  std::int64_t next_version();  // call with mu_ held
+  std::int64_t next_version() { return hlc_.next(); }
   // A (re-)registration's fields, as a local change at `now`; call with mu_ held.
   void renew(CatalogNode& node, std::string_view kind, const std::string& url, const std::string& organization,
              std::vector<FlowSpec> flows, SystemTime now);
@@ -157,13 +159,14 @@ class Catalog {
   std::shared_ptr<const FlowIndex> index();
 
   Store& store_;
+  const Clock& clock_;
+  HybridClock hlc_;  // versions of local changes; absorbs the versions of remote ones
   std::string registry_;
   std::chrono::milliseconds stale_after_;
   std::chrono::milliseconds gone_after_;
   std::chrono::milliseconds kodo_ttl_{0};
   mutable std::mutex mu_;  // guards nodes_
   std::map<std::string, CatalogNode> nodes_;
-  std::int64_t clock_ = 0;                              // hybrid logical clock (microseconds), guarded by mu_
   std::vector<std::pair<int, Listener>> listeners_;     // guarded by mu_
   std::atomic<std::uint64_t> generation_{0};            // bumped by every change but heartbeats
   std::atomic<std::uint64_t> heartbeat_generation_{0};  // bumped by heartbeats
