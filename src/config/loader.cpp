@@ -354,6 +354,13 @@ void cross_checks(NodeConfig& c, Problems& problems) {
                  "has no effect unless registry.kodo_compat = true");
   if (c.federation.retry_initial > c.federation.retry_max)
     problems.add("federation.retry_initial", "must not exceed federation.retry_max");
+  if (!c.federation.enabled) {
+    // Without [federation] the node has no peers; say so where a key needs them.
+    if (!c.registry.peers.empty())
+      problems.add("registry.peers", "needs a [federation] section: registries sync over mutual TLS");
+    if (!c.discovery.registries.empty())
+      problems.add("discovery.registries", "needs a [federation] section: nodes register over mutual TLS");
+  }
 }
 
 }  // namespace
@@ -398,12 +405,17 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   LoadedConfig loaded;
   loaded.file = display_name;
   NodeConfig& c = loaded.config;
+  // [federation] is optional: without it the node runs its operator listener only.
+  c.federation.enabled = tree.contains("federation");
   json effective = json::object();
   for (const auto& o : node_options()) {
     const json* found = lookup(tree, o.key);
+    bool federation_key = std::string_view(o.key).starts_with("federation.");
     json value;
     if (found) {
       value = *found;
+    } else if (federation_key && !c.federation.enabled) {
+      continue;  // none of it applies; the defaults in FederationConfig stay
     } else if (o.default_json.empty()) {
       problems.add(std::string(o.key), "missing required key");
       continue;
@@ -439,20 +451,24 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   c.workdir = resolve(base, c.workdir.empty() ? "var/" + c.name : c.workdir);
   c.http.tls_cert = resolve(base, c.http.tls_cert);
   c.http.tls_key = resolve(base, c.http.tls_key);
-  c.federation.cert = resolve(base, c.federation.cert);
-  c.federation.key = resolve(base, c.federation.key);
-  for (auto& t : c.federation.trust) t = resolve(base, t);
+  if (c.federation.enabled) {
+    c.federation.cert = resolve(base, c.federation.cert);
+    c.federation.key = resolve(base, c.federation.key);
+    for (auto& t : c.federation.trust) t = resolve(base, t);
+  }
   for (auto& p : c.system_services.path) p = resolve(base, p);
   if (c.store.backend == "sqlite") c.store.path = resolve(c.workdir, c.store.path);
-  if (c.federation.advertise.empty()) c.federation.advertise = "https://" + c.federation.listen;
+  if (c.federation.enabled && c.federation.advertise.empty()) c.federation.advertise = "https://" + c.federation.listen;
   if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   effective["workdir"] = c.workdir;
   effective["threads"] = c.threads;
-  effective["federation"]["advertise"] = c.federation.advertise;
-  effective["federation"]["cert"] = c.federation.cert;
-  effective["federation"]["key"] = c.federation.key;
-  effective["federation"]["trust"] = c.federation.trust;
+  if (c.federation.enabled) {
+    effective["federation"]["advertise"] = c.federation.advertise;
+    effective["federation"]["cert"] = c.federation.cert;
+    effective["federation"]["key"] = c.federation.key;
+    effective["federation"]["trust"] = c.federation.trust;
+  }
   effective["store"]["path"] = c.store.path;
   effective["system_services"]["path"] = c.system_services.path;
   for (const auto& [name, table] : service_configs.items()) effective["system_services"][name] = table;
@@ -550,6 +566,9 @@ toml::array to_toml_array(const json& j) {
 
 std::string render_effective_toml(const LoadedConfig& loaded) {
   std::ostringstream out;
+  if (!loaded.config.federation.enabled)
+    out << "# No [federation] section: this node runs its operator listener only; it has no peers,\n"
+           "# makes no remote calls and joins no registry mesh.\n";
   out << to_toml_table(masked_effective(loaded)) << "\n";
   return out.str();
 }

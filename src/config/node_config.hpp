@@ -34,6 +34,7 @@ struct HttpConfig {
 };
 
 struct FederationConfig {
+  bool enabled = true;  // false when the config has no [federation] section: no peers at all
   std::string listen;
   std::string advertise;
   std::string cert;

@@ -53,7 +53,7 @@ struct PeerManager::Peer {
   bool wake = false;         // a hello from this peer arrived: greet it now
 };
 
-PeerManager::PeerManager(net::IoPool& pool, net::HttpClient& client, Store& store, Hello self, PeerTimings timings)
+PeerManager::PeerManager(net::IoPool& pool, net::HttpClient* client, Store& store, Hello self, PeerTimings timings)
     : pool_(pool), client_(client), store_(store), self_(std::move(self)), timings_(timings) {}
 
 PeerManager::~PeerManager() {
@@ -61,6 +61,7 @@ PeerManager::~PeerManager() {
 }
 
 Status PeerManager::start(const std::vector<PeerConfig>& configured) {
+  if (!client_) return {};  // no [federation] section: no peers to greet, remembered or configured
   auto remembered = store_.list_peers();
   if (!remembered) return std::move(remembered).error();
   std::vector<PeerInfo> initial;
@@ -194,7 +195,7 @@ asio::awaitable<Status> PeerManager::greet(Peer& peer) {
   req.idempotent = true;
   // A named target: g++ 12 destroys braced temporaries inside co_await twice.
   net::ClientTarget target{url->endpoint.host, url->endpoint.port, name};
-  auto res = co_await client_.send(target, std::move(req), Clock::now() + timings_.call_timeout);
+  auto res = co_await client_->send(target, std::move(req), Clock::now() + timings_.call_timeout);
   if (!res) co_return std::move(res).error();
   if (res->status != 200) {
     std::string message = "hello answered " + std::to_string(res->status);
@@ -343,6 +344,9 @@ void PeerManager::remember_endpoint(const std::string& name, const std::string& 
 
 asio::awaitable<Result<net::ClientResponse>> PeerManager::send(std::string peer, net::ClientRequest request,
                                                                Clock::time_point deadline) {
+  if (!client_)
+    co_return make_error(ErrorCode::unavailable,
+                         "this node has no [federation] section: it cannot reach '" + peer + "' or any peer");
   std::string url_text;
   if (auto info = find(peer)) {
     url_text = info->url;
@@ -355,7 +359,7 @@ asio::awaitable<Result<net::ClientResponse>> PeerManager::send(std::string peer,
   auto url = parse_url(url_text);
   if (!url) co_return make_error(ErrorCode::peer_unavailable, "peer '" + peer + "' has no valid URL");
   net::ClientTarget target{url->endpoint.host, url->endpoint.port, peer};
-  co_return co_await client_.send(target, std::move(request), deadline);
+  co_return co_await client_->send(target, std::move(request), deadline);
 }
 
 std::vector<PeerInfo> PeerManager::snapshot() const {

@@ -57,7 +57,9 @@ struct PeerTimings {
 
 class PeerManager {
  public:
-  PeerManager(net::IoPool& pool, net::HttpClient& client, Store& store, Hello self, PeerTimings timings);
+  // `client` is null on a node without a [federation] section: it has no peers, and
+  // send() says so.
+  PeerManager(net::IoPool& pool, net::HttpClient* client, Store& store, Hello self, PeerTimings timings);
   ~PeerManager();
 
   // Loads remembered peers, merges the configured ones and starts greeting them.
@@ -107,7 +109,7 @@ class PeerManager {
   void persist(const Peer& peer);
 
   net::IoPool& pool_;
-  net::HttpClient& client_;
+  net::HttpClient* client_;
   Store& store_;
   Hello self_;
   PeerTimings timings_;

@@ -80,7 +80,9 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   if (ec) return make_error(ErrorCode::config_invalid, "workdir " + c.workdir + ": " + ec.message());
   ::chmod(c.workdir.c_str(), 0700);
 
-  if (auto s = check_identity(c); !s) return std::move(s).error();
+  if (c.federation.enabled) {
+    if (auto s = check_identity(c); !s) return std::move(s).error();
+  }
 
   if (c.store.backend == "postgresql") {
     auto store = PostgresStore::open(c.store.url);
@@ -92,12 +94,16 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
     node->store_ = std::move(*store);
   }
 
-  net::TlsFiles fed_files{c.federation.cert, c.federation.key, c.federation.trust, c.federation.deny};
-  auto server_tls = net::make_server_context(fed_files, true);
-  if (!server_tls) return make_error(ErrorCode::config_invalid, "federation: " + server_tls.error().message());
-  node->fed_server_tls_ = std::move(*server_tls);
-  auto client_tls = net::make_client_context(fed_files);
-  if (!client_tls) return make_error(ErrorCode::config_invalid, "federation: " + client_tls.error().message());
+  std::optional<net::TlsContext> client_tls;
+  if (c.federation.enabled) {
+    net::TlsFiles fed_files{c.federation.cert, c.federation.key, c.federation.trust, c.federation.deny};
+    auto server_tls = net::make_server_context(fed_files, true);
+    if (!server_tls) return make_error(ErrorCode::config_invalid, "federation: " + server_tls.error().message());
+    node->fed_server_tls_ = std::move(*server_tls);
+    auto made = net::make_client_context(fed_files);
+    if (!made) return make_error(ErrorCode::config_invalid, "federation: " + made.error().message());
+    client_tls = std::move(*made);
+  }
   if (!c.http.tls_cert.empty()) {
     auto http_tls = net::make_server_context({c.http.tls_cert, c.http.tls_key, {}, {}}, false);
     if (!http_tls) return make_error(ErrorCode::config_invalid, "http: " + http_tls.error().message());
@@ -107,7 +113,7 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   node->io_ = std::make_unique<net::IoPool>(c.threads, c.skills.threads);
   net::ClientOptions copts;
   copts.max_idle_per_peer = static_cast<std::size_t>(c.federation.max_idle_per_peer);
-  node->client_ = std::make_unique<net::HttpClient>(std::move(*client_tls), copts);
+  if (client_tls) node->client_ = std::make_unique<net::HttpClient>(std::move(*client_tls), copts);
 
   federation::Hello self;
   self.name = c.name;
@@ -117,7 +123,8 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   self.roles = c.roles;
   federation::PeerTimings timings{c.federation.hello_interval, c.federation.retry_initial, c.federation.retry_max,
                                   c.federation.call_timeout};
-  node->peers_ = std::make_unique<federation::PeerManager>(*node->io_, *node->client_, *node->store_, self, timings);
+  node->peers_ =
+      std::make_unique<federation::PeerManager>(*node->io_, node->client_.get(), *node->store_, self, timings);
 
   skills::SkillHostOptions sopts;
   sopts.node_name = c.name;
@@ -191,7 +198,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   started_at_ = std::chrono::system_clock::now();
   started_steady_ = std::chrono::steady_clock::now();
   http_metrics_ = std::make_shared<net::HttpMetrics>("http", http_routes->patterns());
-  fed_metrics_ = std::make_shared<net::HttpMetrics>("federation", fed_routes->patterns());
+  if (c.federation.enabled) fed_metrics_ = std::make_shared<net::HttpMetrics>("federation", fed_routes->patterns());
 
   net::ServerOptions hopt;
   hopt.name = "http";
@@ -236,12 +243,17 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
     kodo_server_ = std::make_unique<net::HttpServer>(*io_, kopt, std::move(kodo_routes), kodo_metrics_);
   }
   http_server_ = std::make_unique<net::HttpServer>(*io_, hopt, std::move(http_routes), http_metrics_);
-  fed_server_ = std::make_unique<net::HttpServer>(*io_, fopt, std::move(fed_routes), fed_metrics_);
+  if (c.federation.enabled)
+    fed_server_ = std::make_unique<net::HttpServer>(*io_, fopt, std::move(fed_routes), fed_metrics_);
   io_->start();
   auto hp = http_server_->start();
   if (!hp) return std::move(hp).error();
-  auto fp = fed_server_->start();
-  if (!fp) return std::move(fp).error();
+  std::uint16_t fp = 0;
+  if (fed_server_) {
+    auto bound = fed_server_->start();
+    if (!bound) return std::move(bound).error();
+    fp = *bound;
+  }
   if (kodo_) {
     std::string listen = c.http.listen;
     std::uint16_t port = *hp;
@@ -256,18 +268,26 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
     spdlog::info("registry: Kodo v1 routes served as {}", kodo_->url());
     kodo_->start();
   }
-  if (c.federation.listen.ends_with(":0") && c.federation.advertise == "https://" + c.federation.listen) {
+  if (c.federation.enabled && c.federation.listen.ends_with(":0") &&
+      c.federation.advertise == "https://" + c.federation.listen) {
     // Port 0: advertise the port we actually got.
     config_.federation.advertise =
-        "https://" + c.federation.listen.substr(0, c.federation.listen.size() - 1) + std::to_string(*fp);
+        "https://" + c.federation.listen.substr(0, c.federation.listen.size() - 1) + std::to_string(fp);
   }
-  spdlog::info("node {} ({}) serving http on {}:{}, federation on port {}", c.name, c.organization,
-               c.http.listen.substr(0, c.http.listen.rfind(':')), *hp, *fp);
-  nlohmann::json constant = {{"name", c.name},
-                             {"organization", c.organization},
-                             {"roles", c.roles},
-                             {"version", kVersion},
-                             {"started_at", iso8601(started_at_)}};
+  if (c.federation.enabled) {
+    spdlog::info("node {} ({}) serving http on {}:{}, federation on port {}", c.name, c.organization,
+                 c.http.listen.substr(0, c.http.listen.rfind(':')), *hp, fp);
+  } else {
+    spdlog::info("node {} ({}) serving http on {}:{}; no [federation] section: no peers", c.name, c.organization,
+                 c.http.listen.substr(0, c.http.listen.rfind(':')), *hp);
+  }
+  nlohmann::json constant = {
+      {"name", c.name},
+      {"organization", c.organization},
+      {"roles", c.roles},
+      {"version", kVersion},
+      {"started_at", iso8601(started_at_)},
+      {"federation", c.federation.enabled ? nlohmann::json(c.federation.advertise) : nlohmann::json(nullptr)}};
   status_prefix_ = dump_json(constant);
   status_prefix_.pop_back();  // reopen the object: per-request fields follow
   if (auto s = peers_->start(c.federation.peers); !s) return s;
@@ -343,7 +363,7 @@ Status Node::write_runtime_file() const {
       {"name", config_.name},
       {"http", std::string(http_tls_ ? "https" : "http") + "://" +
                    config_.http.listen.substr(0, config_.http.listen.rfind(':')) + ":" + std::to_string(http_port())},
-      {"federation", config_.federation.advertise},
+      {"federation", config_.federation.enabled ? nlohmann::json(config_.federation.advertise) : nlohmann::json()},
       {"started_at", iso8601(started_at_)}};
   std::ofstream out(fs::path(config_.workdir) / "node.json");
   out << dump_json(j, 2) << "\n";
@@ -431,7 +451,8 @@ nlohmann::json Node::peers() const {
 std::string Node::metrics_text() const {
   std::string out;
   out.reserve(4096);
-  std::vector<const net::HttpMetrics*> listeners{http_metrics_.get(), fed_metrics_.get()};
+  std::vector<const net::HttpMetrics*> listeners{http_metrics_.get()};
+  if (fed_metrics_) listeners.push_back(fed_metrics_.get());
   if (kodo_metrics_) listeners.push_back(kodo_metrics_.get());
   net::HttpMetrics::render(listeners, out);
   out += "# HELP fedmesh_peers Peers by state.\n# TYPE fedmesh_peers gauge\n";

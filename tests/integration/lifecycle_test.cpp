@@ -93,7 +93,9 @@ TEST(Lifecycle, SigintIdleNodeExitsZeroQuickly) {
 
 TEST(Lifecycle, BadConfigExitsTwoAndStartsNothing) {
   TempDir dir;
-  write_file(dir / "bad.toml", "name = \"a\"\nworkdir = \"var/a\"\n[http]\nlisen = \"127.0.0.1:1\"\n");
+  write_file(
+      dir / "bad.toml",
+      "name = \"a\"\nworkdir = \"var/a\"\n[http]\nlisen = \"127.0.0.1:1\"\n[federation]\nlisten = \"127.0.0.1:2\"\n");
   std::string out;
   EXPECT_EQ(run_fedmesh({"node", "--config", dir / "bad.toml"}, &out), 2);
   EXPECT_NE(out.find("bad.toml: http.lisen: unknown key (did you mean http.listen?)"), std::string::npos) << out;

@@ -194,10 +194,15 @@ TEST(Config, PackagesMayReadOnlyPlainVariablesTheOperatorLists) {
 }
 
 TEST(Config, MissingRequiredKeysAreAllListed) {
-  auto msg = error_of(toml("organization = \"x\"\n"));
+  auto msg = error_of(toml("organization = \"x\"\n[federation]\nlisten = \"127.0.0.1:4000\"\n"));
   EXPECT_NE(msg.find("node.toml: name: missing required key"), std::string::npos);
   EXPECT_NE(msg.find("node.toml: federation.cert: missing required key"), std::string::npos);
   EXPECT_NE(msg.find("node.toml: federation.trust: missing required key"), std::string::npos);
+  // Without a [federation] section, its keys are not required: the node runs alone.
+  auto alone = toml("name = \"solo\"\n");
+  ASSERT_TRUE(alone) << error_of(alone);
+  EXPECT_FALSE(alone->config.federation.enabled);
+  EXPECT_FALSE(alone->effective.contains("federation"));
 }
 
 TEST(Config, BeyondLoopbackNeedsTlsAndToken) {
