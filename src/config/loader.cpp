@@ -38,6 +38,8 @@ std::optional<std::string> Environment::get(std::string_view name) const {
 namespace {
 
 // Collects "file: key: reason" lines.
+using Sources = std::map<std::string, std::string>;  // key path -> environment variable
+
 class Problems {
  public:
   explicit Problems(std::string file) : file_(std::move(file)) {}
@@ -206,10 +208,81 @@ Result<json> env_value(const NodeOption& option, const std::string& text) {
   }
 }
 
-void apply_env_overrides(json& tree, const Environment& env, Problems& problems) {
+// The value of FEDMESH_SYSTEM_SERVICES__NAME__KEY, typed like the one it replaces; with
+// nothing to replace, JSON when it parses as JSON, else the text.
+Result<json> service_value(const json* replaced, const std::string& text) {
+  auto parsed = json::parse(text, nullptr, false);
+  if (!replaced || replaced->is_null()) return parsed.is_discarded() ? json(text) : parsed;
+  if (replaced->is_string()) return json(text);
+  if (replaced->is_boolean()) {
+    if (text == "true" || text == "false") return json(text == "true");
+    return make_error(ErrorCode::config_invalid, "expected true or false, like the value it replaces");
+  }
+  if (replaced->is_number_integer()) {
+    if (parsed.is_number_integer()) return parsed;
+    return make_error(ErrorCode::config_invalid, "expected an integer, like the value it replaces");
+  }
+  if (replaced->is_number()) {
+    if (parsed.is_number()) return json(parsed.get<double>());
+    return make_error(ErrorCode::config_invalid, "expected a number, like the value it replaces");
+  }
+  if (replaced->is_array() && parsed.is_array()) return parsed;
+  if (replaced->is_object() && parsed.is_object()) return parsed;
+  return make_error(
+      ErrorCode::config_invalid,
+      std::string("expected a JSON ") + (replaced->is_array() ? "array" : "object") + ", like the value it replaces");
+}
+
+// The member of `table` named `key` up to case (environment names are uppercase).
+json::iterator find_key(json& table, const std::string& key) {
+  for (auto it = table.begin(); it != table.end(); ++it) {
+    if (lower(it.key()) == key) return it;
+  }
+  return table.end();
+}
+
+// FEDMESH_SYSTEM_SERVICES__<NAME>__<KEY>[__<KEY>...] sets a key of [system_services.NAME].
+void apply_service_override(json& tree, const std::string& var, const std::string& parts_text, const std::string& value,
+                            Problems& problems, Sources& sources) {
+  std::vector<std::string> parts;
+  for (std::size_t start = 0;;) {
+    auto sep = parts_text.find("__", start);
+    parts.push_back(lower(parts_text.substr(start, sep == std::string::npos ? std::string::npos : sep - start)));
+    if (sep == std::string::npos) break;
+    start = sep + 2;
+  }
+  if (std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); }))
+    return problems.add("environment " + var, "expected FEDMESH_SYSTEM_SERVICES__<NAME>__<KEY>");
+  auto& services = tree["system_services"];
+  if (!services.is_object()) services = json::object();
+  json* table = &services[parts[0]];
+  if (table->is_null()) *table = json::object();
+  std::string path = "system_services." + parts[0];
+  for (std::size_t i = 1; i + 1 < parts.size(); ++i) {
+    if (!table->is_object()) return problems.add("environment " + var, path + " is not a table");
+    auto it = find_key(*table, parts[i]);
+    if (it == table->end()) it = table->emplace(parts[i], json::object()).first;
+    path += "." + it.key();
+    table = &*it;
+  }
+  if (!table->is_object()) return problems.add("environment " + var, path + " is not a table");
+  auto it = find_key(*table, parts.back());
+  std::string key = it == table->end() ? parts.back() : it.key();
+  auto typed = service_value(it == table->end() ? nullptr : &*it, value);
+  if (!typed) return problems.add("environment " + var, path + "." + key + ": " + typed.error().message());
+  (*table)[key] = std::move(*typed);
+  sources[path + "." + key] = var;
+}
+
+void apply_env_overrides(json& tree, const Environment& env, Problems& problems, Sources& sources) {
+  constexpr std::string_view kServices = "SYSTEM_SERVICES__";
   for (const auto& [var, value] : env.vars()) {
     if (!var.starts_with("FEDMESH_")) continue;
     std::string rest = var.substr(8);
+    if (rest.starts_with(kServices) && rest.find("__", kServices.size()) != std::string::npos) {
+      apply_service_override(tree, var, rest.substr(kServices.size()), value, problems, sources);
+      continue;
+    }
     std::string key;
     if (auto sep = rest.find("__"); sep != std::string::npos) {
       key = lower(rest.substr(0, sep)) + "." + lower(rest.substr(sep + 2));
@@ -236,6 +309,7 @@ void apply_env_overrides(json& tree, const Environment& env, Problems& problems)
       if (!tree.contains(section) || !tree[section].is_object()) tree[section] = json::object();
       tree[section][key.substr(dot + 1)] = *converted;
     }
+    sources[key] = var;
   }
 }
 
@@ -386,8 +460,9 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   if (!tree.is_object()) return make_error(ErrorCode::config_invalid, display_name + ": top level must be a table");
 
   Problems problems(display_name);
+  Sources sources;
   substitute_tree(tree, "", env, problems);
-  apply_env_overrides(tree, env, problems);
+  apply_env_overrides(tree, env, problems, sources);
   // [system_services.NAME] tables are per-package config, not options: set them aside.
   json service_configs = json::object();
   if (auto it = tree.find("system_services"); it != tree.end() && it->is_object()) {
@@ -404,6 +479,7 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
 
   LoadedConfig loaded;
   loaded.file = display_name;
+  loaded.sources = std::move(sources);
   NodeConfig& c = loaded.config;
   // [federation] is optional: without it the node runs its operator listener only.
   c.federation.enabled = tree.contains("federation");
@@ -569,6 +645,10 @@ std::string render_effective_toml(const LoadedConfig& loaded) {
   if (!loaded.config.federation.enabled)
     out << "# No [federation] section: this node runs its operator listener only; it has no peers,\n"
            "# makes no remote calls and joins no registry mesh.\n";
+  if (!loaded.sources.empty()) {
+    out << "# Set from the environment:\n";
+    for (const auto& [key, var] : loaded.sources) out << "#   " << key << "  <-  " << var << "\n";
+  }
   out << to_toml_table(masked_effective(loaded)) << "\n";
   return out.str();
 }

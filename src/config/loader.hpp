@@ -35,6 +35,9 @@ struct LoadedConfig {
   NodeConfig config;
   nlohmann::json effective;  // every key with its effective value (defaults filled in)
   std::string file;          // the name errors use
+  // Keys set from the environment: key path -> variable (FEDMESH_HTTP__LISTEN, or
+  // FEDMESH_SYSTEM_SERVICES__SVC__GREETING for system_services.svc.greeting).
+  std::map<std::string, std::string> sources;
 };
 
 enum class Format { Toml, Yaml };

@@ -208,15 +208,21 @@ TEST(SystemServices, DeployedAtStartWithTheirConfigAndStartupFired) {
   std::string services = "[system_services]\nenable = [\"color_tools\", \"watcher\"]\npath = [\"" + source_dir() +
                          "/examples/hello-federate/packages\", \"services\"]\n[system_services.color_tools]\n"
                          "default_qty = 5\n";
-  f.add({"red", {{"blue", true}}, services, "ca", "", {{"COLOR", "red"}}});
+  // The environment overrides the service's table (default_qty = 5 in the file).
+  f.add({"red",
+         {{"blue", true}},
+         services,
+         "ca",
+         "",
+         {{"COLOR", "red"}, {"FEDMESH_SYSTEM_SERVICES__COLOR_TOOLS__DEFAULT_QTY", "9"}}});
   f.add({"blue", {}});
   f.start("red");
   ASSERT_TRUE(f.wait_healthy("red")) << f.process("red").log();
-  // Deployed with the node's table merged in, and startup ran (qty = 5).
+  // Deployed with the node's table merged in, and startup ran (qty = 9).
   ASSERT_TRUE(wait_until(
       [&] { return http(f.http_port("red"), "GET", "/api/v1/packages").json()["packages"].size() == 2; }, 10s));
   auto share = http(f.http_port("red"), "POST", "/api/v1/skills/color_tools/share_color", "{}");
-  EXPECT_EQ(share.json()["qty"], 4) << share.body;
+  EXPECT_EQ(share.json()["qty"], 8) << share.body;
   // peer.up and peer.down reach Lua handlers.
   f.start("blue");
   EXPECT_TRUE(wait_until(

@@ -193,6 +193,41 @@ TEST(Config, PackagesMayReadOnlyPlainVariablesTheOperatorLists) {
   EXPECT_NE(with_env(R"(["NOT-A-NAME"])").find("is not an environment variable name"), std::string::npos);
 }
 
+TEST(Config, EnvironmentOverridesReachSystemServiceTables) {
+  std::string text = std::string(kToml) +
+                     "\n[system_services]\nenable = [\"svc\"]\n[system_services.svc]\ngreeting = \"hi\"\nqty = 3\n"
+                     "ratio = 0.5\nloud = false\n";
+  auto with = [&](std::map<std::string, std::string> vars) {
+    vars["TOKEN"] = "s3cret";
+    return toml(text, Environment(vars));
+  };
+  auto r = with({{"FEDMESH_SYSTEM_SERVICES__SVC__GREETING", "hello there"},
+                 {"FEDMESH_SYSTEM_SERVICES__SVC__QTY", "7"},
+                 {"FEDMESH_SYSTEM_SERVICES__SVC__RATIO", "2"},
+                 {"FEDMESH_SYSTEM_SERVICES__SVC__LOUD", "true"},
+                 {"FEDMESH_SYSTEM_SERVICES__SVC__LIMITS__MAX", "5"},
+                 {"FEDMESH_SYSTEM_SERVICES__SVC__MOTTO", "keep going"}});
+  ASSERT_TRUE(r) << error_of(r);
+  EXPECT_EQ(r->config.system_services.configs["svc"],
+            nlohmann::json::parse(R"({"greeting": "hello there", "qty": 7, "ratio": 2.0, "loud": true,
+                                      "limits": {"max": 5}, "motto": "keep going"})"));
+  auto shown = render_effective_toml(*r);
+  EXPECT_NE(shown.find("system_services.svc.greeting  <-  FEDMESH_SYSTEM_SERVICES__SVC__GREETING"), std::string::npos)
+      << shown;
+  EXPECT_NE(shown.find("system_services.svc.limits.max  <-  FEDMESH_SYSTEM_SERVICES__SVC__LIMITS__MAX"),
+            std::string::npos)
+      << shown;
+  EXPECT_NE(error_of(with({{"FEDMESH_SYSTEM_SERVICES__SVC__QTY", "seven"}}))
+                .find("environment FEDMESH_SYSTEM_SERVICES__SVC__QTY: system_services.svc.qty: expected an integer"),
+            std::string::npos)
+      << error_of(with({{"FEDMESH_SYSTEM_SERVICES__SVC__QTY", "seven"}}));
+  EXPECT_NE(error_of(with({{"FEDMESH_SYSTEM_SERVICES__OTHER__X", "1"}}))
+                .find("system_services.other: a table for a service that system_services.enable does not list"),
+            std::string::npos);
+  EXPECT_NE(error_of(with({{"FEDMESH_SYSTEM_SERVICES__SVC__GREETING__X", "1"}})).find("is not a table"),
+            std::string::npos);
+}
+
 TEST(Config, MissingRequiredKeysAreAllListed) {
   auto msg = error_of(toml("organization = \"x\"\n[federation]\nlisten = \"127.0.0.1:4000\"\n"));
   EXPECT_NE(msg.find("node.toml: name: missing required key"), std::string::npos);
