@@ -53,7 +53,7 @@ struct PeerManager::Peer {
   bool wake = false;         // a hello from this peer arrived: greet it now
 };
 
-PeerManager::PeerManager(net::IoPool& pool, net::HttpClient* client, Store& store, Hello self, PeerTimings timings)
+PeerManager::PeerManager(net::IoPool& pool, net::HttpClient* client, PeerStore& store, Hello self, PeerTimings timings)
     : pool_(pool), client_(client), store_(store), self_(std::move(self)), timings_(timings) {}
 
 PeerManager::~PeerManager() {
@@ -62,7 +62,7 @@ PeerManager::~PeerManager() {
 
 Status PeerManager::start(const std::vector<PeerConfig>& configured) {
   if (!client_) return {};  // no [federation] section: no peers to greet, remembered or configured
-  auto remembered = store_.list_peers();
+  auto remembered = store_.list();
   if (!remembered) return std::move(remembered).error();
   std::vector<PeerInfo> initial;
   for (const auto& c : configured) {
@@ -77,7 +77,7 @@ Status PeerManager::start(const std::vector<PeerConfig>& configured) {
     bool in_config = std::any_of(configured.begin(), configured.end(), [&](const auto& c) { return c.name == r.name; });
     if (in_config) continue;
     if (r.origin == "config") {  // removed from the config since: forget it
-      (void)store_.delete_peer(r.name);
+      (void)store_.remove(r.name);
       continue;
     }
     PeerInfo p;
@@ -143,8 +143,7 @@ void PeerManager::persist(const Peer& peer) {
   }
   // Rare (state changes only) and small: posted to the blocking pool, never on an I/O thread.
   asio::post(pool_.blocking(), [this, r = std::move(r)] {
-    if (auto s = store_.upsert_peer(r); !s)
-      spdlog::error("store: cannot save peer {}: {}", r.name, s.error().message());
+    if (auto s = store_.upsert(r); !s) spdlog::error("store: cannot save peer {}: {}", r.name, s.error().message());
   });
 }
 

@@ -24,7 +24,7 @@
 #include "federation/hello.hpp"
 #include "net/http_client.hpp"
 #include "net/io_pool.hpp"
-#include "store/store.hpp"
+#include "store/peer_store.hpp"
 
 namespace fedmesh::federation {
 
@@ -59,7 +59,7 @@ class PeerManager {
  public:
   // `client` is null on a node without a [federation] section: it has no peers, and
   // send() says so.
-  PeerManager(net::IoPool& pool, net::HttpClient* client, Store& store, Hello self, PeerTimings timings);
+  PeerManager(net::IoPool& pool, net::HttpClient* client, PeerStore& store, Hello self, PeerTimings timings);
   ~PeerManager();
 
   // Loads remembered peers, merges the configured ones and starts greeting them.
@@ -110,7 +110,7 @@ class PeerManager {
 
   net::IoPool& pool_;
   net::HttpClient* client_;
-  Store& store_;
+  PeerStore& store_;
   Hello self_;
   PeerTimings timings_;
   std::function<std::vector<std::string>()> exports_;

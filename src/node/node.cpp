@@ -22,8 +22,7 @@
 #include "core/version.hpp"
 #include "crypto/certs.hpp"
 #include "crypto/files.hpp"
-#include "store/postgres_store.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/open.hpp"
 
 namespace fedmesh {
 
@@ -85,11 +84,11 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   }
 
   if (c.store.backend == "postgresql") {
-    auto store = PostgresStore::open(c.store.url);
+    auto store = open_postgres_store(c.store.url);
     if (!store) return std::move(store).error();
     node->store_ = std::move(*store);
   } else {
-    auto store = SqliteStore::open(c.store.path);
+    auto store = open_sqlite_store(c.store.path);
     if (!store) return std::move(store).error();
     node->store_ = std::move(*store);
   }
@@ -124,7 +123,7 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   federation::PeerTimings timings{c.federation.hello_interval, c.federation.retry_initial, c.federation.retry_max,
                                   c.federation.call_timeout};
   node->peers_ =
-      std::make_unique<federation::PeerManager>(*node->io_, node->client_.get(), *node->store_, self, timings);
+      std::make_unique<federation::PeerManager>(*node->io_, node->client_.get(), node->store_->peers(), self, timings);
 
   skills::SkillHostOptions sopts;
   sopts.node_name = c.name;
@@ -141,13 +140,14 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   for (const auto& secret : {c.http.token, c.store.url}) {
     if (!secret.empty()) sopts.secrets.push_back(secret);
   }
-  node->skills_ = std::make_unique<skills::SkillHost>(*node->io_, *node->store_, *node->peers_, sopts);
+  skills::SkillStores stores{node->store_->packages(), node->store_->state(), node->store_->ledger()};
+  node->skills_ = std::make_unique<skills::SkillHost>(*node->io_, stores, *node->peers_, sopts);
   if (auto s = node->skills_->restore(); !s) return std::move(s).error();
 
   const auto& roles = c.roles;
   if (std::find(roles.begin(), roles.end(), "registry") != roles.end()) {
-    node->catalog_ =
-        std::make_unique<registry::Catalog>(*node->store_, c.name, c.registry.stale_after, c.registry.gone_after);
+    node->catalog_ = std::make_unique<registry::Catalog>(node->store_->catalog(), c.name, c.registry.stale_after,
+                                                         c.registry.gone_after);
     if (auto s = node->catalog_->load(c.registry.reset); !s) return std::move(s).error();
     if (c.registry.reset) spdlog::info("registry: catalog reset");
     node->catalog_->set_kodo_ttl(c.registry.kodo_ttl);
@@ -160,7 +160,7 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
       registry::kodo::GatewayOptions kopt;
       kopt.url = c.registry.kodo_url;  // derived from the listener at start when empty
       kopt.organization = c.organization;
-      node->kodo_ = std::make_unique<registry::kodo::Gateway>(*node->catalog_, *node->store_, kopt);
+      node->kodo_ = std::make_unique<registry::kodo::Gateway>(*node->catalog_, node->store_->meta(), kopt);
       if (auto s = node->kodo_->load(c.registry.reset); !s) return std::move(s).error();
       node->kodo_->set_index_runner(
           [&pool = *node->index_pool_](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
@@ -181,14 +181,15 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   }
 
   // Identity facts that persist across restarts.
-  auto first = node->store_->get_meta("first_started_at");
+  auto& meta = node->store_->meta();
+  auto first = meta.get("first_started_at");
   if (!first) return std::move(first).error();
-  if (!first->has_value()) (void)node->store_->set_meta("first_started_at", now_iso8601());
-  (void)node->store_->set_meta("name", c.name);
-  (void)node->store_->set_meta("organization", c.organization);
-  auto starts = node->store_->get_meta("start_count");
+  if (!first->has_value()) (void)meta.set("first_started_at", now_iso8601());
+  (void)meta.set("name", c.name);
+  (void)meta.set("organization", c.organization);
+  auto starts = meta.get("start_count");
   int count = (starts && starts->has_value()) ? std::atoi((*starts)->c_str()) : 0;
-  (void)node->store_->set_meta("start_count", std::to_string(count + 1));
+  (void)meta.set("start_count", std::to_string(count + 1));
   return node;
 }
 

@@ -129,7 +129,7 @@ Result<CatalogNode> decode_change(const json& c, SystemTime now) {
   return n;
 }
 
-Catalog::Catalog(Store& store, std::string registry_name, std::chrono::milliseconds stale_after,
+Catalog::Catalog(CatalogStore& store, std::string registry_name, std::chrono::milliseconds stale_after,
                  std::chrono::milliseconds gone_after, const Clock& clock)
     : store_(store),
       clock_(clock),
@@ -141,9 +141,9 @@ Catalog::Catalog(Store& store, std::string registry_name, std::chrono::milliseco
 
 Status Catalog::load(bool reset) {
   if (reset) {
-    if (auto s = store_.catalog_clear(); !s) return s;
+    if (auto s = store_.clear(); !s) return s;
   }
-  auto records = store_.catalog_load();
+  auto records = store_.load();
   if (!records) return std::move(records).error();
   std::lock_guard lock(mu_);
   nodes_.clear();
@@ -187,8 +187,8 @@ void Catalog::changed(const CatalogNode& node, const std::string& from, bool hea
 Status Catalog::persist(const CatalogNode& n) {
   json flows = json::array();
   for (const auto& f : *n.flows) flows.push_back(f.to_json());
-  return store_.catalog_put({n.name, n.url, n.organization, n.created, n.modified, n.heartbeat, dump_json(flows),
-                             n.origin, n.version, n.deleted, n.kind});
+  return store_.put({n.name, n.url, n.organization, n.created, n.modified, n.heartbeat, dump_json(flows), n.origin,
+                     n.version, n.deleted, n.kind});
 }
 
 Result<Catalog::Registered> Catalog::register_node(const std::string& name, const std::string& url,
@@ -356,7 +356,7 @@ std::vector<std::string> Catalog::sweep() {
     (void)persist(t);
     changed(t, "");
   }
-  for (const auto& name : purged) (void)store_.catalog_delete(name);
+  for (const auto& name : purged) (void)store_.remove(name);
   return gone;
 }
 

@@ -28,7 +28,7 @@
 #include "core/time.hpp"
 #include "registry/index_cache.hpp"
 #include "registry/query.hpp"
-#include "store/store.hpp"
+#include "store/catalog_store.hpp"
 
 namespace fedmesh::registry {
 
@@ -68,7 +68,7 @@ Result<CatalogNode> decode_change(const nlohmann::json& change, SystemTime now);
 class Catalog {
  public:
   // `clock` is the wall time of heartbeats, ages and versions (tests pass a FakeClock).
-  Catalog(Store& store, std::string registry_name, std::chrono::milliseconds stale_after,
+  Catalog(CatalogStore& store, std::string registry_name, std::chrono::milliseconds stale_after,
           std::chrono::milliseconds gone_after, const Clock& clock = Clock::system());
 
   // Loads the persisted catalog, or clears it with `reset`.
@@ -158,7 +158,7 @@ class Catalog {
   nlohmann::json node_json(const CatalogNode& node, SystemTime now) const;
   std::shared_ptr<const FlowIndex> index();
 
-  Store& store_;
+  CatalogStore& store_;
   const Clock& clock_;
   HybridClock hlc_;  // versions of local changes; absorbs the versions of remote ones
   std::string registry_;

@@ -184,7 +184,7 @@ json node_json(const CatalogNode& n) {
           {"status", "unknown"}};
 }
 
-Gateway::Gateway(Catalog& catalog, Store& store, GatewayOptions options)
+Gateway::Gateway(Catalog& catalog, MetaStore& store, GatewayOptions options)
     : catalog_(catalog),
       store_(store),
       options_(std::move(options)),
@@ -199,7 +199,7 @@ Status Gateway::load(bool reset) {
   std::lock_guard lock(mu_);
   providers_.clear();
   if (reset) return save_providers();
-  auto text = store_.get_meta("kodo.providers");
+  auto text = store_.get("kodo.providers");
   if (!text) return std::move(text).error();
   if (!text->has_value()) return {};
   auto saved = parse_json_object(**text, 4);
@@ -224,7 +224,7 @@ Status Gateway::save_providers() {
                 {"created", p.created},
                 {"modified", p.modified},
                 {"heartbeat", p.heartbeat}};
-  return store_.set_meta("kodo.providers", dump_json(out));
+  return store_.set("kodo.providers", dump_json(out));
 }
 
 void Gateway::start() {

@@ -25,7 +25,7 @@
 #include "registry/catalog.hpp"
 #include "registry/index_cache.hpp"
 #include "registry/query.hpp"
-#include "store/store.hpp"
+#include "store/meta_store.hpp"
 
 namespace fedmesh::registry::kodo {
 
@@ -66,7 +66,7 @@ struct GatewayOptions {
 
 class Gateway {
  public:
-  Gateway(Catalog& catalog, Store& store, GatewayOptions options);
+  Gateway(Catalog& catalog, MetaStore& store, GatewayOptions options);
   ~Gateway();
 
   // Loads the remembered Kodo registries (or forgets them with `reset`).
@@ -113,7 +113,7 @@ class Gateway {
   void run();
 
   Catalog& catalog_;
-  Store& store_;
+  MetaStore& store_;
   GatewayOptions options_;
   std::string started_at_;
   int listener_ = 0;

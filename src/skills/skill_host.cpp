@@ -44,9 +44,9 @@ struct SkillHost::Slot {
 // The node as the Lua runtime sees it.
 class SkillHost::Host : public RuntimeHost {
  public:
-  Host(Store& store, federation::PeerManager& peers, const SkillHostOptions& options)
-      : store_(store), peers_(peers), options_(options) {}
-  Store& store() override { return store_; }
+  Host(StateStore& state, federation::PeerManager& peers, const SkillHostOptions& options)
+      : state_(state), peers_(peers), options_(options) {}
+  StateStore& state() override { return state_; }
   // The operator decides what packages may read: [skills] env lists the names; the
   // node's own variables (FEDMESH_*) and its secrets are never given out.
   Result<std::optional<std::string>> env(std::string_view name) override {
@@ -85,7 +85,7 @@ class SkillHost::Host : public RuntimeHost {
   }
 
  private:
-  Store& store_;
+  StateStore& state_;
   federation::PeerManager& peers_;
   const SkillHostOptions& options_;
 };
@@ -128,12 +128,12 @@ std::chrono::milliseconds SkillHost::remaining_for_hop(Clock::time_point deadlin
   return std::min(left, max);
 }
 
-SkillHost::SkillHost(net::IoPool& pool, Store& store, federation::PeerManager& peers, SkillHostOptions options)
+SkillHost::SkillHost(net::IoPool& pool, SkillStores stores, federation::PeerManager& peers, SkillHostOptions options)
     : pool_(pool),
-      store_(store),
+      stores_(stores),
       peers_(peers),
       options_(std::move(options)),
-      host_(std::make_unique<Host>(store_, peers_, options_)) {
+      host_(std::make_unique<Host>(stores_.state, peers_, options_)) {
   peers_.set_exports([this] { return exported(); });
   peers_.set_listener([this](const std::string& peer, federation::PeerState state) {
     {
@@ -161,7 +161,7 @@ Result<std::shared_ptr<SkillHost::Slot>> SkillHost::make_slot(const Package& pac
 }
 
 Status SkillHost::restore() {
-  auto list = store_.list_packages();
+  auto list = stores_.packages.list();
   if (!list) return std::move(list).error();
   for (const auto& record : *list) {
     auto source = parse_json_object(record.source, 64);
@@ -287,7 +287,7 @@ asio::awaitable<Status> SkillHost::resume(std::string name) {
     co_return Status{};
   }
   // Failed to load: try again from the stored source (the node's config may have changed).
-  auto record = co_await run_on(pool_.blocking().get_executor(), [&] { return store_.list_packages(); });
+  auto record = co_await run_on(pool_.blocking().get_executor(), [&] { return stores_.packages.list(); });
   if (!record) co_return std::move(record).error();
   for (const auto& r : *record) {
     if (r.name != name) continue;
@@ -338,7 +338,7 @@ asio::awaitable<Result<SkillHost::InstallOutcome>> SkillHost::install(Package pa
   json source = package_source_json(package);
   source["config"] = config.is_object() ? config : json::object();
   PackageRecord record{package.manifest.name, package.manifest.version, package.hash, dump_json(source), now_iso8601()};
-  auto saved = co_await run_on(pool_.blocking().get_executor(), [&] { return store_.put_package(record); });
+  auto saved = co_await run_on(pool_.blocking().get_executor(), [&] { return stores_.packages.put(record); });
   if (!saved) co_return std::move(saved).error();
 
   std::shared_ptr<Slot> old;
@@ -366,7 +366,7 @@ asio::awaitable<Status> SkillHost::remove(std::string name) {
     slots_.erase(it);
   }
   old->retire();
-  auto s = co_await run_on(pool_.blocking().get_executor(), [&] { return store_.delete_package(name); });
+  auto s = co_await run_on(pool_.blocking().get_executor(), [&] { return stores_.packages.remove(name); });
   peers_.announce();
   spdlog::info("package {} removed (its state is kept)", name);
   co_return s;
@@ -651,11 +651,11 @@ void SkillHost::flush_ledger() {
     ledger_flushing_ = false;
   }
   if (dropped > 0) spdlog::warn("ledger: {} entries dropped (writes fell behind)", dropped);
-  if (auto s = store_.ledger_append(batch); !s) spdlog::error("ledger: {}", s.error().message());
+  if (auto s = stores_.ledger.append(batch); !s) spdlog::error("ledger: {}", s.error().message());
   ledger_writes_ += batch.size();
   if (ledger_writes_ >= 1000) {
     ledger_writes_ = 0;
-    (void)store_.ledger_trim(options_.ledger_keep);
+    (void)stores_.ledger.trim(options_.ledger_keep);
   }
 }
 
@@ -738,7 +738,7 @@ json SkillHost::exported_flows() const {
 
 Result<json> SkillHost::ledger_page(const LedgerQuery& query) {
   flush();
-  auto entries = store_.ledger_query(query);
+  auto entries = stores_.ledger.query(query);
   if (!entries) return std::move(entries).error();
   json items = json::array();
   for (const auto& e : *entries) {

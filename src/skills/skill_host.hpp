@@ -30,7 +30,9 @@
 #include "net/io_pool.hpp"
 #include "skills/lua/runtime.hpp"
 #include "skills/package.hpp"
-#include "store/store.hpp"
+#include "store/ledger_store.hpp"
+#include "store/package_store.hpp"
+#include "store/state_store.hpp"
 
 namespace fedmesh::skills {
 
@@ -40,6 +42,14 @@ struct CallContext {
   int depth = 0;            // hops so far; the first call is 0
   std::string call_id;      // travels with every hop
   std::string caller_name;  // for the ledger: "operator", a peer name, or "pkg/skill"
+};
+
+// The stored aggregates skills use: what is installed, the packages' state.* values and
+// the invocation ledger.
+struct SkillStores {
+  PackageStore& packages;
+  StateStore& state;
+  LedgerStore& ledger;
 };
 
 struct SkillHostOptions {
@@ -59,7 +69,7 @@ struct SkillHostOptions {
 
 class SkillHost {
  public:
-  SkillHost(net::IoPool& pool, Store& store, federation::PeerManager& peers, SkillHostOptions options);
+  SkillHost(net::IoPool& pool, SkillStores stores, federation::PeerManager& peers, SkillHostOptions options);
   ~SkillHost();
 
   // Loads the packages remembered in the store (no init); call before serving. A package
@@ -130,7 +140,7 @@ class SkillHost {
   void step_ended(std::uint64_t id);
 
   net::IoPool& pool_;
-  Store& store_;
+  SkillStores stores_;
   federation::PeerManager& peers_;
   SkillHostOptions options_;
   std::unique_ptr<Host> host_;

@@ -49,7 +49,7 @@ TEST(PostgresNode, AnUnreachableServerStopsTheNodeAtStart) {
   f.start("a");
   EXPECT_NE(f.process("a").wait(10s), 0);
   std::string out = f.process("a").log();
-  EXPECT_NE(out.find("cannot open PostgreSQL store postgresql://fedmesh:***@127.0.0.1"), std::string::npos) << out;
+  EXPECT_NE(out.find("cannot open PostgreSQL store postgresql://fedmesh:****@127.0.0.1"), std::string::npos) << out;
   EXPECT_EQ(out.find("hunter2"), std::string::npos) << out;
 }
 

@@ -7,7 +7,7 @@
 #include <atomic>
 
 #include "skills/lua/runtime.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/open.hpp"
 
 namespace fedmesh::skills {
 namespace {
@@ -26,15 +26,15 @@ LuaLimits deadline_only() {
 
 class Host : public RuntimeHost {
  public:
-  Host() : store_(SqliteStore::open(":memory:").value()) {}
-  Store& store() override { return *store_; }
+  Host() : store_(open_sqlite_store(":memory:").value()) {}
+  StateStore& state() override { return store_->state(); }
   Result<std::optional<std::string>> env(std::string_view) override { return std::optional<std::string>(); }
   json self() override { return {{"name", "me"}}; }
   json peers(std::string_view) override { return json::array(); }
   void log(std::string_view, std::string_view, std::string_view) override {}
 
  private:
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Store> store_;
 };
 
 struct Outcome {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "skills/lua/runtime.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/open.hpp"
 
 namespace fedmesh::skills {
 namespace {
@@ -13,8 +13,8 @@ using namespace std::chrono_literals;
 
 class TestHost : public RuntimeHost {
  public:
-  TestHost() : store_(SqliteStore::open(":memory:").value()) {}
-  Store& store() override { return *store_; }
+  TestHost() : store_(open_sqlite_store(":memory:").value()) {}
+  StateStore& state() override { return store_->state(); }
   Result<std::optional<std::string>> env(std::string_view name) override {
     if (name == "COLOR") return std::optional<std::string>("red");
     if (name == "SECRET") return make_error(ErrorCode::forbidden, "not allowed by this node's [skills] env list");
@@ -28,7 +28,7 @@ class TestHost : public RuntimeHost {
   std::vector<std::string> logs;
 
  private:
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Store> store_;
 };
 
 std::string manifest(const std::string& skills, const std::string& extra = "") {
@@ -197,7 +197,7 @@ TEST(LuaSkills, StateIsPersistedAndAtomic) {
   auto s = call(**rt);
   ASSERT_EQ(s.kind, LuaRuntime::Step::Kind::done) << s.error->message();
   EXPECT_EQ(s.result, json({true, 1, true, 0, false, 0, 1, "ada", 3}));
-  EXPECT_EQ(**host.store().state_get("t", "qty"), "0");
+  EXPECT_EQ(**host.state().get("t", "qty"), "0");
 }
 
 TEST(LuaSkills, FedCallsSuspendAndResume) {

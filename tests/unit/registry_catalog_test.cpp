@@ -8,7 +8,7 @@
 #include "core/time.hpp"
 #include "registry/catalog.hpp"
 #include "registry/kodo.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/open.hpp"
 #include "support/harness.hpp"
 
 namespace fedmesh::registry {
@@ -25,10 +25,10 @@ std::vector<FlowSpec> flows(int n, const std::string& prefix) {
 class CatalogIndex : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = SqliteStore::open(":memory:");
+    auto s = open_sqlite_store(":memory:");
     ASSERT_TRUE(s);
     store_ = std::move(*s);
-    catalog_ = std::make_unique<Catalog>(*store_, "reg", 300ms, 60s);
+    catalog_ = std::make_unique<Catalog>(store_->catalog(), "reg", 300ms, 60s);
     ASSERT_TRUE(catalog_->load(false));
     catalog_->set_index_runner([this](std::function<void()> job) { jobs_.emplace_back(std::move(job)); });
   }
@@ -97,7 +97,7 @@ TEST_F(CatalogIndex, KodoEntriesNeverReplaceFedmeshNodes) {
 
 TEST_F(CatalogIndex, KodoRegistriesAreRememberedUnlessReset) {
   auto gateway = [&] {
-    return std::make_unique<kodo::Gateway>(*catalog_, *store_, kodo::GatewayOptions{"http://me:1"});
+    return std::make_unique<kodo::Gateway>(*catalog_, store_->meta(), kodo::GatewayOptions{"http://me:1"});
   };
   auto first = gateway();
   ASSERT_TRUE(first->load(false));

@@ -106,7 +106,7 @@ void push_number(lua_State* L, double v) {
 int api_state_get(lua_State* L) {
   State* st = state_of(L);
   auto key = check_key(L, 1);
-  auto v = st->host->store().state_get(st->package, key);
+  auto v = st->host->state().get(st->package, key);
   if (!v) store_failed(L, v.error());
   if (!v->has_value()) {
     lua_pushnil(L);
@@ -123,7 +123,7 @@ int api_state_set(lua_State* L) {
   luaL_checkany(L, 2);
   auto value = dump_json(check_json(L, 2));
   if (value.size() > (1u << 20)) return luaL_error(L, "state.set: value larger than 1 MiB");
-  if (auto s = st->host->store().state_set(st->package, key, value); !s) store_failed(L, s.error());
+  if (auto s = st->host->state().set(st->package, key, value); !s) store_failed(L, s.error());
   return 0;
 }
 
@@ -131,7 +131,7 @@ int api_state_incr(lua_State* L) {
   State* st = state_of(L);
   auto key = check_key(L, 1);
   double delta = luaL_optnumber(L, 2, 1);
-  auto v = st->host->store().state_incr(st->package, key, delta);
+  auto v = st->host->state().incr(st->package, key, delta);
   if (!v) store_failed(L, v.error());
   push_number(L, *v);
   return 1;
@@ -142,7 +142,7 @@ int api_state_decr_if(lua_State* L) {
   auto key = check_key(L, 1);
   double amount = luaL_checknumber(L, 2);
   double floor = luaL_optnumber(L, 3, 0);
-  auto r = st->host->store().state_decr_if(st->package, key, amount, floor);
+  auto r = st->host->state().decr_if(st->package, key, amount, floor);
   if (!r) store_failed(L, r.error());
   lua_pushboolean(L, r->applied);
   push_number(L, r->value);
@@ -152,14 +152,14 @@ int api_state_decr_if(lua_State* L) {
 int api_state_delete(lua_State* L) {
   State* st = state_of(L);
   auto key = check_key(L, 1);
-  if (auto s = st->host->store().state_delete(st->package, key); !s) store_failed(L, s.error());
+  if (auto s = st->host->state().remove(st->package, key); !s) store_failed(L, s.error());
   return 0;
 }
 
 int api_state_keys(lua_State* L) {
   State* st = state_of(L);
   std::string prefix = luaL_optstring(L, 1, "");
-  auto keys = st->host->store().state_keys(st->package, prefix);
+  auto keys = st->host->state().keys(st->package, prefix);
   if (!keys) store_failed(L, keys.error());
   lua_createtable(L, static_cast<int>(keys->size()), 0);
   lua_Integer i = 1;

@@ -26,7 +26,7 @@
 
 #include "core/error.hpp"
 #include "skills/package.hpp"
-#include "store/store.hpp"
+#include "store/state_store.hpp"
 
 struct lua_State;
 
@@ -55,7 +55,7 @@ struct FedRequest {
 class RuntimeHost {
  public:
   virtual ~RuntimeHost() = default;
-  virtual Store& store() = 0;
+  virtual StateStore& state() = 0;  // the package's state.* values
   // An environment variable the package declared; an error when the node's operator did
   // not allow it (the error message is shown to the script).
   virtual Result<std::optional<std::string>> env(std::string_view name) = 0;
