@@ -26,7 +26,7 @@ net::Handler post(Node& node, Handler handler) {
     auto body = parse_json(req.body, 16);
     if (!body) co_return Response::error(body.error());
     auto* gateway = node.kodo();
-    auto r = co_await net::offload(node.io().blocking(), [&] { return (gateway->*handler)(*body); });
+    auto r = co_await net::offload(node.io().store(), [&] { return (gateway->*handler)(*body); });
     if (!r) co_return Response::error(r.error());
     co_return Response::json(200, *r);
   };
@@ -42,7 +42,7 @@ void add_kodo_routes(net::Router& r, Node& node) {
   // Views that walk the whole catalog run on the blocking pool, never on an I/O thread.
   auto dump = [&node](Request&) -> asio::awaitable<Response> {
     auto* gateway = node.kodo();
-    co_return Response::json(200, co_await net::offload(node.io().blocking(), [gateway] { return gateway->dump(); }));
+    co_return Response::json(200, co_await net::offload(node.io().store(), [gateway] { return gateway->dump(); }));
   };
   r.add("GET", "/map", dump);
   // Kodo's cache file is this registry's store: the same dump, read from the catalog.
@@ -53,7 +53,7 @@ void add_kodo_routes(net::Router& r, Node& node) {
     if (q->by.empty()) q->by = "name, node, url";  // Kodo's default order
     registry::QueryLimits limits{node.config().registry.max_page_size};
     auto* gateway = node.kodo();
-    auto page = co_await net::offload(node.io().blocking(), [&] { return gateway->index()->query(*q, limits); });
+    auto page = co_await net::offload(node.io().store(), [&] { return gateway->index()->query(*q, limits); });
     if (!page) co_return Response::error(page.error());
     for (auto& item : (*page)["items"]) item.erase("status");  // Kodo's items carry no status
     if ((*page)["q"] == "") (*page)["q"] = nullptr;
@@ -67,7 +67,7 @@ void add_kodo_routes(net::Router& r, Node& node) {
   r.add("GET", "/counts", [&node](Request&) -> asio::awaitable<Response> {
     auto* gateway = node.kodo();
     co_return Response::json(
-        200, co_await net::offload(node.io().blocking(), [gateway] { return gateway->index()->counts(); }));
+        200, co_await net::offload(node.io().store(), [gateway] { return gateway->index()->counts(); }));
   });
 }
 

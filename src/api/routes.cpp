@@ -244,7 +244,7 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
       auto q = query_request(req);
       if (!q) co_return Response::error(q.error());
       registry::QueryLimits limits{node.config().registry.max_page_size};
-      auto page = co_await net::offload(node.io().blocking(), [&] { return catalog->query(*q, limits); });
+      auto page = co_await net::offload(node.io().store(), [&] { return catalog->query(*q, limits); });
       if (!page) co_return Response::error(page.error());
       bool html = wants_html(req);
       if (html)
@@ -258,11 +258,11 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
       co_return Response::json(200, {{"peers", node.mesh() ? node.mesh()->peers_json() : json::array()}});
     });
     r->add("GET", "/api/v1/registry/counts", [&node, catalog](Request&) -> asio::awaitable<Response> {
-      auto counts = co_await net::offload(node.io().blocking(), [&] { return catalog->counts(); });
+      auto counts = co_await net::offload(node.io().store(), [&] { return catalog->counts(); });
       co_return Response::json(200, counts);
     });
     r->add("GET", "/api/v1/registry/nodes", [&node, catalog](Request&) -> asio::awaitable<Response> {
-      auto nodes = co_await net::offload(node.io().blocking(), [catalog] { return catalog->nodes(); });
+      auto nodes = co_await net::offload(node.io().store(), [catalog] { return catalog->nodes(); });
       co_return Response::json(200, {{"nodes", std::move(nodes)}});
     });
     r->add("GET", "/api/v1/registry/nodes/{name}", [catalog](Request& req) -> asio::awaitable<Response> {
@@ -347,7 +347,7 @@ std::shared_ptr<const net::Router> federation_routes(Node& node) {
       if (!flows) co_return Response::error(flows.error());
       std::string name = req.peer_name;
       auto r = co_await net::offload(
-          node.io().blocking(), [&] { return catalog->register_node(name, url, organization, std::move(*flows)); });
+          node.io().store(), [&] { return catalog->register_node(name, url, organization, std::move(*flows)); });
       if (!r) co_return Response::error(r.error());
       std::string message = "registered node " + name +
                             (r->first ? std::string(" (first visit)") : " (seen previously " + r->created + ")");
@@ -383,7 +383,7 @@ std::shared_ptr<const net::Router> federation_routes(Node& node) {
     });
     r->add("POST", "/fed/v1/registry/heartbeat", [&node, catalog](Request& req) -> asio::awaitable<Response> {
       std::string name = req.peer_name;
-      auto known = co_await net::offload(node.io().blocking(), [&] { return catalog->heartbeat(name); });
+      auto known = co_await net::offload(node.io().store(), [&] { return catalog->heartbeat(name); });
       if (!known) co_return Response::error(known.error());
       if (!*known)
         co_return Response::error(
@@ -392,7 +392,7 @@ std::shared_ptr<const net::Router> federation_routes(Node& node) {
     });
     r->add("POST", "/fed/v1/registry/deregister", [&node, catalog](Request& req) -> asio::awaitable<Response> {
       std::string name = req.peer_name;
-      auto known = co_await net::offload(node.io().blocking(), [&] { return catalog->deregister(name); });
+      auto known = co_await net::offload(node.io().store(), [&] { return catalog->deregister(name); });
       if (!known) co_return Response::error(known.error());
       if (!*known) co_return Response::error(make_error(ErrorCode::not_found, "node " + name + " is not registered"));
       co_return Response::json(200, {{"deregistered", name}});

@@ -1,5 +1,7 @@
 #include "federation/peer_manager.hpp"
 
+#include "federation/backoff.hpp"
+
 #include <condition_variable>
 #include <random>
 
@@ -142,7 +144,7 @@ void PeerManager::persist(const Peer& peer) {
     r.last_seen = peer.info.last_seen;
   }
   // Rare (state changes only) and small: posted to the blocking pool, never on an I/O thread.
-  asio::post(pool_.blocking(), [this, r = std::move(r)] {
+  asio::post(pool_.store(), [this, r = std::move(r)] {
     if (auto s = store_.upsert(r); !s) spdlog::error("store: cannot save peer {}: {}", r.name, s.error().message());
   });
 }
@@ -217,8 +219,7 @@ asio::awaitable<Status> PeerManager::greet(Peer& peer) {
 }
 
 asio::awaitable<void> PeerManager::run(std::shared_ptr<Peer> peer) {
-  thread_local std::mt19937 rng{std::random_device{}()};
-  auto delay = timings_.retry_initial;
+  Backoff backoff(timings_.retry_initial, timings_.retry_max);
   for (;;) {
     {
       std::lock_guard lock(mu_);
@@ -236,14 +237,12 @@ asio::awaitable<void> PeerManager::run(std::shared_ptr<Peer> peer) {
     std::chrono::milliseconds sleep;
     if (result) {
       set_state(*peer, PeerState::up, "");
-      delay = timings_.retry_initial;
+      backoff.reset();
       sleep = timings_.hello_interval;
     } else {
       bool refused = result.error().code() == ErrorCode::peer_refused;
       set_state(*peer, refused ? PeerState::refused : PeerState::down, result.error().message());
-      std::uniform_real_distribution<double> jitter(0.8, 1.2);
-      sleep = std::chrono::milliseconds(static_cast<long long>(static_cast<double>(delay.count()) * jitter(rng)));
-      delay = std::min(delay * 2, timings_.retry_max);
+      sleep = backoff.next();
     }
     {
       std::lock_guard lock(mu_);

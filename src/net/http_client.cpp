@@ -230,6 +230,45 @@ asio::awaitable<Result<ClientResponse>> HttpClient::send(ClientTarget target, Cl
   co_return make_error(ErrorCode::peer_unavailable, where(target) + ": connection closed by peer");
 }
 
+asio::awaitable<Result<ClientResponse>> plain_request(std::string host, std::uint16_t port, ClientRequest request,
+                                                      Clock::time_point deadline, std::size_t max_response) {
+  ClientTarget target{host, port, ""};
+  auto ex = co_await asio::this_coro::executor;
+  beast::tcp_stream stream(ex);
+  stream.expires_at(deadline);
+  tcp::resolver resolver(ex);
+  auto [rec, results] = co_await resolver.async_resolve(host, std::to_string(port), nothrow);
+  if (rec) co_return make_error(ErrorCode::peer_unavailable, where(target) + ": cannot resolve: " + rec.message());
+  auto [cec, ep] = co_await stream.async_connect(results, nothrow);
+  if (cec) co_return classify(target, cec, "connect");
+  http::request<http::string_body> req{http::string_to_verb(request.method), request.target, 11};
+  req.set(http::field::host, host + ":" + std::to_string(port));
+  req.set(http::field::content_type, request.content_type);
+  for (auto& [k, v] : request.headers) req.set(k, v);
+  req.body() = std::move(request.body);
+  req.keep_alive(false);
+  req.prepare_payload();
+  auto [wec, wn] = co_await http::async_write(stream, req, nothrow);
+  if (wec) co_return classify(target, wec, "write");
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(max_response);
+  auto [rdec, rn] = co_await http::async_read(stream, buffer, parser, nothrow);
+  if (rdec) {
+    if (rdec == http::error::body_limit)
+      co_return make_error(ErrorCode::payload_too_large,
+                           where(target) + ": response larger than " + std::to_string(max_response) + " bytes");
+    co_return classify(target, rdec, "read");
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  auto msg = parser.release();
+  ClientResponse out;
+  out.status = static_cast<int>(msg.result_int());
+  out.body = std::move(msg.body());
+  co_return out;
+}
+
 std::size_t HttpClient::idle_connections() const {
   std::lock_guard lock(pool_->mu);
   std::size_t n = 0;

@@ -49,6 +49,14 @@ struct ClientOptions {
   std::size_t max_response = 8 << 20;
 };
 
+// One plain-HTTP request on its own connection (Connection: close), for peers that speak
+// no TLS (Kodo v1 registries). The deadline covers connect, write and read; the answer is
+// bounded by `max_response`. Failures map as HttpClient's do.
+boost::asio::awaitable<Result<ClientResponse>> plain_request(std::string host, std::uint16_t port,
+                                                             ClientRequest request,
+                                                             std::chrono::steady_clock::time_point deadline,
+                                                             std::size_t max_response = 8 << 20);
+
 class HttpClient {
  public:
   HttpClient(TlsContext tls, ClientOptions options);

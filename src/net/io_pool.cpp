@@ -43,9 +43,11 @@ void IoPool::stop() {
   // next budget check once the skill host has halted them.
   scripts_->stop();
   scripts_->join();
-  // Finish queued blocking work (store writes) rather than drop it: join() without a
-  // prior stop() waits until the queue is empty.
-  blocking_.join();
+  // A build in progress finishes before what it reads goes away.
+  compute_.join();
+  // Finish queued store writes rather than drop them: join() without a prior stop()
+  // waits until the queue is empty.
+  store_.join();
 }
 
 boost::asio::io_context& IoPool::next() {

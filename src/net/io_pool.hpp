@@ -1,8 +1,9 @@
 // IoPool: N threads, one io_context each (measured faster than one shared context with
-// strands). Connections are spread round-robin with next(). Beside them, two pools for
-// work that must never run on an I/O thread, kept apart so one kind cannot starve the
-// other: `blocking` (store, files) and `scripts` (Lua). start() once, stop() once;
-// next() and contexts are safe from any thread.
+// strands). Connections are spread round-robin with next(). Beside them, three pools for
+// work that must never run on an I/O thread, kept apart so one kind cannot starve
+// another: `store` (disk and database calls), `scripts` (Lua, each package on a strand)
+// and `compute` (index builds; job estimators next). start() once, stop() once; next()
+// and the pools are safe from any thread.
 #pragma once
 
 #include <atomic>
@@ -31,8 +32,10 @@ class IoPool {
   boost::asio::io_context& at(std::size_t i) { return *contexts_[i]; }
   std::size_t size() const { return contexts_.size(); }
 
-  // A separate small pool for blocking work (store, files): never an I/O thread.
-  boost::asio::thread_pool& blocking() { return blocking_; }
+  // Store calls (and other file work): two threads.
+  boost::asio::thread_pool& store() { return store_; }
+  // CPU-heavy work that is neither I/O nor a script: one thread.
+  boost::asio::thread_pool& compute() { return compute_; }
   // The pool scripts run on (each package on its own strand of it).
   boost::asio::thread_pool& scripts() { return *scripts_; }
   std::size_t script_threads() const { return script_threads_; }
@@ -43,7 +46,8 @@ class IoPool {
   std::vector<Guard> guards_;
   std::vector<std::thread> threads_;
   std::atomic<std::size_t> next_{0};
-  boost::asio::thread_pool blocking_{2};
+  boost::asio::thread_pool store_{2};
+  boost::asio::thread_pool compute_{1};
   std::size_t script_threads_;
   std::unique_ptr<boost::asio::thread_pool> scripts_;
 };

@@ -1,5 +1,6 @@
-// offload(): runs blocking work (store, files) on a blocking pool and resumes the
-// calling coroutine on its own executor with the result. Keeps I/O threads free.
+// offload(): runs work that blocks (store calls, scripts) on another executor (a pool,
+// or a strand of one) and resumes the calling coroutine on its own executor with the
+// result. The one way code leaves an I/O thread for a pool.
 #pragma once
 
 #include <type_traits>
@@ -12,11 +13,17 @@
 
 namespace fedmesh::net {
 
-template <class F>
-auto offload(boost::asio::thread_pool& pool, F fn) -> boost::asio::awaitable<std::invoke_result_t<F>> {
+template <class Executor, class F>
+requires(!std::is_same_v<std::decay_t<Executor>, boost::asio::thread_pool>) auto offload(Executor ex, F fn)
+    -> boost::asio::awaitable<std::invoke_result_t<F>> {
   using R = std::invoke_result_t<F>;
   auto work = [fn = std::move(fn)]() mutable -> boost::asio::awaitable<R> { co_return fn(); };
-  co_return co_await boost::asio::co_spawn(pool.get_executor(), std::move(work), boost::asio::use_awaitable);
+  co_return co_await boost::asio::co_spawn(ex, std::move(work), boost::asio::use_awaitable);
+}
+
+template <class F>
+auto offload(boost::asio::thread_pool& pool, F fn) -> boost::asio::awaitable<std::invoke_result_t<F>> {
+  co_return co_await offload(pool.get_executor(), std::move(fn));
 }
 
 }  // namespace fedmesh::net

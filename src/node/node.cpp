@@ -151,19 +151,18 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
     if (auto s = node->catalog_->load(c.registry.reset); !s) return std::move(s).error();
     if (c.registry.reset) spdlog::info("registry: catalog reset");
     node->catalog_->set_kodo_ttl(c.registry.kodo_ttl);
-    // Index builds (seconds at 1M flows) get their own thread, so they never hold up the
-    // blocking pool's store writes.
-    node->index_pool_ = std::make_unique<boost::asio::thread_pool>(1);
+    // Index builds (seconds at 1M flows) run on the compute pool, so they never hold up
+    // store writes or scripts.
     node->catalog_->set_index_runner(
-        [&pool = *node->index_pool_](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
+        [&pool = node->io_->compute()](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
     if (c.registry.kodo_compat) {
       registry::kodo::GatewayOptions kopt;
       kopt.url = c.registry.kodo_url;  // derived from the listener at start when empty
       kopt.organization = c.organization;
-      node->kodo_ = std::make_unique<registry::kodo::Gateway>(*node->catalog_, node->store_->meta(), kopt);
+      node->kodo_ = std::make_unique<registry::kodo::Gateway>(*node->catalog_, node->store_->meta(), *node->io_, kopt);
       if (auto s = node->kodo_->load(c.registry.reset); !s) return std::move(s).error();
       node->kodo_->set_index_runner(
-          [&pool = *node->index_pool_](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
+          [&pool = node->io_->compute()](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
     }
     if (!c.registry.peers.empty())
       node->mesh_ = std::make_unique<registry::Mesh>(*node->io_, *node->peers_, *node->catalog_, c.name,
@@ -303,7 +302,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
     auto period = std::max<Millis>(c.registry.stale_after / 2, Millis(100));
     auto timer = sweeper_;
     auto* catalog = catalog_.get();
-    auto& blocking = io_->blocking();
+    auto& blocking = io_->store();
     boost::asio::co_spawn(
         io_->at(0),
         [timer, period, catalog, &blocking]() -> boost::asio::awaitable<void> {
@@ -409,7 +408,6 @@ void Node::stop() {
   halter.join();
   if (client_) client_->clear();
   io_->stop();
-  if (index_pool_) index_pool_->join();  // a build in progress finishes before the catalog goes
   if (store_) {
     if (auto s = store_->flush(); !s) spdlog::error("store flush failed: {}", s.error().message());
   }

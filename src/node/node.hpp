@@ -78,7 +78,6 @@ class Node {
   std::unique_ptr<net::HttpClient> client_;
   std::unique_ptr<federation::PeerManager> peers_;
   std::unique_ptr<skills::SkillHost> skills_;
-  std::unique_ptr<boost::asio::thread_pool> index_pool_;  // catalog index builds
   std::unique_ptr<registry::Catalog> catalog_;
   std::unique_ptr<registry::Registrant> registrant_;
   std::unique_ptr<registry::Mesh> mesh_;

@@ -174,14 +174,14 @@ void Catalog::remove_listener(int id) {
   std::erase_if(listeners_, [id](const auto& l) { return l.first == id; });
 }
 
-void Catalog::changed(const CatalogNode& node, const std::string& from, bool heartbeat_only) {
+void Catalog::changed(const CatalogNode& node, const ChangeSource& source, bool heartbeat_only) {
   (heartbeat_only ? heartbeat_generation_ : generation_).fetch_add(1);
   std::vector<std::pair<int, Listener>> listeners;
   {
     std::lock_guard lock(mu_);
     listeners = listeners_;
   }
-  for (const auto& [id, listener] : listeners) listener(node, from);
+  for (const auto& [id, listener] : listeners) listener(node, source);
 }
 
 Status Catalog::persist(const CatalogNode& n) {
@@ -213,7 +213,7 @@ Result<Catalog::Registered> Catalog::register_node(const std::string& name, cons
     copy = n;
   }
   if (auto s = persist(copy); !s) return std::move(s).error();
-  changed(copy, "");
+  changed(copy, {});
   return out;
 }
 
@@ -233,7 +233,8 @@ void Catalog::renew(CatalogNode& n, std::string_view kind, const std::string& ur
 }
 
 Result<Catalog::KodoPut> Catalog::put_kodo(const std::string& name, const std::string& url,
-                                           const std::string& organization, std::vector<FlowSpec> flows, bool touch) {
+                                           const std::string& organization, std::vector<FlowSpec> flows, bool touch,
+                                           const std::string& kodo_source) {
   auto now = clock_.now();
   std::string stamp = iso8601(now);
   CatalogNode copy;
@@ -262,7 +263,7 @@ Result<Catalog::KodoPut> Catalog::put_kodo(const std::string& name, const std::s
     copy = n;
   }
   if (auto s = persist(copy); !s) return std::move(s).error();
-  changed(copy, "");
+  changed(copy, ChangeSource{"", kodo_source});
   return out;
 }
 
@@ -300,7 +301,7 @@ Result<bool> Catalog::update_local(const std::string& name, const std::function<
     copy = it->second;
   }
   if (auto s = persist(copy); !s) return std::move(s).error();
-  changed(copy, "", heartbeat_only);
+  changed(copy, {}, heartbeat_only);
   return true;
 }
 
@@ -354,7 +355,7 @@ std::vector<std::string> Catalog::sweep() {
   }
   for (const auto& t : tombstones) {
     (void)persist(t);
-    changed(t, "");
+    changed(t, {});
   }
   for (const auto& name : purged) (void)store_.remove(name);
   return gone;
@@ -381,7 +382,7 @@ Result<bool> Catalog::apply(const CatalogNode& change, const std::string& from) 
     nodes_[change.name].received = now_iso8601();
   }
   if (auto s = persist(change); !s) return std::move(s).error();
-  changed(change, from, heartbeat_only);
+  changed(change, ChangeSource{from, ""}, heartbeat_only);
   return true;
 }
 

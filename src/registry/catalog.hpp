@@ -65,6 +65,13 @@ struct CatalogNode {
 // Validates a change from a peer registry (outside bytes).
 Result<CatalogNode> decode_change(const nlohmann::json& change, SystemTime now);
 
+// Where a change came from: a peer registry of the mesh, a Kodo registry, or neither
+// (a local change: a registration, heartbeat or eviction here).
+struct ChangeSource {
+  std::string registry;       // the mesh peer that sent it
+  std::string kodo_registry;  // the URL of the Kodo registry that sent it
+};
+
 class Catalog {
  public:
   // `clock` is the wall time of heartbeats, ages and versions (tests pass a FakeClock).
@@ -90,8 +97,9 @@ class Catalog {
     bool changed = false;
     std::string created;
   };
+  // `kodo_source` is the URL of the Kodo registry that sent it ("" for a node itself).
   Result<KodoPut> put_kodo(const std::string& name, const std::string& url, const std::string& organization,
-                           std::vector<FlowSpec> flows, bool touch);
+                           std::vector<FlowSpec> flows, bool touch, const std::string& kodo_source = "");
   // Kodo v1 nodes never heartbeat: with ttl 0 they stay (status "unknown") until they
   // re-register elsewhere or the catalog is reset; otherwise they are evicted after ttl.
   void set_kodo_ttl(std::chrono::milliseconds ttl);
@@ -117,9 +125,9 @@ class Catalog {
   std::vector<std::string> wanted_from(const nlohmann::json& digest) const;
   std::vector<CatalogNode> entries(const std::vector<std::string>& names) const;
 
-  // Listeners are called after every change (outside the lock) with the entry and the
-  // peer it came from ("" when local). add_listener returns an id for remove_listener.
-  using Listener = std::function<void(const CatalogNode&, const std::string& from)>;
+  // Listeners are called after every change (outside the lock) with the entry and where
+  // it came from. add_listener returns an id for remove_listener.
+  using Listener = std::function<void(const CatalogNode&, const ChangeSource& source)>;
   int add_listener(Listener listener);
   void remove_listener(int id);
 
@@ -154,7 +162,7 @@ class Catalog {
   void renew(CatalogNode& node, std::string_view kind, const std::string& url, const std::string& organization,
              std::vector<FlowSpec> flows, SystemTime now);
   // `heartbeat_only`: nothing the index holds changed but the heartbeat.
-  void changed(const CatalogNode& node, const std::string& from, bool heartbeat_only = false);
+  void changed(const CatalogNode& node, const ChangeSource& source, bool heartbeat_only = false);
   nlohmann::json node_json(const CatalogNode& node, SystemTime now) const;
   std::shared_ptr<const FlowIndex> index();
 

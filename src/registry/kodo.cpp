@@ -9,17 +9,13 @@
 #include "core/address.hpp"
 #include "core/json.hpp"
 #include "core/time.hpp"
-#include "net/blocking_http.hpp"
+#include "net/http_client.hpp"
 
 namespace fedmesh::registry::kodo {
 
 using json = nlohmann::json;
 
 namespace {
-
-// The Kodo registry a change came from, while it is applied on this thread: it is not
-// fed the change back.
-thread_local std::string tl_source;
 
 const std::regex& url_re() {
   static const std::regex re(R"(https?://[^\s/?#]+(/[^\s]*)?)");
@@ -184,9 +180,10 @@ json node_json(const CatalogNode& n) {
           {"status", "unknown"}};
 }
 
-Gateway::Gateway(Catalog& catalog, MetaStore& store, GatewayOptions options)
+Gateway::Gateway(Catalog& catalog, MetaStore& store, net::IoPool& pool, GatewayOptions options)
     : catalog_(catalog),
       store_(store),
+      pool_(pool),
       options_(std::move(options)),
       started_at_(wire_time(now_iso8601())),
       index_([this] { return kodo_rows(); }) {}
@@ -228,19 +225,23 @@ Status Gateway::save_providers() {
 }
 
 void Gateway::start() {
-  listener_ = catalog_.add_listener([this](const CatalogNode& node, const std::string&) { on_change(node); });
-  worker_ = std::thread([this] { run(); });
+  listener_ =
+      catalog_.add_listener([this](const CatalogNode& node, const ChangeSource& source) { on_change(node, source); });
+  std::lock_guard lock(mu_);
+  started_ = true;
+  for (auto& [url, feed] : feeds_) feed->start();
 }
 
 void Gateway::stop() {
+  std::map<std::string, std::shared_ptr<Feed>> feeds;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
+    feeds = feeds_;
   }
   catalog_.remove_listener(listener_);
-  cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  for (auto& [url, feed] : feeds) feed->stop();
 }
 
 void Gateway::set_url(std::string url) {
@@ -262,7 +263,7 @@ json Gateway::status(const std::vector<std::string>& messages) const {
           {"provider", false},
           {"connection", json::object()},  // this registry connects to no Kodo registry itself
           {"started_at", started_at_},
-          {"idle", queue_.empty() && in_flight_ == 0},
+          {"idle", std::all_of(feeds_.begin(), feeds_.end(), [](const auto& f) { return f.second->idle(); })},
           {"now", wire_time(now_iso8601())},
           {"message", messages}};
 }
@@ -270,17 +271,13 @@ json Gateway::status(const std::vector<std::string>& messages) const {
 Result<std::vector<std::string>> Gateway::apply_nodes(const std::vector<Node>& nodes, const std::string& source) {
   auto fedmesh_urls = catalog_.live_urls(kKindFedmesh);
   std::vector<std::string> messages;
-  struct Restore {
-    ~Restore() { tl_source.clear(); }
-  } restore;
-  tl_source = source;
   for (const auto& n : nodes) {
     if (fedmesh_urls.contains(n.url)) {
       if (source.empty())
         return make_error(ErrorCode::conflict, n.url + " is the URL of a fedmesh node in this catalog");
       continue;  // our own fedmesh node, echoed back by a Kodo registry
     }
-    auto put = catalog_.put_kodo(node_name(n.url), n.url, n.organization, n.flows, source.empty());
+    auto put = catalog_.put_kodo(node_name(n.url), n.url, n.organization, n.flows, source.empty(), source);
     if (!put) return std::move(put).error();
     if (source.empty()) {
       messages.push_back(
@@ -413,88 +410,75 @@ void Gateway::set_index_runner(IndexCache::Runner runner) {
 
 bool Gateway::idle() const {
   std::lock_guard lock(mu_);
-  return queue_.empty() && in_flight_ == 0;
+  return std::all_of(feeds_.begin(), feeds_.end(), [](const auto& f) { return f.second->idle(); });
 }
 
-void Gateway::on_change(const CatalogNode& node) {
-  if (node.deleted) return;  // Kodo v1 has no route to remove a node
-  std::lock_guard lock(mu_);
-  if (std::none_of(providers_.begin(), providers_.end(), [](const auto& p) { return p.second.feed; })) return;
-  json kodo_node = node_json(node);
-  bool queued = false;
-  for (const auto& [url, p] : providers_) {
-    if (!p.feed || url == tl_source) continue;
-    auto key = std::make_pair(url, node.url);
-    if (!queue_.contains(key) && queue_.size() >= options_.max_queue) {
-      spdlog::warn("registry: Kodo feed queue full ({}); update of {} to {} dropped", options_.max_queue, node.url,
-                   url);
-      continue;
-    }
-    queue_[key] = kodo_node;
-    queued = true;
+std::shared_ptr<Gateway::Feed> Gateway::feed_locked(const std::string& url) {
+  auto& feed = feeds_[url];
+  if (feed) return feed;
+  Feed::Options options;
+  options.queue_limit = options_.max_queue;
+  options.batch = 100;  // one request carries up to 100 nodes
+  options.retry_initial = std::chrono::milliseconds(200);
+  options.retry_max = std::chrono::milliseconds(2000);
+  options.attempts = options_.attempts;
+  options.key = [](const json& node) { return node.value("url", std::string()); };  // newer wins
+  Feed::Handlers handlers;
+  handlers.send = [this, url](std::vector<json> nodes) -> boost::asio::awaitable<Status> {
+    co_return co_await forward(url, std::move(nodes));
+  };
+  handlers.changed = [url](bool up, const std::string& error) {
+    if (!up) spdlog::warn("registry: Kodo registry {}: {}", url, error);
+  };
+  feed = std::make_shared<Feed>(url, pool_.next().get_executor(), std::move(options), std::move(handlers));
+  if (started_) feed->start();
+  return feed;
+}
+
+boost::asio::awaitable<Status> Gateway::forward(std::string registry, std::vector<json> nodes) {
+  auto url = parse_url(with_port(registry));
+  if (!url) co_return make_error(ErrorCode::invalid_argument, "'" + registry + "' is not a Kodo registry URL");
+  json by_url = json::object();
+  for (auto& n : nodes) {
+    std::string key = n.value("url", std::string());
+    by_url[key] = std::move(n);
   }
-  if (queued) cv_.notify_one();
+  std::string self_url, organization;
+  {
+    std::lock_guard lock(mu_);
+    self_url = options_.url;
+    organization = options_.organization;
+  }
+  net::ClientRequest req;
+  req.method = "POST";
+  req.target = url->path.empty() ? "/update/node" : url->path + "/update/node";
+  req.body = dump_json(json{{"url", self_url}, {"organization", organization}, {"feed", false}, {"nodes", by_url}});
+  auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  auto res = co_await net::plain_request(url->endpoint.host, url->endpoint.port, std::move(req), deadline);
+  if (!res) co_return std::move(res).error();
+  if (res->status != 200)
+    co_return make_error(ErrorCode::peer_unavailable, "/update/node answered HTTP " + std::to_string(res->status));
+  forwarded_ += by_url.size();
+  co_return Status{};
 }
 
-void Gateway::run() {
-  using Clock = std::chrono::steady_clock;
-  std::unique_lock lock(mu_);
-  for (;;) {
-    // The first queued registry that is not backing off; else wait for one to be due.
-    auto now = Clock::now();
-    std::optional<Clock::time_point> earliest;
-    std::string target;
-    for (const auto& [key, node] : queue_) {
-      auto due = retry_[key.first].due;
-      if (due <= now) {
-        target = key.first;
-        break;
-      }
-      if (!earliest || due < *earliest) earliest = due;
-    }
+void Gateway::on_change(const CatalogNode& node, const ChangeSource& source) {
+  if (node.deleted) return;  // Kodo v1 has no route to remove a node
+  std::vector<std::shared_ptr<Feed>> targets;
+  {
+    std::lock_guard lock(mu_);
     if (stopping_) return;
-    if (target.empty()) {
-      if (earliest) {
-        cv_.wait_until(lock, *earliest);
-      } else {
-        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      }
-      continue;
+    for (const auto& [url, p] : providers_) {
+      // Never back to the Kodo registry the change came from.
+      if (p.feed && url != source.kodo_registry) targets.push_back(feed_locked(url));
     }
-    // One request per Kodo registry carries every node queued for it (at most 100).
-    std::map<std::string, json> batch;
-    for (auto it = queue_.begin(); it != queue_.end() && batch.size() < 100;) {
-      if (it->first.first != target) {
-        ++it;
-        continue;
-      }
-      batch.emplace(it->first.second, std::move(it->second));
-      it = queue_.erase(it);
-    }
-    ++in_flight_;
-    json body = {{"url", options_.url}, {"organization", options_.organization}, {"feed", false}, {"nodes", batch}};
-    std::string text = dump_json(body);
-    lock.unlock();
-    auto r = net::blocking_http_request(with_port(target), "POST", "/update/node", text, {options_.timeout});
-    lock.lock();
-    --in_flight_;
-    auto& retry = retry_[target];
-    if (r && r->status == 200) {
-      forwarded_ += batch.size();
-      retry = {};
-      continue;
-    }
-    // A registry that fails backs off alone; the others keep being fed meanwhile.
-    std::string why = r ? "HTTP " + std::to_string(r->status) : r.error().message();
-    if (++retry.failures >= options_.attempts) {
-      spdlog::warn("registry: Kodo registry {} did not take {} node update(s) after {} attempts: {}", target,
-                   batch.size(), retry.failures, why);
-      retry = {};
-      continue;
-    }
-    retry.due = Clock::now() + std::chrono::milliseconds(200) * (1 << (retry.failures - 1));
-    for (auto& [node_url, node] : batch)
-      queue_.emplace(std::make_pair(target, node_url), std::move(node));  // newer wins
+  }
+  if (targets.empty()) return;
+  json kodo_node = node_json(node);
+  for (auto& feed : targets) {
+    if (!feed->push(kodo_node))
+      spdlog::warn("registry: Kodo feed queue full ({}); update of {} to {} dropped", options_.max_queue, node.url,
+                   feed->peer());
   }
 }
 

@@ -5,23 +5,26 @@
 // fedmesh nodes, and travel through the fedmesh registry mesh like any entry. Kodo
 // registries that POST /connect are remembered (persisted, so a restart keeps them);
 // those that asked for a feed get every later catalog change as POST /update/node,
-// from a bounded, coalescing queue with deadlines and a few retries (the update is
-// idempotent: it replaces the node). A change that a Kodo registry echoes back is
-// unchanged here, so it stops here: no flood through us.
+// each through its own federation::PeerLink on the I/O threads: a bounded queue that
+// coalesces updates of one node, deadlines, capped backoff and a few retries (the
+// update is idempotent: it replaces the node), so one slow registry delays no other.
+// A change never goes back to the Kodo registry it came from, and one a Kodo registry
+// echoes back is unchanged here, so it stops here: no flood through us.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "federation/peer_link.hpp"
+#include "net/io_pool.hpp"
 #include "registry/catalog.hpp"
 #include "registry/index_cache.hpp"
 #include "registry/query.hpp"
@@ -66,12 +69,13 @@ struct GatewayOptions {
 
 class Gateway {
  public:
-  Gateway(Catalog& catalog, MetaStore& store, GatewayOptions options);
+  // Feeds run on `pool`'s I/O threads.
+  Gateway(Catalog& catalog, MetaStore& store, net::IoPool& pool, GatewayOptions options);
   ~Gateway();
 
   // Loads the remembered Kodo registries (or forgets them with `reset`).
   Status load(bool reset);
-  void start();  // the forwarding thread
+  void start();  // starts feeding the Kodo registries that asked for it
   void stop();
   void set_url(std::string url);
   std::string url() const;
@@ -93,6 +97,8 @@ class Gateway {
   bool idle() const;  // no forward queued or in flight
   std::uint64_t forwarded() const { return forwarded_; }
 
+  using Feed = federation::PeerLink<nlohmann::json>;
+
  private:
   struct Provider {
     std::string url;
@@ -108,27 +114,23 @@ class Gateway {
   Result<std::vector<std::string>> apply_nodes(const std::vector<Node>& nodes, const std::string& source);
   // /update/node and /update/registry: an offer from a Kodo registry that connected.
   Result<std::vector<std::string>> update_from(const nlohmann::json& body, bool provider_record);
-  void on_change(const CatalogNode& node);
+  void on_change(const CatalogNode& node, const ChangeSource& source);
   std::vector<NodeFlows> kodo_rows() const;
-  void run();
+  // The feed to the Kodo registry at `url`, made (and started) on first use; call with mu_ held.
+  std::shared_ptr<Feed> feed_locked(const std::string& url);
+  boost::asio::awaitable<Status> forward(std::string registry, std::vector<nlohmann::json> nodes);
 
   Catalog& catalog_;
   MetaStore& store_;
+  net::IoPool& pool_;
   GatewayOptions options_;
   std::string started_at_;
   int listener_ = 0;
   mutable std::mutex mu_;  // guards everything below
   std::map<std::string, Provider> providers_;
-  std::map<std::pair<std::string, std::string>, nlohmann::json> queue_;  // (registry url, node url) -> node
-  std::size_t in_flight_ = 0;
-  struct Retry {
-    int failures = 0;
-    std::chrono::steady_clock::time_point due{};
-  };
-  std::map<std::string, Retry> retry_;  // per Kodo registry url
+  std::map<std::string, std::shared_ptr<Feed>> feeds_;  // by Kodo registry url
+  bool started_ = false;
   bool stopping_ = false;
-  std::condition_variable cv_;
-  std::thread worker_;
   std::atomic<std::uint64_t> forwarded_{0};
   IndexCache index_;
 };

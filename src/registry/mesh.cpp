@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/json.hpp"
+#include "federation/peer_link.hpp"
 #include "net/offload.hpp"
 
 namespace fedmesh::registry {
@@ -24,26 +25,40 @@ constexpr std::size_t kBatch = 256;
 }  // namespace
 
 struct Mesh::Link {
-  Link(std::string n, asio::any_io_executor ex) : name(std::move(n)), timer(ex) {}
-  std::string name;
-  asio::steady_timer timer;
-  mutable std::mutex mu;  // guards the fields below
-  std::deque<CatalogNode> queue;
-  bool needs_sync = true;  // run anti-entropy before sending from the queue
-  bool in_flight = false;
-  bool up = false;
-  std::string last_sync;
-  std::string last_error;
-  std::uint64_t messages = 0;  // requests sent to this peer
-  std::uint64_t changes_sent = 0;
+  std::shared_ptr<federation::PeerLink<CatalogNode>> link;
+  std::atomic<std::uint64_t> messages{0};      // requests sent to this peer
+  std::atomic<std::uint64_t> changes_sent{0};  // changes in them
 };
 
 Mesh::Mesh(net::IoPool& pool, federation::PeerManager& peers, Catalog& catalog, std::string self,
            std::vector<std::string> registry_peers, std::chrono::milliseconds retry_max)
     : pool_(pool), peers_(peers), catalog_(catalog), self_(std::move(self)), retry_max_(retry_max) {
-  for (auto& p : registry_peers) links_[p] = std::make_shared<Link>(p, pool_.next().get_executor());
-  listener_ =
-      catalog_.add_listener([this](const CatalogNode& change, const std::string& from) { enqueue(change, from); });
+  for (auto& p : registry_peers) {
+    auto entry = std::make_shared<Link>();
+    federation::PeerLink<CatalogNode>::Options options;
+    options.queue_limit = kQueueLimit;
+    options.batch = kBatch;
+    options.retry_max = retry_max_;
+    options.catch_up_first = true;  // whatever happened while we were apart: a digest exchange first
+    Link* raw = entry.get();
+    federation::PeerLink<CatalogNode>::Handlers handlers;
+    handlers.send = [this, raw](std::vector<CatalogNode> batch) -> asio::awaitable<Status> {
+      co_return co_await send_changes(*raw, batch);
+    };
+    handlers.catch_up = [this, raw]() -> asio::awaitable<Status> { co_return co_await anti_entropy(*raw); };
+    handlers.changed = [p](bool up, const std::string& error) {
+      if (up) {
+        spdlog::info("registry peer {} is in sync", p);
+      } else {
+        spdlog::warn("registry peer {}: {}", p, error);
+      }
+    };
+    entry->link = std::make_shared<federation::PeerLink<CatalogNode>>(p, pool_.next().get_executor(),
+                                                                      std::move(options), std::move(handlers));
+    links_[p] = std::move(entry);
+  }
+  listener_ = catalog_.add_listener(
+      [this](const CatalogNode& change, const ChangeSource& source) { enqueue(change, source.registry); });
 }
 
 Mesh::~Mesh() {
@@ -55,43 +70,37 @@ bool Mesh::is_peer(const std::string& name) const {
 }
 
 void Mesh::start() {
-  for (auto& [name, link] : links_) asio::co_spawn(link->timer.get_executor(), run(link), asio::detached);
+  for (auto& [name, entry] : links_) entry->link->start();
 }
 
 void Mesh::stop() {
   if (stopping_.exchange(true)) return;
   catalog_.remove_listener(listener_);
-  for (auto& [name, link] : links_) asio::post(link->timer.get_executor(), [link] { link->timer.cancel(); });
+  for (auto& [name, entry] : links_) entry->link->stop();
 }
 
 void Mesh::enqueue(const CatalogNode& change, const std::string& from) {
   auto seen = [&](const std::string& name) {
     return name == from || std::find(change.via.begin(), change.via.end(), name) != change.via.end();
   };
-  std::vector<std::shared_ptr<Link>> targets;
-  for (auto& [name, link] : links_)
-    if (!seen(name)) targets.push_back(link);
+  std::vector<Link*> targets;
+  std::vector<std::string> names;
+  for (auto& [name, entry] : links_) {
+    if (seen(name)) continue;
+    targets.push_back(entry.get());
+    names.push_back(name);
+  }
   if (targets.empty()) return;
   // Those we send to now have it too: our other targets need not forward to them.
   CatalogNode out = change;
   out.via.push_back(self_);
   if (!from.empty()) out.via.push_back(from);
-  for (const auto& t : targets) out.via.push_back(t->name);
+  out.via.insert(out.via.end(), names.begin(), names.end());
   std::sort(out.via.begin(), out.via.end());
   out.via.erase(std::unique(out.via.begin(), out.via.end()), out.via.end());
   if (out.via.size() > 256) out.via.resize(256);
-  for (auto& link : targets) {
-    {
-      std::lock_guard lock(link->mu);
-      if (link->queue.size() >= kQueueLimit) {
-        link->queue.clear();
-        link->needs_sync = true;  // catch up by digest instead
-      } else {
-        link->queue.push_back(out);
-      }
-    }
-    asio::post(link->timer.get_executor(), [link] { link->timer.cancel(); });
-  }
+  // A full queue drops the change and schedules a digest exchange, which recovers it.
+  for (auto* target : targets) target->link->push(out);
 }
 
 asio::awaitable<Status> Mesh::send_changes(Link& link, const std::vector<CatalogNode>& changes) {
@@ -103,12 +112,9 @@ asio::awaitable<Status> Mesh::send_changes(Link& link, const std::vector<Catalog
     req.target = "/fed/v1/registry/sync";
     req.body = dump_json(json{{"changes", batch}});
     req.idempotent = true;  // applying a change twice changes nothing
-    {
-      std::lock_guard lock(link.mu);
-      ++link.messages;
-      link.changes_sent += batch.size();
-    }
-    auto res = co_await peers_.send(link.name, std::move(req), Clock::now() + std::chrono::seconds(10));
+    ++link.messages;
+    link.changes_sent += batch.size();
+    auto res = co_await peers_.send(link.link->peer(), std::move(req), Clock::now() + std::chrono::seconds(10));
     if (!res) co_return std::move(res).error();
     if (res->status != 200)
       co_return make_error(ErrorCode::peer_unavailable,
@@ -123,11 +129,8 @@ asio::awaitable<Status> Mesh::anti_entropy(Link& link) {
   req.target = "/fed/v1/registry/digest";
   req.body = dump_json(json{{"digest", catalog_.digest()}});
   req.idempotent = true;
-  {
-    std::lock_guard lock(link.mu);
-    ++link.messages;
-  }
-  auto res = co_await peers_.send(link.name, std::move(req), Clock::now() + std::chrono::seconds(10));
+  ++link.messages;
+  auto res = co_await peers_.send(link.link->peer(), std::move(req), Clock::now() + std::chrono::seconds(10));
   if (!res) co_return std::move(res).error();
   if (res->status != 200)
     co_return make_error(ErrorCode::peer_unavailable,
@@ -136,7 +139,7 @@ asio::awaitable<Status> Mesh::anti_entropy(Link& link) {
   if (!body) co_return make_error(ErrorCode::peer_unavailable, "digest answer: " + body.error().message());
   // What they hold newer: apply (and forward to our other peers).
   json theirs = {{"changes", body->value("changes", json::array())}};  // named: g++ 12 and co_await temporaries
-  auto result = co_await on_sync(link.name, std::move(theirs));
+  auto result = co_await on_sync(link.link->peer(), std::move(theirs));
   if (!result) co_return std::move(result).error();
   // What they want from us.
   std::vector<std::string> want;
@@ -147,62 +150,6 @@ asio::awaitable<Status> Mesh::anti_entropy(Link& link) {
     if (auto s = co_await send_changes(link, wanted); !s) co_return s;
   }
   co_return Status{};
-}
-
-asio::awaitable<void> Mesh::run(std::shared_ptr<Link> link) {
-  auto delay = std::chrono::milliseconds(100);
-  while (!stopping_) {
-    bool sync;
-    std::vector<CatalogNode> batch;
-    {
-      std::lock_guard lock(link->mu);
-      sync = link->needs_sync;
-      if (!sync) {
-        while (!link->queue.empty() && batch.size() < kBatch) {
-          batch.push_back(std::move(link->queue.front()));
-          link->queue.pop_front();
-        }
-      }
-      link->in_flight = sync || !batch.empty();
-    }
-    if (!sync && batch.empty()) {
-      link->timer.expires_after(std::chrono::seconds(30));
-      co_await link->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      continue;
-    }
-    Status s;
-    if (sync) {
-      s = co_await anti_entropy(*link);
-    } else {
-      s = co_await send_changes(*link, batch);
-    }
-    bool was_up;
-    {
-      std::lock_guard lock(link->mu);
-      link->in_flight = false;
-      was_up = link->up;
-      if (s) {
-        if (sync) link->needs_sync = false;
-        link->up = true;
-        link->last_sync = now_iso8601();
-        link->last_error.clear();
-      } else {
-        link->up = false;
-        link->needs_sync = true;  // whatever was lost, the digest exchange recovers
-        link->queue.clear();
-        link->last_error = s.error().message();
-      }
-    }
-    if (s) {
-      if (!was_up) spdlog::info("registry peer {} is in sync", link->name);
-      delay = std::chrono::milliseconds(100);
-      continue;
-    }
-    if (was_up) spdlog::warn("registry peer {}: {}", link->name, s.error().message());
-    link->timer.expires_after(delay);
-    co_await link->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    delay = std::min(delay * 2, retry_max_);
-  }
 }
 
 asio::awaitable<Result<json>> Mesh::on_sync(std::string from, json body) {
@@ -218,7 +165,7 @@ asio::awaitable<Result<json>> Mesh::on_sync(std::string from, json body) {
     decoded.push_back(std::move(*c));
   }
   // Validated whole: now apply, off the I/O thread (store writes).
-  auto applied = co_await net::offload(pool_.blocking(), [&]() -> Result<int> {
+  auto applied = co_await net::offload(pool_.store(), [&]() -> Result<int> {
     int n = 0;
     for (const auto& c : decoded) {
       auto r = catalog_.apply(c, from);
@@ -238,37 +185,31 @@ asio::awaitable<Result<json>> Mesh::on_digest(std::string from, json body) {
   if (digest.size() > 1'000'000) co_return make_error(ErrorCode::payload_too_large, "digest too large");
   json changes = json::array();
   for (const auto& n : catalog_.newer_than(digest)) changes.push_back(n.to_change());
-  // The caller also catches up on what it sent: mark its link for a sync of our own.
+  // The caller also catches up on what it sent: a link that was down syncs at once.
   if (auto it = links_.find(from); it != links_.end()) {
-    std::lock_guard lock(it->second->mu);
-    if (!it->second->up) it->second->needs_sync = true;
+    if (!it->second->link->stats().up) it->second->link->request_catch_up();
   }
   co_return json{{"changes", changes}, {"want", catalog_.wanted_from(digest)}};
 }
 
 json Mesh::peers_json() const {
   json out = json::array();
-  for (const auto& [name, link] : links_) {
-    std::lock_guard lock(link->mu);
+  for (const auto& [name, entry] : links_) {
+    auto st = entry->link->stats();
     out.push_back({{"name", name},
-                   {"state", link->up ? "up" : "down"},
-                   {"last_sync", link->last_sync},
-                   {"lag", link->queue.size()},
-                   {"needs_sync", link->needs_sync},
-                   {"messages", link->messages},
-                   {"changes_sent", link->changes_sent},
-                   {"last_error", link->last_error}});
+                   {"state", st.up ? "up" : "down"},
+                   {"last_sync", st.last_ok},
+                   {"lag", st.queued},
+                   {"needs_sync", st.needs_catch_up},
+                   {"messages", entry->messages.load()},
+                   {"changes_sent", entry->changes_sent.load()},
+                   {"last_error", st.last_error}});
   }
   return out;
 }
 
 bool Mesh::idle() const {
-  for (const auto& [name, link] : links_) {
-    std::lock_guard lock(link->mu);
-    if (link->in_flight || !link->queue.empty()) return false;
-    if (link->needs_sync && link->up) return false;
-  }
-  return true;
+  return std::all_of(links_.begin(), links_.end(), [](const auto& l) { return l.second->link->idle(); });
 }
 
 }  // namespace fedmesh::registry

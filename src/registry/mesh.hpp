@@ -2,10 +2,11 @@
 // catalog makes or applies is queued to every peer that has not had it: not the one it
 // came from, and not those in its `via` list (the registries it was already sent to,
 // which each sender extends with its own fan-out), so a change costs one message per
-// registry in a full mesh and a ring adds at most one duplicate per cycle. Queues are
-// bounded per peer; overflow falls back to anti-entropy. On connect, and after
-// any failure, a link runs anti-entropy: both sides exchange digests of (version,
-// origin) and send only what the other lacks. Changes travel in batches over mTLS.
+// registry in a full mesh and a ring adds at most one duplicate per cycle. Each peer has
+// a federation::PeerLink: a bounded queue (overflow falls back to anti-entropy), batches
+// over mTLS, capped jittered backoff. On connect, and after any failure, a link runs
+// anti-entropy: both sides exchange digests of (version, origin) and send only what the
+// other lacks.
 // start()/stop() from the control thread; the handlers run on I/O threads.
 #pragma once
 
@@ -49,7 +50,6 @@ class Mesh {
 
  private:
   void enqueue(const CatalogNode& change, const std::string& from);
-  boost::asio::awaitable<void> run(std::shared_ptr<Link> link);
   boost::asio::awaitable<Status> anti_entropy(Link& link);
   boost::asio::awaitable<Status> send_changes(Link& link, const std::vector<CatalogNode>& changes);
 

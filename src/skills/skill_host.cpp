@@ -13,6 +13,7 @@
 
 #include "core/json.hpp"
 #include "core/time.hpp"
+#include "net/offload.hpp"
 
 namespace fedmesh::skills {
 
@@ -91,14 +92,6 @@ class SkillHost::Host : public RuntimeHost {
 };
 
 namespace {
-
-// Runs fn on `ex` and resumes the caller on its own executor with the result.
-template <class Executor, class F>
-auto run_on(Executor ex, F fn) -> asio::awaitable<std::invoke_result_t<F>> {
-  using R = std::invoke_result_t<F>;
-  co_return co_await asio::co_spawn(
-      ex, [&fn]() -> asio::awaitable<R> { co_return fn(); }, asio::use_awaitable);
-}
 
 std::string new_call_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -287,7 +280,7 @@ asio::awaitable<Status> SkillHost::resume(std::string name) {
     co_return Status{};
   }
   // Failed to load: try again from the stored source (the node's config may have changed).
-  auto record = co_await run_on(pool_.blocking().get_executor(), [&] { return stores_.packages.list(); });
+  auto record = co_await net::offload(pool_.store(), [&] { return stores_.packages.list(); });
   if (!record) co_return std::move(record).error();
   for (const auto& r : *record) {
     if (r.name != name) continue;
@@ -296,7 +289,7 @@ asio::awaitable<Status> SkillHost::resume(std::string name) {
     auto package = package_from_json(*source);
     if (!package) co_return make_error(ErrorCode::store_error, "package " + name + ": " + package.error().message());
     json config = source->value("config", json::object());
-    auto made = co_await run_on(pool_.scripts().get_executor(), [&] { return make_slot(*package, config); });
+    auto made = co_await net::offload(pool_.scripts(), [&] { return make_slot(*package, config); });
     if (!made) co_return std::move(made).error();
     {
       std::lock_guard lock(mu_);
@@ -324,7 +317,7 @@ asio::awaitable<Result<SkillHost::InstallOutcome>> SkillHost::install(Package pa
     co_return InstallOutcome::unchanged;
 
   // Load and run init off the I/O threads; nothing changes unless both succeed.
-  auto made = co_await run_on(pool_.scripts().get_executor(), [&] { return make_slot(package, config); });
+  auto made = co_await net::offload(pool_.scripts(), [&] { return make_slot(package, config); });
   if (!made) co_return std::move(made).error();
   auto slot = *made;
   for (std::size_t i = 0; i < slot->runtime->handler_count("init"); ++i) {
@@ -338,7 +331,7 @@ asio::awaitable<Result<SkillHost::InstallOutcome>> SkillHost::install(Package pa
   json source = package_source_json(package);
   source["config"] = config.is_object() ? config : json::object();
   PackageRecord record{package.manifest.name, package.manifest.version, package.hash, dump_json(source), now_iso8601()};
-  auto saved = co_await run_on(pool_.blocking().get_executor(), [&] { return stores_.packages.put(record); });
+  auto saved = co_await net::offload(pool_.store(), [&] { return stores_.packages.put(record); });
   if (!saved) co_return std::move(saved).error();
 
   std::shared_ptr<Slot> old;
@@ -366,7 +359,7 @@ asio::awaitable<Status> SkillHost::remove(std::string name) {
     slots_.erase(it);
   }
   old->retire();
-  auto s = co_await run_on(pool_.blocking().get_executor(), [&] { return stores_.packages.remove(name); });
+  auto s = co_await net::offload(pool_.store(), [&] { return stores_.packages.remove(name); });
   peers_.announce();
   spdlog::info("package {} removed (its state is kept)", name);
   co_return s;
@@ -406,7 +399,7 @@ asio::awaitable<Result<json>> SkillHost::drive(std::shared_ptr<Slot> slot, Start
     if (step.kind != LuaRuntime::Step::Kind::needs_fed) inv.reset();  // unrefs its Lua thread, on the strand
     return step;
   };
-  auto step = co_await run_on(slot->strand, [&] {
+  auto step = co_await net::offload(slot->strand, [&] {
     auto id = step_started();
     auto started = starter(rt);
     LuaRuntime::Step step;
@@ -422,7 +415,7 @@ asio::awaitable<Result<json>> SkillHost::drive(std::shared_ptr<Slot> slot, Start
   });
   while (step.kind == LuaRuntime::Step::Kind::needs_fed) {
     auto reply = co_await perform(std::move(*step.request), ctx);
-    step = co_await run_on(slot->strand, [&] {
+    step = co_await net::offload(slot->strand, [&] {
       auto id = step_started();
       auto next = finish_step(rt.resume(*inv, std::move(reply)));
       step_ended(id);
@@ -638,7 +631,7 @@ void SkillHost::record(const CallContext& ctx, const std::string& direction, con
     schedule = !ledger_flushing_;
     ledger_flushing_ = true;
   }
-  if (schedule) asio::post(pool_.blocking(), [this] { flush_ledger(); });
+  if (schedule) asio::post(pool_.store(), [this] { flush_ledger(); });
 }
 
 void SkillHost::flush_ledger() {
@@ -716,7 +709,7 @@ std::vector<std::string> SkillHost::exported() const {
 }
 
 asio::awaitable<Result<json>> SkillHost::ledger(LedgerQuery query) {
-  co_return co_await run_on(pool_.blocking().get_executor(), [&] { return ledger_page(query); });
+  co_return co_await net::offload(pool_.store(), [&] { return ledger_page(query); });
 }
 
 json SkillHost::exported_flows() const {

@@ -194,6 +194,33 @@ TEST_F(Hostile, AWedgedScriptPoolIsUnhealthyAndSigtermStillStopsTheNode) {
   for (auto& t : attacks) t.join();
 }
 
+TEST_F(Hostile, BusyScriptsDelayNeitherRegistryHeartbeatsNorHealthz) {
+  // Scripts have their own pool: with both script threads spinning, the registry's store
+  // work (a heartbeat) and /healthz answer at once.
+  PeerClient mallory(dir_, "mallory");
+  auto reg = mallory.post(f_.fed_port("victim"), "victim", "/fed/v1/registry/register",
+                          R"({"url": "https://127.0.0.1:9", "flows": []})");
+  ASSERT_TRUE(reg && reg->status == 200) << (reg ? reg->body : reg.error().message());
+  ASSERT_EQ(post("/api/v1/packages", upload("spinner2", kSpinnerManifest, kSpinnerLua)).status, 201);
+  std::vector<std::thread> spins;
+  for (std::string package : {"spinner", "spinner2"})
+    spins.emplace_back(
+        [this, package] { post("/api/v1/skills/" + package + "/spin", "", {"X-Fedmesh-Timeout-Ms: 4000"}); });
+  ASSERT_TRUE(wait_until([&] { return get("/metrics").body.find("fedmesh_script_busy 2") != std::string::npos; }, 5s));
+  auto started = Clock::now();
+  auto beat = mallory.post(f_.fed_port("victim"), "victim", "/fed/v1/registry/heartbeat", "");
+  auto beat_took = Clock::now() - started;
+  ASSERT_TRUE(beat);
+  EXPECT_EQ(beat->status, 200) << beat->body;
+  EXPECT_LT(beat_took, 1000ms);
+  started = Clock::now();
+  EXPECT_EQ(get("/healthz").status, 200);
+  EXPECT_LT(Clock::now() - started, 1000ms);
+  auto ledger = get("/api/v1/ledger?limit=5");  // a store read, also not behind the scripts
+  EXPECT_EQ(ledger.status, 200);
+  for (auto& t : spins) t.join();
+}
+
 TEST(HostileScripts, APackageThatKeepsOverrunningIsSuspendedUntilResumed) {
   TempDir dir;
   Federation f(dir);

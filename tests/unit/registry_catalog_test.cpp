@@ -37,6 +37,7 @@ class CatalogIndex : public ::testing::Test {
   }
   long long total() { return (*catalog_->query({"", "", 0, 1}, {}))["total"].get<long long>(); }
   std::unique_ptr<Store> store_;
+  net::IoPool io_{1};  // the Kodo gateway's feeds would run here (not started: nothing is fed)
   std::unique_ptr<Catalog> catalog_;
   std::vector<std::thread> jobs_;
 };
@@ -97,7 +98,7 @@ TEST_F(CatalogIndex, KodoEntriesNeverReplaceFedmeshNodes) {
 
 TEST_F(CatalogIndex, KodoRegistriesAreRememberedUnlessReset) {
   auto gateway = [&] {
-    return std::make_unique<kodo::Gateway>(*catalog_, store_->meta(), kodo::GatewayOptions{"http://me:1"});
+    return std::make_unique<kodo::Gateway>(*catalog_, store_->meta(), io_, kodo::GatewayOptions{"http://me:1"});
   };
   auto first = gateway();
   ASSERT_TRUE(first->load(false));

@@ -59,7 +59,7 @@ LuaRuntime::LuaRuntime(std::string package) : package_(std::move(package)), stat
 
 LuaRuntime::~LuaRuntime() = default;
 
-Status LuaRuntime::set_up(const Package& package, const json& config) {
+Status LuaRuntime::set_up(const json& config) {
   State* st = state_.get();
   return protect(st->L, "setting up Lua", [&](lua_State* L) {
     lua_pushglobaltable(L);
@@ -115,8 +115,7 @@ Result<std::unique_ptr<LuaRuntime>> LuaRuntime::load(const Package& package, jso
   lua_atpanic(L, panic);
   *static_cast<Invocation**>(lua_getextraspace(L)) = nullptr;
 
-  if (auto s = rt->set_up(package, config); !s)
-    return make_error(ErrorCode::invalid_argument, prefix + s.error().message());
+  if (auto s = rt->set_up(config); !s) return make_error(ErrorCode::invalid_argument, prefix + s.error().message());
   // Main runs as the first invocation; fed calls are not available while it does.
   int main_ref = LUA_NOREF;
   auto compiled = protect(L, "", [&](lua_State* S) {

@@ -134,7 +134,7 @@ class LuaRuntime {
 
  private:
   explicit LuaRuntime(std::string package);
-  Status set_up(const Package& package, const nlohmann::json& config);
+  Status set_up(const nlohmann::json& config);
   Started start_ref(int ref, const nlohmann::json* args, Clock::time_point deadline, std::string what);
   Step step(Invocation& invocation, int nargs);
   Error failure(Invocation& invocation, int status);
