@@ -2,25 +2,36 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps build test demo demo-down trio bench clean format
+.PHONY: deps demo-deps build demo-build test demo demo-down trio bench clean format
 
+# Everything: build, tests (PostgreSQL, Chromium, promtool), benchmarks.
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh all
+
+# What building and running the binary needs, nothing more.
+demo-deps:
+	@bash scripts/install-deps.sh build
 
 build: deps
-	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDMESH_TESTS=ON >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# Only the fedmesh binary; a build folder configured before keeps its tests.
+demo-build: demo-deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  $(if $(wildcard $(BUILD)/CMakeCache.txt),,-DFEDMESH_TESTS=OFF) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target fedmesh
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-demo: build
+demo: demo-build
 	@bash examples/hello-federate/demo.sh $(BUILD)/src/cli/fedmesh
 
-demo-down: build
+demo-down: demo-build
 	@$(BUILD)/src/cli/fedmesh down examples/hello-federate
 
-trio: build
+trio: demo-build
 	@bash examples/trio/run.sh $(BUILD)/src/cli/fedmesh
 
 bench: build

@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages fedmesh needs to build, test and run its demo.
+# Installs the Debian 12 packages fedmesh needs to build and run (build) or also to test
+# and benchmark it (all).
 # Idempotent and quiet: installs only what is missing, runs apt-get update at most once.
 set -euo pipefail
 
-packages=(
+# `build`: what building and running the binary needs (make demo).
+# `all` (default): also the tests' servers and browsers, and the benchmarks' tools.
+build_packages=(
   build-essential cmake ninja-build ccache pkg-config git curl
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev openssl
   nlohmann-json3-dev libtomlplusplus-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev libcli11-dev
-  libsqlite3-dev sqlite3
-  libpq-dev libpqxx-dev postgresql
+  libsqlite3-dev
+  libpq-dev libpqxx-dev
   liblua5.4-dev
+)
+test_packages=(
+  sqlite3 postgresql
   libgtest-dev libgmock-dev libbenchmark-dev
   wrk procps clang-format
   chromium chromium-driver fonts-dejavu-core
   nats-server libnats-dev
   prometheus
 )
+case "${1:-all}" in
+  build) packages=("${build_packages[@]}") ;;
+  all) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "usage: install-deps.sh [build|all]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
