@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "registry/query.hpp"
+#include "registry/flow_index.hpp"
 
 using fedmesh::registry::FlowSpec;
 using fedmesh::registry::NodeFlows;

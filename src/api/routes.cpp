@@ -13,7 +13,7 @@
 #include "core/version.hpp"
 #include "federation/hello.hpp"
 #include "net/offload.hpp"
-#include "registry/query.hpp"
+#include "registry/flow_index.hpp"
 #include "skills/package.hpp"
 
 #include <limits>

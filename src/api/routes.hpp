@@ -7,7 +7,7 @@
 
 #include "net/router.hpp"
 #include "node/node.hpp"
-#include "registry/query.hpp"
+#include "registry/flow_index.hpp"
 
 namespace fedmesh::api {
 

@@ -22,6 +22,8 @@
 #include "core/version.hpp"
 #include "crypto/certs.hpp"
 #include "crypto/files.hpp"
+#include "net/bearer.hpp"
+#include "skills/system_services.hpp"
 #include "store/open.hpp"
 
 namespace fedmesh {
@@ -207,21 +209,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   hopt.max_body = c.http.max_body;
   hopt.request_timeout = c.http.request_timeout;
   hopt.idle_timeout = c.http.idle_timeout;
-  if (!c.http.token.empty()) {
-    std::string expected = "Bearer " + c.http.token;
-    hopt.authorize = [expected](const net::Request& r) -> std::optional<net::Response> {
-      if (!r.path.starts_with("/api/") && r.path != "/metrics") return std::nullopt;
-      auto got = r.header("authorization");
-      // Constant-time comparison: no early exit on the first differing byte.
-      unsigned char diff = got.size() == expected.size() ? 0 : 1;
-      for (std::size_t i = 0; i < got.size() && i < expected.size(); ++i)
-        diff |= static_cast<unsigned char>(got[i] ^ expected[i]);
-      if (diff == 0) return std::nullopt;
-      auto res = net::Response::error(make_error(ErrorCode::unauthorized, "missing or wrong bearer token"));
-      res.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return res;
-    };
-  }
+  if (!c.http.token.empty()) hopt.authorize = net::bearer_authorizer(c.http.token);
   net::ServerOptions fopt;
   fopt.name = "federation";
   fopt.listen = c.federation.listen;
@@ -292,7 +280,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   status_prefix_.pop_back();  // reopen the object: per-request fields follow
   if (auto s = peers_->start(c.federation.peers); !s) return s;
   if (auto s = write_runtime_file(); !s) return s;
-  if (auto s = deploy_system_services(); !s) return s;
+  if (auto s = skills::deploy_system_services(*skills_, config_.system_services, io_->at(0)); !s) return s;
   if (catalog_) catalog_->prepare_index();  // a restarted registry answers its first query at once
   if (mesh_) mesh_->start();
   if (registrant_) registrant_->start();
@@ -317,43 +305,6 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
         },
         boost::asio::detached);
   }
-  return {};
-}
-
-Status Node::deploy_system_services() {
-  const auto& ss = config_.system_services;
-  for (const auto& name : ss.enable) {
-    std::string folder, searched;
-    for (const auto& dir : ss.path) {
-      searched += (searched.empty() ? "" : ", ") + dir;
-      if (fs::exists(fs::path(dir) / name / "package.toml")) {
-        folder = (fs::path(dir) / name).string();
-        break;
-      }
-    }
-    if (folder.empty())
-      return make_error(ErrorCode::config_invalid,
-                        "system service " + name + ": no " + name + "/package.toml in " + searched);
-    auto package = skills::load_package_dir(folder);
-    if (!package)
-      return make_error(package.error().code(), "system service " + name + ": " + package.error().message());
-    if (package->manifest.name != name)
-      return make_error(ErrorCode::config_invalid,
-                        "system service " + name + ": " + folder + " holds package '" + package->manifest.name + "'");
-    auto config = ss.configs.value(name, nlohmann::json::object());
-    auto done =
-        boost::asio::co_spawn(io_->at(0), skills_->install(std::move(*package), config), boost::asio::use_future);
-    auto outcome = done.get();
-    if (!outcome)
-      return make_error(outcome.error().code(), "system service " + name + ": " + outcome.error().message());
-    const char* what = *outcome == skills::SkillHost::InstallOutcome::unchanged ? "unchanged" : "deployed";
-    spdlog::info("system service {}: {}", name, what);
-  }
-  auto fired =
-      boost::asio::co_spawn(io_->at(0), skills_->fire("startup", nlohmann::json::object()), boost::asio::use_future);
-  auto report = fired.get();
-  if (report["handlers"].get<int>() > 0)
-    spdlog::info("startup: {} handler(s), {} failed", report["handlers"].get<int>(), report["errors"].size());
   return {};
 }
 

@@ -65,8 +65,6 @@ class Node {
  private:
   explicit Node(NodeConfig config);
   Status write_runtime_file() const;
-  // Deploys [system_services] packages, then fires `startup`. Runs on the control thread.
-  Status deploy_system_services();
 
   NodeConfig config_;
   std::chrono::system_clock::time_point started_at_;

@@ -26,8 +26,8 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/time.hpp"
+#include "registry/flow_index.hpp"
 #include "registry/index_cache.hpp"
-#include "registry/query.hpp"
 #include "store/catalog_store.hpp"
 
 namespace fedmesh::registry {
@@ -58,12 +58,7 @@ struct CatalogNode {
   std::string kind{kKindFedmesh};  // fedmesh | kodo (came through the Kodo v1 routes)
   std::vector<std::string> via;    // in flight only: registries this change was already sent to
   std::string received;            // local only: when this registry stored this version
-
-  nlohmann::json to_change() const;  // the wire form between registries
 };
-
-// Validates a change from a peer registry (outside bytes).
-Result<CatalogNode> decode_change(const nlohmann::json& change, SystemTime now);
 
 // Where a change came from: a peer registry of the mesh, a Kodo registry, or neither
 // (a local change: a registration, heartbeat or eviction here).

@@ -15,7 +15,7 @@
 #include <mutex>
 #include <vector>
 
-#include "registry/query.hpp"
+#include "registry/flow_index.hpp"
 
 namespace fedmesh::registry {
 

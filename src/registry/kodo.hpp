@@ -26,8 +26,8 @@
 #include "federation/peer_link.hpp"
 #include "net/io_pool.hpp"
 #include "registry/catalog.hpp"
+#include "registry/flow_index.hpp"
 #include "registry/index_cache.hpp"
-#include "registry/query.hpp"
 #include "store/meta_store.hpp"
 
 namespace fedmesh::registry::kodo {

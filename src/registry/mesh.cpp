@@ -12,6 +12,7 @@
 #include "core/json.hpp"
 #include "federation/peer_link.hpp"
 #include "net/offload.hpp"
+#include "registry/mesh_codec.hpp"
 
 namespace fedmesh::registry {
 
@@ -106,7 +107,7 @@ void Mesh::enqueue(const CatalogNode& change, const std::string& from) {
 asio::awaitable<Status> Mesh::send_changes(Link& link, const std::vector<CatalogNode>& changes) {
   for (std::size_t i = 0; i < changes.size(); i += kBatch) {
     json batch = json::array();
-    for (std::size_t k = i; k < std::min(changes.size(), i + kBatch); ++k) batch.push_back(changes[k].to_change());
+    for (std::size_t k = i; k < std::min(changes.size(), i + kBatch); ++k) batch.push_back(encode_change(changes[k]));
     net::ClientRequest req;
     req.method = "POST";
     req.target = "/fed/v1/registry/sync";
@@ -184,7 +185,7 @@ asio::awaitable<Result<json>> Mesh::on_digest(std::string from, json body) {
   const json& digest = body["digest"];
   if (digest.size() > 1'000'000) co_return make_error(ErrorCode::payload_too_large, "digest too large");
   json changes = json::array();
-  for (const auto& n : catalog_.newer_than(digest)) changes.push_back(n.to_change());
+  for (const auto& n : catalog_.newer_than(digest)) changes.push_back(encode_change(n));
   // The caller also catches up on what it sent: a link that was down syncs at once.
   if (auto it = links_.find(from); it != links_.end()) {
     if (!it->second->link->stats().up) it->second->link->request_catch_up();

@@ -126,7 +126,8 @@ SkillHost::SkillHost(net::IoPool& pool, SkillStores stores, federation::PeerMana
       stores_(stores),
       peers_(peers),
       options_(std::move(options)),
-      host_(std::make_unique<Host>(stores_.state, peers_, options_)) {
+      host_(std::make_unique<Host>(stores_.state, peers_, options_)),
+      ledger_(stores_.ledger, pool_.store(), options_.ledger_keep) {
   peers_.set_exports([this] { return exported(); });
   peers_.set_listener([this](const std::string& peer, federation::PeerState state) {
     {
@@ -618,46 +619,11 @@ void SkillHost::record(const CallContext& ctx, const std::string& direction, con
   e.status = result ? "ok" : result.error().code_name();
   e.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
   if (!result) e.error = result.error().message();
-  // Batched: entries wait in a bounded buffer and one flush at a time writes them in
-  // a single transaction (a transaction per call cost more than the call itself).
-  bool schedule = false;
-  {
-    std::lock_guard lock(ledger_mu_);
-    if (ledger_pending_.size() >= kLedgerBuffer) {
-      ++ledger_dropped_;
-      return;
-    }
-    ledger_pending_.push_back(std::move(e));
-    schedule = !ledger_flushing_;
-    ledger_flushing_ = true;
-  }
-  if (schedule) asio::post(pool_.store(), [this] { flush_ledger(); });
-}
-
-void SkillHost::flush_ledger() {
-  std::vector<LedgerEntry> batch;
-  std::uint64_t dropped;
-  {
-    std::lock_guard lock(ledger_mu_);
-    batch.swap(ledger_pending_);
-    dropped = std::exchange(ledger_dropped_, 0);
-    ledger_flushing_ = false;
-  }
-  if (dropped > 0) spdlog::warn("ledger: {} entries dropped (writes fell behind)", dropped);
-  if (auto s = stores_.ledger.append(batch); !s) spdlog::error("ledger: {}", s.error().message());
-  ledger_writes_ += batch.size();
-  if (ledger_writes_ >= 1000) {
-    ledger_writes_ = 0;
-    (void)stores_.ledger.trim(options_.ledger_keep);
-  }
+  ledger_.record(std::move(e));
 }
 
 void SkillHost::flush() {
-  {
-    std::lock_guard lock(ledger_mu_);
-    if (ledger_pending_.empty()) return;
-  }
-  flush_ledger();
+  ledger_.flush();
 }
 
 json SkillHost::packages() const {
@@ -709,7 +675,7 @@ std::vector<std::string> SkillHost::exported() const {
 }
 
 asio::awaitable<Result<json>> SkillHost::ledger(LedgerQuery query) {
-  co_return co_await net::offload(pool_.store(), [&] { return ledger_page(query); });
+  co_return co_await net::offload(pool_.store(), [&] { return ledger_.page(query); });
 }
 
 json SkillHost::exported_flows() const {
@@ -726,28 +692,6 @@ json SkillHost::exported_flows() const {
                      {"version", slot->package.manifest.version}});
     }
   }
-  return out;
-}
-
-Result<json> SkillHost::ledger_page(const LedgerQuery& query) {
-  flush();
-  auto entries = stores_.ledger.query(query);
-  if (!entries) return std::move(entries).error();
-  json items = json::array();
-  for (const auto& e : *entries) {
-    items.push_back({{"id", e.id},
-                     {"call_id", e.call_id},
-                     {"at", e.at},
-                     {"direction", e.direction},
-                     {"caller", e.caller},
-                     {"callee", e.callee},
-                     {"skill", e.skill},
-                     {"status", e.status},
-                     {"duration_us", e.duration_us},
-                     {"error", e.error}});
-  }
-  json out = {{"items", items}};
-  if (!entries->empty() && static_cast<int>(entries->size()) == query.limit) out["next_before"] = entries->back().id;
   return out;
 }
 

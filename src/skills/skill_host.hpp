@@ -28,6 +28,7 @@
 
 #include "federation/peer_manager.hpp"
 #include "net/io_pool.hpp"
+#include "skills/ledger.hpp"
 #include "skills/lua/runtime.hpp"
 #include "skills/package.hpp"
 #include "store/ledger_store.hpp"
@@ -121,8 +122,6 @@ class SkillHost {
   using Starter = std::function<LuaRuntime::Started(LuaRuntime&)>;
   boost::asio::awaitable<Result<nlohmann::json>> drive(std::shared_ptr<Slot> slot, Starter starter,
                                                        CallContext context);
-  void flush_ledger();
-  Result<nlohmann::json> ledger_page(const LedgerQuery& query);
   boost::asio::awaitable<Result<nlohmann::json>> remote(std::string peer, std::string skill, nlohmann::json args,
                                                         const CallContext& context);
   boost::asio::awaitable<Result<nlohmann::json>> perform(FedRequest request, const CallContext& context);
@@ -152,12 +151,7 @@ class SkillHost {
   mutable std::mutex steps_mu_;                       // guards the two below
   std::map<std::uint64_t, Clock::time_point> steps_;  // script steps running now, by start
   std::uint64_t next_step_ = 0;
-  static constexpr std::size_t kLedgerBuffer = 65'536;  // entries beyond it are dropped and counted
-  std::mutex ledger_mu_;                                // guards the three below
-  std::vector<LedgerEntry> ledger_pending_;
-  bool ledger_flushing_ = false;
-  std::uint64_t ledger_dropped_ = 0;
-  std::uint64_t ledger_writes_ = 0;  // touched by the flush only
+  Ledger ledger_;
 };
 
 }  // namespace fedmesh::skills

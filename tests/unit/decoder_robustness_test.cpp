@@ -11,6 +11,7 @@
 #include "federation/hello.hpp"
 #include "registry/catalog.hpp"
 #include "registry/kodo.hpp"
+#include "registry/mesh_codec.hpp"
 #include "skills/package.hpp"
 
 namespace fedmesh {

@@ -4,7 +4,8 @@
 
 #include <random>
 
-#include "registry/query.hpp"
+#include "registry/flow_index.hpp"
+#include "support/reference_query.hpp"
 
 namespace fedmesh::registry {
 namespace {
@@ -124,7 +125,7 @@ json reference(const std::vector<FlowRecord>& rows, const QueryRequest& req) {
     if (req.q.empty()) {
       hit = true;
     } else if (filter) {
-      hit = filter->matches(f);
+      hit = fedmesh::testing::reference_matches(*filter, f);
     } else {
       hit = false;
       for (const auto* v : {&f.organization, &f.name, &f.author, &f.description})

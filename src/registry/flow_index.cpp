@@ -1,4 +1,4 @@
-#include "registry/query.hpp"
+#include "registry/flow_index.hpp"
 
 #include <algorithm>
 #include <array>
@@ -8,248 +8,13 @@
 #include <optional>
 #include <unordered_map>
 
+#include "registry/text.hpp"
+
 namespace fedmesh::registry {
 
 using json = nlohmann::json;
 
-json FlowSpec::to_json() const {
-  return {{"name", name},     {"url", url},   {"description", description},
-          {"author", author}, {"tags", tags}, {"version", version}};
-}
-
-FlowList make_flows(std::vector<FlowSpec> flows) {
-  return std::make_shared<const std::vector<FlowSpec>>(std::move(flows));
-}
-
-const FlowList& no_flows() {
-  static const FlowList empty = make_flows();
-  return empty;
-}
-
-json FlowRecord::to_json() const {
-  return {{"registry", registry},
-          {"node", node},
-          {"organization", organization},
-          {"created", created},
-          {"modified", modified},
-          {"heartbeat", heartbeat},
-          {"url", url},
-          {"name", name},
-          {"author", author},
-          {"description", description},
-          {"tags", tags},
-          {"status", status}};
-}
-
 namespace {
-
-const std::vector<std::string_view> kFields = {"registry", "node",    "organization", "url",
-                                               "name",     "author",  "description",  "tags",
-                                               "status",   "created", "modified",     "heartbeat"};
-
-bool is_field(std::string_view f) {
-  return std::find(kFields.begin(), kFields.end(), f) != kFields.end();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-char lower_char(char c) {
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
-
-// Case-insensitive substring search without allocating (`needle_lower` is lowercase).
-bool icontains(std::string_view hay, const std::string& needle_lower) {
-  if (needle_lower.empty()) return true;
-  auto it = std::search(hay.begin(), hay.end(), needle_lower.begin(), needle_lower.end(),
-                        [](char a, char b) { return lower_char(a) == b; });
-  return it != hay.end();
-}
-
-bool iequals(std::string_view a, const std::string& b_lower) {
-  return a.size() == b_lower.size() &&
-         std::equal(a.begin(), a.end(), b_lower.begin(), [](char x, char y) { return lower_char(x) == y; });
-}
-
-const std::string& field_value(const FlowRecord& f, std::string_view name) {
-  static const std::string empty;
-  if (name == "registry") return f.registry;
-  if (name == "node") return f.node;
-  if (name == "organization") return f.organization;
-  if (name == "url") return f.url;
-  if (name == "name") return f.name;
-  if (name == "author") return f.author;
-  if (name == "description") return f.description;
-  if (name == "status") return f.status;
-  if (name == "created") return f.created;
-  if (name == "modified") return f.modified;
-  if (name == "heartbeat") return f.heartbeat;
-  return empty;
-}
-
-}  // namespace
-
-struct Filter::Node {
-  enum class Kind { all, any, eq, ne, contains, tag } kind;
-  std::vector<std::shared_ptr<const Node>> children;  // all / any
-  std::string field;
-  std::string value;        // as written
-  std::string value_lower;  // for ~ and @tag
-
-  bool eval(const FlowRecord& f) const {
-    switch (kind) {
-      case Kind::all: return std::all_of(children.begin(), children.end(), [&](const auto& c) { return c->eval(f); });
-      case Kind::any: return std::any_of(children.begin(), children.end(), [&](const auto& c) { return c->eval(f); });
-      case Kind::tag:
-        return std::any_of(f.tags.begin(), f.tags.end(), [&](const auto& t) { return iequals(t, value_lower); });
-      default: break;
-    }
-    if (field == "tags") {
-      bool any = std::any_of(f.tags.begin(), f.tags.end(), [&](const std::string& t) {
-        return kind == Kind::contains ? icontains(t, value_lower) : t == value;
-      });
-      return kind == Kind::ne ? !std::any_of(f.tags.begin(), f.tags.end(), [&](const auto& t) { return t == value; })
-                              : any;
-    }
-    const auto& v = field_value(f, field);
-    if (kind == Kind::eq) return v == value;
-    if (kind == Kind::ne) return v != value;
-    return icontains(v, value_lower);
-  }
-};
-
-namespace {
-
-class Parser {
- public:
-  explicit Parser(std::string_view q) : q_(q) {}
-
-  Result<std::shared_ptr<const Filter::Node>> parse() {
-    auto e = parse_or();
-    if (!e) return e;
-    skip_space();
-    if (pos_ < q_.size()) return fail("unexpected '" + std::string(1, q_[pos_]) + "'");
-    return e;
-  }
-
- private:
-  using NodePtr = std::shared_ptr<const Filter::Node>;
-
-  Error fail(const std::string& what) const {
-    return make_error(ErrorCode::invalid_argument, "at column " + std::to_string(pos_ + 1) + ": " + what);
-  }
-  void skip_space() {
-    while (pos_ < q_.size() && std::isspace(static_cast<unsigned char>(q_[pos_]))) ++pos_;
-  }
-  bool eat(std::string_view token) {
-    skip_space();
-    if (q_.substr(pos_, token.size()) == token) {
-      pos_ += token.size();
-      return true;
-    }
-    return false;
-  }
-
-  Result<NodePtr> parse_or() {
-    auto first = parse_and();
-    if (!first) return first;
-    auto node = std::make_shared<Filter::Node>();
-    node->kind = Filter::Node::Kind::any;
-    node->children.push_back(*first);
-    while (eat("|")) {
-      auto next = parse_and();
-      if (!next) return next;
-      node->children.push_back(*next);
-    }
-    if (node->children.size() == 1) return node->children[0];
-    return NodePtr(node);
-  }
-
-  Result<NodePtr> parse_and() {
-    auto first = parse_term();
-    if (!first) return first;
-    auto node = std::make_shared<Filter::Node>();
-    node->kind = Filter::Node::Kind::all;
-    node->children.push_back(*first);
-    while (eat("&")) {
-      auto next = parse_term();
-      if (!next) return next;
-      node->children.push_back(*next);
-    }
-    if (node->children.size() == 1) return node->children[0];
-    return NodePtr(node);
-  }
-
-  Result<std::string> parse_string() {
-    skip_space();
-    if (pos_ >= q_.size() || q_[pos_] != '"') return fail("expected a \"quoted string\"");
-    ++pos_;
-    std::string out;
-    while (pos_ < q_.size() && q_[pos_] != '"') {
-      if (q_[pos_] == '\\' && pos_ + 1 < q_.size()) ++pos_;
-      out += q_[pos_++];
-    }
-    if (pos_ >= q_.size()) return fail("unterminated string");
-    ++pos_;
-    return out;
-  }
-
-  Result<NodePtr> parse_term() {
-    if (++depth_ > 32) return fail("nested deeper than 32");
-    skip_space();
-    if (eat("(")) {
-      auto inner = parse_or();
-      if (!inner) return inner;
-      if (!eat(")")) return fail("expected ')'");
-      --depth_;
-      return inner;
-    }
-    if (eat("@tag")) {
-      if (!eat("(")) return fail("expected '(' after @tag");
-      auto value = parse_string();
-      if (!value) return std::move(value).error();
-      if (!eat(")")) return fail("expected ')'");
-      auto node = std::make_shared<Filter::Node>();
-      node->kind = Filter::Node::Kind::tag;
-      node->value = *value;
-      node->value_lower = lower(*value);
-      --depth_;
-      return NodePtr(node);
-    }
-    std::size_t start = pos_;
-    while (pos_ < q_.size() && (std::isalnum(static_cast<unsigned char>(q_[pos_])) || q_[pos_] == '_')) ++pos_;
-    std::string field(q_.substr(start, pos_ - start));
-    if (field.empty()) return fail("expected a field name, '(' or @tag");
-    if (!is_field(field)) {
-      pos_ = start;
-      return fail("unknown field '" + field + "'");
-    }
-    auto node = std::make_shared<Filter::Node>();
-    node->field = field;
-    if (eat("==")) {
-      node->kind = Filter::Node::Kind::eq;
-    } else if (eat("!=")) {
-      node->kind = Filter::Node::Kind::ne;
-    } else if (eat("~")) {
-      node->kind = Filter::Node::Kind::contains;
-    } else {
-      return fail("expected ==, != or ~ after " + field);
-    }
-    auto value = parse_string();
-    if (!value) return std::move(value).error();
-    node->value = *value;
-    node->value_lower = lower(*value);
-    --depth_;
-    return NodePtr(node);
-  }
-
-  std::string_view q_;
-  std::size_t pos_ = 0;
-  int depth_ = 0;
-};
 
 std::string tags_key(std::vector<std::string> tags) {
   std::sort(tags.begin(), tags.end());  // within the row first
@@ -259,46 +24,6 @@ std::string tags_key(std::vector<std::string> tags) {
 }
 
 }  // namespace
-
-Result<Filter> Filter::parse(std::string_view q) {
-  if (q.size() > 4096) return make_error(ErrorCode::invalid_argument, "q is longer than 4096 characters");
-  auto root = Parser(q).parse();
-  if (!root) return std::move(root).error();
-  Filter f;
-  f.root_ = std::move(*root);
-  return f;
-}
-
-bool Filter::matches(const FlowRecord& flow) const {
-  return !root_ || root_->eval(flow);
-}
-
-Result<std::vector<SortKey>> parse_sort(std::string_view by) {
-  std::vector<SortKey> keys;
-  std::size_t i = 0;
-  while (i < by.size()) {
-    auto comma = by.find(',', i);
-    if (comma == std::string_view::npos) comma = by.size();
-    std::string_view piece = by.substr(i, comma - i);
-    i = comma + 1;
-    while (!piece.empty() && piece.front() == ' ') piece.remove_prefix(1);  // "name, node" as Kodo writes it
-    while (!piece.empty() && piece.back() == ' ') piece.remove_suffix(1);
-    std::string item(piece);
-    if (item.empty()) continue;
-    SortKey k;
-    if (auto colon = item.find(':'); colon != std::string::npos) {
-      std::string dir = item.substr(colon + 1);
-      if (dir != "asc" && dir != "desc")
-        return make_error(ErrorCode::invalid_argument, "by: '" + item + "': the direction is :asc or :desc");
-      k.descending = dir == "desc";
-      item = item.substr(0, colon);
-    }
-    if (!is_field(item)) return make_error(ErrorCode::invalid_argument, "by: unknown field '" + item + "'");
-    k.field = item;
-    keys.push_back(k);
-  }
-  return keys;
-}
 
 namespace {
 
@@ -367,7 +92,7 @@ struct Column {
       starts.reserve(values.size() + 1);
       for (auto v : values) {
         starts.push_back(static_cast<std::uint32_t>(lower.size()));
-        for (char c : v) lower += lower_char(c);
+        for (char c : v) lower += text::lower_char(c);
         lower += '\0';
       }
       starts.push_back(static_cast<std::uint32_t>(lower.size()));
@@ -549,7 +274,7 @@ Mask eval_field(const Filter::Node& n, const FlowIndex::Impl& ix, const LiveStat
     switch (n.kind) {
       case Kind::eq: return live->matches_for(ix, [&](const std::string& s) { return s == n.value; });
       case Kind::ne: return live->matches_for(ix, [&](const std::string& s) { return s != n.value; });
-      default: return live->matches_for(ix, [&](const std::string& s) { return icontains(s, n.value_lower); });
+      default: return live->matches_for(ix, [&](const std::string& s) { return text::icontains(s, n.value_lower); });
     }
   }
   const Column& col = ix.cols[field_index(n.field)];
@@ -586,7 +311,8 @@ Mask eval(const Filter::Node& n, const FlowIndex::Impl& ix, const LiveStatus* li
     }
     case Kind::tag: {
       Mask tag_hit(ix.tag_values.values.size(), 0);
-      for (std::size_t t = 0; t < tag_hit.size(); ++t) tag_hit[t] = iequals(ix.tag_values.values[t], n.value_lower);
+      for (std::size_t t = 0; t < tag_hit.size(); ++t)
+        tag_hit[t] = text::iequals(ix.tag_values.values[t], n.value_lower);
       return ix.rows_with_tags(tag_hit);
     }
     default: return eval_field(n, ix, live);
@@ -655,7 +381,7 @@ Result<json> FlowIndex::query(const QueryRequest& req, const QueryLimits& limits
   const Impl& ix = *impl_;
 
   auto filter = req.q.empty() ? Result<Filter>(Filter{}) : Filter::parse(req.q);
-  bool status_used = (filter && filter->root_ && names_status(*filter->root_)) ||
+  bool status_used = (filter && filter->root() && names_status(*filter->root())) ||
                      std::any_of(keys->begin(), keys->end(), [](const SortKey& k) { return k.field == "status"; });
   std::optional<LiveStatus> live;
   if (live_values.status && status_used) {
@@ -673,11 +399,11 @@ Result<json> FlowIndex::query(const QueryRequest& req, const QueryLimits& limits
     selected.resize(ix.rows.size());
     std::iota(selected.begin(), selected.end(), 0u);
   } else if (filter) {
-    if (filter->root_) take(eval(*filter->root_, ix, live ? &*live : nullptr));
+    if (filter->root()) take(eval(*filter->root(), ix, live ? &*live : nullptr));
   } else {
     out["full_text"] = true;
     out["parse_error"] = filter.error().message();
-    take(full_text(lower(req.q), ix));
+    take(full_text(text::lower(req.q), ix));
   }
 
   // Sort keys as rank columns; node then name then row keep the order total and stable.

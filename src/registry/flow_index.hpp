@@ -1,89 +1,20 @@
-// Catalog queries: the `q` filter language, sorting (`by`), paging (`p`, `pp`) and
-// counts over flow records. Pure functions over values: no I/O, thread-safe.
-//
-// q := or;  or := and ('|' and)*;  and := term ('&' term)*
-// term := '(' q ')' | '@tag' '(' STRING ')' | FIELD ('==' | '!=' | '~') STRING
-// FIELD: registry node organization url name author description tags status created
-// modified heartbeat. '~' is a case-insensitive substring; on `tags`, '==' and '~'
-// match any tag. STRING is double-quoted with \" and \\ escapes.
-// A q that does not parse becomes a case-insensitive full-text search over
-// organization, name, author, description and tags, and the answer says so.
+// Catalog queries over an immutable, dictionary-encoded index of flow records: the `q`
+// filter, sorting (`by`), paging (`p`, `pp`) and counts. Pure: no I/O; thread-safe once
+// built.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "registry/filter.hpp"
+#include "registry/flow.hpp"
 
 namespace fedmesh::registry {
-
-// A flow as a node offers it.
-struct FlowSpec {
-  std::string name;  // "pkg/skill" (free text for Kodo flows)
-  std::string url;
-  std::string description;
-  std::string author;
-  std::vector<std::string> tags;
-  std::string version;
-  nlohmann::json to_json() const;
-  bool operator==(const FlowSpec&) const = default;
-};
-// A node's flows, immutable once built: the catalog and its query indexes share them.
-using FlowList = std::shared_ptr<const std::vector<FlowSpec>>;
-FlowList make_flows(std::vector<FlowSpec> flows = {});
-const FlowList& no_flows();  // one shared empty list
-
-// One node's fields as the index shows them, and its flows.
-struct NodeFlows {
-  std::string registry;
-  std::string node;
-  std::string organization;
-  std::string created;
-  std::string modified;
-  std::string heartbeat;
-  std::string status;
-  FlowList flows;
-};
-
-struct FlowRecord {
-  std::string registry;
-  std::string node;
-  std::string organization;
-  std::string created;
-  std::string modified;
-  std::string heartbeat;
-  std::string url;
-  std::string name;  // "pkg/skill"
-  std::string author;
-  std::string description;
-  std::vector<std::string> tags;
-  std::string status;  // alive | stale | gone
-  nlohmann::json to_json() const;
-};
-
-// A parsed filter; evaluating it is pure.
-class Filter {
- public:
-  static Result<Filter> parse(std::string_view q);
-  bool matches(const FlowRecord& flow) const;
-
-  struct Node;
-
- private:
-  friend class FlowIndex;
-  std::shared_ptr<const Node> root_;
-};
-
-struct SortKey {
-  std::string field;
-  bool descending = false;
-};
-Result<std::vector<SortKey>> parse_sort(std::string_view by);
 
 struct QueryRequest {
   std::string q;
