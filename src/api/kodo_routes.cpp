@@ -1,6 +1,7 @@
 // Kodo v1's plain-HTTP routes on a registry with `registry.kodo_compat = true`. Bodies
 // and answers keep Kodo's JSON shapes (docs/kodo-compat.md); bad input gets a 400 that
 // names the field, never a 500.
+#include "api/adapter.hpp"
 #include "api/routes.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
@@ -20,16 +21,14 @@ namespace {
 
 using Handler = Result<json> (registry::kodo::Gateway::*)(const json&);
 
-// A POST route: a JSON body, handled on the blocking pool (it writes the store).
+// A POST route: a JSON body, handled on the store pool (it writes the store).
 net::Handler post(Node& node, Handler handler) {
-  return [&node, handler](Request& req) -> asio::awaitable<Response> {
+  return json_route([&node, handler](Request& req) -> asio::awaitable<Result<json>> {
     auto body = parse_json(req.body, 16);
-    if (!body) co_return Response::error(body.error());
+    if (!body) co_return std::move(body).error();
     auto* gateway = node.kodo();
-    auto r = co_await net::offload(node.io().store(), [&] { return (gateway->*handler)(*body); });
-    if (!r) co_return Response::error(r.error());
-    co_return Response::json(200, *r);
-  };
+    co_return co_await net::offload(node.io().store(), [&] { return (gateway->*handler)(*body); });
+  });
 }
 
 }  // namespace
@@ -39,22 +38,22 @@ void add_kodo_routes(net::Router& r, Node& node) {
   r.add("POST", "/connect", post(node, &registry::kodo::Gateway::connect));
   r.add("POST", "/update/node", post(node, &registry::kodo::Gateway::update_node));
   r.add("POST", "/update/registry", post(node, &registry::kodo::Gateway::update_registry));
-  // Views that walk the whole catalog run on the blocking pool, never on an I/O thread.
-  auto dump = [&node](Request&) -> asio::awaitable<Response> {
+  // Views that walk the whole catalog run on the store pool, never on an I/O thread.
+  auto dump = json_route([&node](Request&) -> asio::awaitable<Result<json>> {
     auto* gateway = node.kodo();
-    co_return Response::json(200, co_await net::offload(node.io().store(), [gateway] { return gateway->dump(); }));
-  };
+    co_return co_await net::offload(node.io().store(), [gateway] { return gateway->dump(); });
+  });
   r.add("GET", "/map", dump);
   // Kodo's cache file is this registry's store: the same dump, read from the catalog.
   r.add("GET", "/_cache", dump);
   r.add("GET", "/flows", [&node](Request& req) -> asio::awaitable<Response> {
     auto q = query_request(req);
-    if (!q) co_return Response::error(q.error());
+    if (!q) co_return answer(std::move(q).error());
     if (q->by.empty()) q->by = "name, node, url";  // Kodo's default order
     registry::QueryLimits limits{node.config().registry.max_page_size};
     auto* gateway = node.kodo();
     auto page = co_await net::offload(node.io().store(), [&] { return gateway->index()->query(*q, limits); });
-    if (!page) co_return Response::error(page.error());
+    if (!page) co_return answer(page);
     for (auto& item : (*page)["items"]) item.erase("status");  // Kodo's items carry no status
     if ((*page)["q"] == "") (*page)["q"] = nullptr;
     if (wants_html(req))
@@ -64,11 +63,10 @@ void add_kodo_routes(net::Router& r, Node& node) {
                                "text/html; charset=utf-8");
     co_return Response::json(200, *page);
   });
-  r.add("GET", "/counts", [&node](Request&) -> asio::awaitable<Response> {
-    auto* gateway = node.kodo();
-    co_return Response::json(
-        200, co_await net::offload(node.io().store(), [gateway] { return gateway->index()->counts(); }));
-  });
+  r.add("GET", "/counts", json_route([&node](Request&) -> asio::awaitable<Result<json>> {
+          auto* gateway = node.kodo();
+          co_return co_await net::offload(node.io().store(), [gateway] { return gateway->index()->counts(); });
+        }));
 }
 
 std::shared_ptr<const net::Router> kodo_routes(Node& node) {

@@ -1,6 +1,8 @@
 // The HTTP routes of every module, built from the Node facade: one router for the
-// operator listener (status, peers, health, metrics) and one for the federation
-// listener (hello, ping). Routers are immutable once built; handlers are thread-safe.
+// operator listener and one for the federation listener, each composed from one routes
+// file per module. Handlers are pure functions of the request that return a Result; the
+// adapter (adapter.hpp) turns it into a response. Routers are immutable once built;
+// handlers are thread-safe.
 #pragma once
 
 #include <memory>
@@ -16,8 +18,15 @@ std::shared_ptr<const net::Router> federation_routes(Node& node);
 // Kodo v1's routes alone, for the dedicated `registry.kodo_listen` listener (kodo_routes.cpp).
 std::shared_ptr<const net::Router> kodo_routes(Node& node);
 
+// One function per module's routes file.
+void add_node_routes(net::Router& router, Node& node);                // node_routes.cpp: dashboard, health, status
+void add_skill_routes(net::Router& router, Node& node);               // skill_routes.cpp: operator side
+void add_federated_skill_routes(net::Router& router, Node& node);     // skill_routes.cpp: peers' calls
+void add_registry_routes(net::Router& router, Node& node);            // registry_routes.cpp: queries
+void add_federated_registry_routes(net::Router& router, Node& node);  // registry_routes.cpp: registration, mesh
+void add_kodo_routes(net::Router& router, Node& node);                // kodo_routes.cpp: all Kodo routes but GET /
+
 // Shared by the route files.
-void add_kodo_routes(net::Router& router, Node& node);                  // all Kodo routes but GET /
 Result<registry::QueryRequest> query_request(const net::Request& req);  // q, by, p, pp
 bool wants_html(const net::Request& req);  // format=html, or Accept: text/html without format
 std::string flows_html(const nlohmann::json& page, const std::vector<std::string>& columns);

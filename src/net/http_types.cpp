@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error_json.hpp"
 #include "core/json.hpp"
 
 namespace fedmesh::net {
@@ -50,9 +51,7 @@ Response Response::text(int status, std::string body, std::string content_type) 
 }
 
 Response Response::error(const Error& error) {
-  nlohmann::json e = {{"code", error.code_name()}, {"message", error.message()}};
-  for (const auto& [k, v] : error.context()) e[k] = v;
-  return json(error.http_status(), {{"error", e}});
+  return json(error.http_status(), {{"error", error_to_json(error)}});
 }
 
 std::string percent_decode(std::string_view in, bool plus_is_space) {

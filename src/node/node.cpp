@@ -66,14 +66,14 @@ Status check_identity(const NodeConfig& c) {
 
 }  // namespace
 
-Node::Node(NodeConfig config) : config_(std::move(config)) {}
+Node::Node(NodeConfig config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
 
 Node::~Node() {
   stop();
 }
 
-Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
-  std::unique_ptr<Node> node(new Node(std::move(config)));
+Result<std::unique_ptr<Node>> Node::create(NodeConfig config, const Clock& clock) {
+  std::unique_ptr<Node> node(new Node(std::move(config), clock));
   const auto& c = node->config_;
   std::error_code ec;
   fs::create_directories(c.workdir, ec);
@@ -149,7 +149,7 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
   const auto& roles = c.roles;
   if (std::find(roles.begin(), roles.end(), "registry") != roles.end()) {
     node->catalog_ = std::make_unique<registry::Catalog>(node->store_->catalog(), c.name, c.registry.stale_after,
-                                                         c.registry.gone_after);
+                                                         c.registry.gone_after, node->clock_);
     if (auto s = node->catalog_->load(c.registry.reset); !s) return std::move(s).error();
     if (c.registry.reset) spdlog::info("registry: catalog reset");
     node->catalog_->set_kodo_ttl(c.registry.kodo_ttl);
@@ -197,7 +197,7 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config) {
 Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_ptr<const net::Router> fed_routes,
                    std::shared_ptr<const net::Router> kodo_routes) {
   const auto& c = config_;
-  started_at_ = std::chrono::system_clock::now();
+  started_at_ = clock_.now();
   started_steady_ = std::chrono::steady_clock::now();
   http_metrics_ = std::make_shared<net::HttpMetrics>("http", http_routes->patterns());
   if (c.federation.enabled) fed_metrics_ = std::make_shared<net::HttpMetrics>("federation", fed_routes->patterns());
@@ -387,8 +387,8 @@ std::string Node::status_text() const {
   fmt::format_to(
       std::back_inserter(out),
       R"(,"now":"{}","uptime":{:.6f},"peers":{{"connecting":{},"up":{},"down":{},"refused":{}}},"idle":{}}})",
-      iso8601(std::chrono::system_clock::now()), uptime, summary.by_state[0], summary.by_state[1], summary.by_state[2],
-      summary.by_state[3], summary.idle ? "true" : "false");
+      iso8601(clock_.now()), uptime, summary.by_state[0], summary.by_state[1], summary.by_state[2], summary.by_state[3],
+      summary.idle ? "true" : "false");
   return out;
 }
 

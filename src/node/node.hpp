@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/node_config.hpp"
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "federation/peer_manager.hpp"
 #include "net/http_client.hpp"
@@ -33,7 +34,8 @@ namespace fedmesh {
 class Node {
  public:
   // Checks files and identity and opens the store; starts nothing.
-  static Result<std::unique_ptr<Node>> create(NodeConfig config);
+  // `clock` is the wall time of everything the node stamps (tests may pass their own).
+  static Result<std::unique_ptr<Node>> create(NodeConfig config, const Clock& clock = Clock::system());
   ~Node();
 
   // Starts the I/O threads, the listeners (with these routers) and the peer loops.
@@ -63,10 +65,11 @@ class Node {
   std::uint16_t federation_port() const;
 
  private:
-  explicit Node(NodeConfig config);
+  Node(NodeConfig config, const Clock& clock);
   Status write_runtime_file() const;
 
   NodeConfig config_;
+  const Clock& clock_;
   std::chrono::system_clock::time_point started_at_;
   std::chrono::steady_clock::time_point started_steady_;
   std::unique_ptr<Store> store_;

@@ -252,10 +252,10 @@ Result<bool> Catalog::heartbeat(const std::string& name) {
 }
 
 Result<bool> Catalog::deregister(const std::string& name) {
-  return update_local(name, [](CatalogNode& n) {
+  return update_local(name, [this](CatalogNode& n) {
     n.deleted = true;  // a tombstone, so the removal travels through the mesh
     n.flows = no_flows();
-    n.modified = now_iso8601();
+    n.modified = iso8601(clock_.now());
   });
 }
 
@@ -314,7 +314,7 @@ Result<bool> Catalog::apply(const CatalogNode& change, const std::string& from) 
     }
     nodes_[change.name] = change;
     nodes_[change.name].via.clear();  // in-flight routing, not state
-    nodes_[change.name].received = now_iso8601();
+    nodes_[change.name].received = iso8601(clock_.now());
   }
   if (auto s = persist(change); !s) return std::move(s).error();
   changed(change, ChangeSource{from, ""}, heartbeat_only);

@@ -73,6 +73,8 @@ class Catalog {
   Catalog(CatalogStore& store, std::string registry_name, std::chrono::milliseconds stale_after,
           std::chrono::milliseconds gone_after, const Clock& clock = Clock::system());
 
+  const Clock& clock() const { return clock_; }
+
   // Loads the persisted catalog, or clears it with `reset`.
   Status load(bool reset);
 

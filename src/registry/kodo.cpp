@@ -185,7 +185,7 @@ Gateway::Gateway(Catalog& catalog, MetaStore& store, net::IoPool& pool, GatewayO
       store_(store),
       pool_(pool),
       options_(std::move(options)),
-      started_at_(wire_time(now_iso8601())),
+      started_at_(wire_time(iso8601(catalog.clock().now()))),
       index_([this] { return kodo_rows(); }) {}
 
 Gateway::~Gateway() {
@@ -264,7 +264,7 @@ json Gateway::status(const std::vector<std::string>& messages) const {
           {"connection", json::object()},  // this registry connects to no Kodo registry itself
           {"started_at", started_at_},
           {"idle", std::all_of(feeds_.begin(), feeds_.end(), [](const auto& f) { return f.second->idle(); })},
-          {"now", wire_time(now_iso8601())},
+          {"now", wire_time(iso8601(catalog_.clock().now()))},
           {"message", messages}};
 }
 
@@ -311,7 +311,7 @@ Result<json> Gateway::connect(const json& body) {
   std::vector<std::string> messages;
   {
     std::lock_guard lock(mu_);
-    auto stamp = now_iso8601();
+    auto stamp = iso8601(catalog_.clock().now());
     auto it = providers_.find(o->url);
     if (it != providers_.end()) {
       messages.push_back("registry " + o->url + " connected (seen previously " + message_time(it->second.created) +
@@ -342,7 +342,7 @@ Result<std::vector<std::string>> Gateway::update_from(const json& body, bool pro
     auto it = providers_.find(o->url);
     if (it == providers_.end())
       return make_error(ErrorCode::not_found, "unknown Kodo registry " + o->url + ": POST /connect first");
-    it->second.heartbeat = now_iso8601();
+    it->second.heartbeat = iso8601(catalog_.clock().now());
     if (provider_record) {
       it->second.organization = o->organization;
       it->second.modified = it->second.heartbeat;

@@ -159,7 +159,7 @@ asio::awaitable<Result<json>> Mesh::on_sync(std::string from, json body) {
   if (changes.size() > 4 * kBatch)
     co_return make_error(ErrorCode::payload_too_large, "too many changes in one message");
   std::vector<CatalogNode> decoded;
-  auto now = std::chrono::system_clock::now();
+  auto now = catalog_.clock().now();
   for (std::size_t i = 0; i < changes.size(); ++i) {
     auto c = decode_change(changes[i], now);
     if (!c) co_return make_error(c.error().code(), "changes[" + std::to_string(i) + "]: " + c.error().message());

@@ -11,6 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "core/error_json.hpp"
 #include "core/json.hpp"
 #include "core/time.hpp"
 #include "net/offload.hpp"
@@ -486,13 +487,11 @@ asio::awaitable<Result<json>> SkillHost::perform(FedRequest request, const CallC
                    [gather, i, peer](std::exception_ptr e, Result<json> r) {
                      json entry = {{"peer", peer}, {"ok", !e && r.ok()}};
                      if (e) {
-                       entry["error"] = {{"code", "internal"}, {"message", "call failed"}, {"node", peer}};
+                       entry["error"] = error_to_json(Error(ErrorCode::internal, "call failed").with("node", peer));
                      } else if (r) {
                        entry["result"] = std::move(*r);
                      } else {
-                       entry["error"] = {{"code", r.error().code_name()},
-                                         {"message", r.error().message()},
-                                         {"node", r.error().context_value("node")}};
+                       entry["error"] = error_to_json(r.error());
                      }
                      gather->results[i] = std::move(entry);
                      if (--gather->remaining == 0) gather->done.cancel();
@@ -534,16 +533,7 @@ asio::awaitable<Result<json>> SkillHost::remote(std::string peer, std::string sk
   if (!body) co_return finish(make_error(ErrorCode::peer_unavailable, "answer from " + peer + " is not JSON"));
   if (res->status == 200) co_return finish(std::move(*body));
   const json& e = (*body).is_object() ? (*body)["error"] : json();
-  std::string code = e.is_object() ? e.value("code", "internal") : "internal";
-  Error err(ErrorCode::skill_error, e.is_object() ? e.value("message", "") : res->body);
-  if (auto known = error_code_from_string(code); known && *known != ErrorCode::skill_error) {
-    err = Error(*known, err.message());
-  } else {
-    err.with_code_name(code);
-  }
-  if (e.is_object() && e.contains("node") && e["node"].is_string()) err.with("node", e["node"].get<std::string>());
-  if (e.is_object() && e.contains("skill") && e["skill"].is_string()) err.with("skill", e["skill"].get<std::string>());
-  co_return finish(std::move(err));
+  co_return finish(error_from_json(e, res->body.substr(0, 1024)));
 }
 
 asio::awaitable<json> SkillHost::fire(std::string event, json payload) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "core/error_json.hpp"
 #include "core/json.hpp"
 #include "core/time.hpp"
 #include "skills/lua/state.hpp"
@@ -216,13 +217,7 @@ int fed_continue(lua_State* L, int, lua_KContext) {
   auto reply = std::move(*inv->reply);
   inv->reply.reset();
   if (!reply) {
-    // The error as scripts see it: {code, message, node?, skill?}.
-    const Error& e = reply.error();
-    json table = {{"code", e.code_name()}, {"message", e.message()}};
-    for (const auto& [k, v] : e.context()) {
-      if (k == "node" || k == "skill") table[k] = v;
-    }
-    push_json(L, table);
+    push_json(L, error_to_json(reply.error()));  // the error as scripts see it: {code, message, node?, skill?}
     return lua_error(L);
   }
   push_json(L, *reply);

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/error_json.hpp"
 #include "core/json.hpp"
 #include "core/time.hpp"
 #include "skills/lua/state.hpp"
@@ -284,16 +285,9 @@ Error LuaRuntime::failure(Invocation& inv, int status) {
   int err = lua_gettop(L);
   Error out = unreadable;
   if (lua_type(L, err) == LUA_TTABLE) {
-    std::string code = raw_string_field(L, err, "code").value_or("skill_failed");
-    std::string message = raw_string_field(L, err, "message").value_or("an error table without a message");
-    if (auto known = error_code_from_string(code); known && *known != ErrorCode::skill_error) {
-      out = Error(*known, message);
-    } else {
-      out = Error(ErrorCode::skill_error, message).with_code_name(code);
-    }
-    for (const char* k : {"node", "skill"}) {
-      if (auto v = raw_string_field(L, err, k)) out.with(k, *v);
-    }
+    out = error_from_fields(raw_string_field(L, err, "code").value_or("skill_failed"),
+                            raw_string_field(L, err, "message").value_or("an error table without a message"),
+                            raw_string_field(L, err, "node"), raw_string_field(L, err, "skill"));
   } else if (lua_type(L, err) == LUA_TSTRING || lua_type(L, err) == LUA_TNUMBER) {
     out = Error(ErrorCode::skill_error, lua::error_text(L, err)).with_code_name("skill_failed");
   } else {
