@@ -17,6 +17,7 @@
 
 #include "cli/network.hpp"
 #include "cli/operator_client.hpp"
+#include "cli/supervisor.hpp"
 #include "core/json.hpp"
 #include "crypto/certs.hpp"
 #include "crypto/files.hpp"
@@ -33,46 +34,9 @@ namespace {
 std::string url_of(const NetworkNode& n) {
   return "http://127.0.0.1:" + std::to_string(n.http);
 }
-std::string pid_file(const Network& net, const std::string& n) {
-  return net.state_dir() + "/run/" + n + ".pid";
-}
-std::string log_file(const Network& net, const std::string& n) {
-  return net.state_dir() + "/logs/" + n + ".log";
-}
-std::string config_file(const Network& net, const std::string& n) {
-  return net.state_dir() + "/nodes/" + n + ".toml";
-}
-
-pid_t read_pid(const Network& net, const std::string& n) {
-  std::ifstream in(pid_file(net, n));
-  long pid = 0;
-  if (!(in >> pid) || pid <= 0) return 0;
-  return static_cast<pid_t>(pid);
-}
-
-// Running, and not a zombie waiting for whoever reaps orphans here.
-bool alive(pid_t pid) {
-  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  std::getline(stat, text);
-  auto close = text.rfind(')');
-  return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
-}
-
 bool healthy(const NetworkNode& n) {
   auto r = operator_request(url_of(n), "GET", "/healthz", "", 1s);
   return r && r->status == 200;
-}
-
-// Polls `done` every 100 ms until it holds or the time is up (a CLI may sleep).
-bool wait_for(const std::function<bool()>& done, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return done();
 }
 
 Result<json> get_json(const NetworkNode& n, const std::string& path) {
@@ -81,68 +45,6 @@ Result<json> get_json(const NetworkNode& n, const std::string& path) {
   auto j = parse_json(r->body);
   if (!j || r->status != 200) return make_error(ErrorCode::peer_unavailable, n.name + " " + path + ": " + r->body);
   return j;
-}
-
-std::string toml_string(const std::string& s) {
-  return dump_json(json(s));
-}  // JSON strings are valid TOML basic strings
-
-Status write_node_config(const Network& net, const NetworkNode& n) {
-  std::string toml = "# Written by `fedmesh up` from " + net.dir + "/fedmesh.toml; edits are overwritten.\n";
-  toml += "name = " + toml_string(n.name) + "\norganization = " + toml_string(n.organization) +
-          "\nworkdir = \"../var/" + n.name + "\"\n\n[http]\nlisten = \"127.0.0.1:" + std::to_string(n.http) +
-          "\"\n\n[federation]\nlisten = \"127.0.0.1:" + std::to_string(n.federation) + "\"\ncert = \"../certs/" +
-          n.name + ".crt\"\nkey = \"../certs/" + n.name + ".key\"\ntrust = [\"../ca/ca.crt\"]\nretry_max = \"2s\"\n";
-  // The variables the network sets for a node are the ones its packages may read (the
-  // node's own FEDMESH_* settings never are).
-  std::string readable;
-  for (const auto& [k, v] : n.env) {
-    if (!k.starts_with("FEDMESH_")) readable += (readable.empty() ? "" : ", ") + toml_string(k);
-  }
-  if (!readable.empty()) toml += "\n[skills]\nenv = [" + readable + "]\n";
-  for (const auto& l : net.links) {
-    if (l.from != n.name) continue;
-    toml += "\n[[federation.peers]]\nname = " + toml_string(l.to) +
-            "\nurl = \"https://127.0.0.1:" + std::to_string(net.node(l.to)->federation) +
-            "\"\nbidirectional = " + (l.bidirectional ? "true" : "false") + "\n";
-  }
-  return crypto::write_public_file(config_file(net, n.name), toml, true);
-}
-
-Status start_node(const Network& net, const NetworkNode& n) {
-  char self[4096];
-  ssize_t len = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (len <= 0) return make_error(ErrorCode::io_error, "cannot find the fedmesh binary");
-  self[len] = '\0';
-  std::string cfg = config_file(net, n.name), log = log_file(net, n.name);
-  pid_t pid = ::fork();
-  if (pid < 0) return make_error(ErrorCode::io_error, "fork failed");
-  if (pid == 0) {
-    ::setsid();  // its own session: the node outlives this command and the terminal
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    int null = ::open("/dev/null", O_RDONLY);
-    ::dup2(null, 0);
-    for (const auto& [k, v] : n.env) ::setenv(k.c_str(), v.c_str(), 1);
-    execl(self, "fedmesh", "node", "--config", cfg.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return crypto::write_public_file(pid_file(net, n.name), std::to_string(pid) + "\n", true);
-}
-
-std::string tail(const std::string& path, std::size_t lines) {
-  auto text = crypto::read_file(path, 16 << 20);
-  if (!text) return "";
-  std::vector<std::string> all;
-  std::string line;
-  std::istringstream in(*text);
-  while (std::getline(in, line)) all.push_back(line);
-  std::string out;
-  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) out += "  " + all[i] + "\n";
-  return out;
 }
 
 // Installs the node's packages through its operator API; prints one line each.

@@ -74,33 +74,55 @@ Node::~Node() {
 
 Result<std::unique_ptr<Node>> Node::create(NodeConfig config, const Clock& clock) {
   std::unique_ptr<Node> node(new Node(std::move(config), clock));
-  const auto& c = node->config_;
+  // One builder per part, in dependency order; the first failure stops the node.
+  for (auto build : {&Node::build_workdir, &Node::build_store, &Node::build_transport, &Node::build_federation,
+                     &Node::build_skills, &Node::build_registry, &Node::build_discovery, &Node::record_start}) {
+    if (auto s = (node.get()->*build)(); !s) return std::move(s).error();
+  }
+  return node;
+}
+
+Status Node::build_workdir() {
+  const auto& c = config_;
   std::error_code ec;
   fs::create_directories(c.workdir, ec);
   // The operator's input (exit 2), like the certificate files it names.
   if (ec) return make_error(ErrorCode::config_invalid, "workdir " + c.workdir + ": " + ec.message());
   ::chmod(c.workdir.c_str(), 0700);
 
+  return {};
+}
+
+// The identity is checked before anything opens or listens: key 0600, matching the
+// certificate, which names this node and its organization.
+Status Node::build_store() {
+  const auto& c = config_;
   if (c.federation.enabled) {
-    if (auto s = check_identity(c); !s) return std::move(s).error();
+    if (auto s = check_identity(c); !s) return s;
   }
 
   if (c.store.backend == "postgresql") {
     auto store = open_postgres_store(c.store.url);
     if (!store) return std::move(store).error();
-    node->store_ = std::move(*store);
+    store_ = std::move(*store);
   } else {
     auto store = open_sqlite_store(c.store.path);
     if (!store) return std::move(store).error();
-    node->store_ = std::move(*store);
+    store_ = std::move(*store);
   }
 
+  return {};
+}
+
+// TLS contexts, the I/O threads and pools, and the pooled mTLS client.
+Status Node::build_transport() {
+  const auto& c = config_;
   std::optional<net::TlsContext> client_tls;
   if (c.federation.enabled) {
     net::TlsFiles fed_files{c.federation.cert, c.federation.key, c.federation.trust, c.federation.deny};
     auto server_tls = net::make_server_context(fed_files, true);
     if (!server_tls) return make_error(ErrorCode::config_invalid, "federation: " + server_tls.error().message());
-    node->fed_server_tls_ = std::move(*server_tls);
+    fed_server_tls_ = std::move(*server_tls);
     auto made = net::make_client_context(fed_files);
     if (!made) return make_error(ErrorCode::config_invalid, "federation: " + made.error().message());
     client_tls = std::move(*made);
@@ -108,14 +130,19 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config, const Clock& clock
   if (!c.http.tls_cert.empty()) {
     auto http_tls = net::make_server_context({c.http.tls_cert, c.http.tls_key, {}, {}}, false);
     if (!http_tls) return make_error(ErrorCode::config_invalid, "http: " + http_tls.error().message());
-    node->http_tls_ = std::move(*http_tls);
+    http_tls_ = std::move(*http_tls);
   }
 
-  node->io_ = std::make_unique<net::IoPool>(c.threads, c.skills.threads);
+  io_ = std::make_unique<net::IoPool>(c.threads, c.skills.threads);
   net::ClientOptions copts;
   copts.max_idle_per_peer = static_cast<std::size_t>(c.federation.max_idle_per_peer);
-  if (client_tls) node->client_ = std::make_unique<net::HttpClient>(std::move(*client_tls), copts);
+  if (client_tls) client_ = std::make_unique<net::HttpClient>(std::move(*client_tls), copts);
 
+  return {};
+}
+
+Status Node::build_federation() {
+  const auto& c = config_;
   federation::Hello self;
   self.name = c.name;
   self.organization = c.organization;
@@ -124,9 +151,13 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config, const Clock& clock
   self.roles = c.roles;
   federation::PeerTimings timings{c.federation.hello_interval, c.federation.retry_initial, c.federation.retry_max,
                                   c.federation.call_timeout};
-  node->peers_ =
-      std::make_unique<federation::PeerManager>(*node->io_, node->client_.get(), node->store_->peers(), self, timings);
+  peers_ = std::make_unique<federation::PeerManager>(*io_, client_.get(), store_->peers(), self, timings);
 
+  return {};
+}
+
+Status Node::build_skills() {
+  const auto& c = config_;
   skills::SkillHostOptions sopts;
   sopts.node_name = c.name;
   sopts.organization = c.organization;
@@ -142,47 +173,62 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config, const Clock& clock
   for (const auto& secret : {c.http.token, c.store.url}) {
     if (!secret.empty()) sopts.secrets.push_back(secret);
   }
-  skills::SkillStores stores{node->store_->packages(), node->store_->state(), node->store_->ledger()};
-  node->skills_ = std::make_unique<skills::SkillHost>(*node->io_, stores, *node->peers_, sopts);
-  if (auto s = node->skills_->restore(); !s) return std::move(s).error();
+  skills::SkillStores stores{store_->packages(), store_->state(), store_->ledger()};
+  skills_ = std::make_unique<skills::SkillHost>(*io_, stores, *peers_, sopts);
+  return skills_->restore();
+}
 
+// The registry role: the catalog, Kodo v1 compatibility and the mesh.
+Status Node::build_registry() {
+  const auto& c = config_;
   const auto& roles = c.roles;
   if (std::find(roles.begin(), roles.end(), "registry") != roles.end()) {
-    node->catalog_ = std::make_unique<registry::Catalog>(node->store_->catalog(), c.name, c.registry.stale_after,
-                                                         c.registry.gone_after, node->clock_);
-    if (auto s = node->catalog_->load(c.registry.reset); !s) return std::move(s).error();
+    catalog_ = std::make_unique<registry::Catalog>(store_->catalog(), c.name, c.registry.stale_after,
+                                                   c.registry.gone_after, clock_);
+    if (auto s = catalog_->load(c.registry.reset); !s) return s;
     if (c.registry.reset) spdlog::info("registry: catalog reset");
-    node->catalog_->set_kodo_ttl(c.registry.kodo_ttl);
+    catalog_->set_kodo_ttl(c.registry.kodo_ttl);
     // Index builds (seconds at 1M flows) run on the compute pool, so they never hold up
     // store writes or scripts.
-    node->catalog_->set_index_runner(
-        [&pool = node->io_->compute()](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
+    catalog_->set_index_runner(
+        [&pool = io_->compute()](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
     if (c.registry.kodo_compat) {
       registry::kodo::GatewayOptions kopt;
       kopt.url = c.registry.kodo_url;  // derived from the listener at start when empty
       kopt.organization = c.organization;
-      node->kodo_ = std::make_unique<registry::kodo::Gateway>(*node->catalog_, node->store_->meta(), *node->io_, kopt);
-      if (auto s = node->kodo_->load(c.registry.reset); !s) return std::move(s).error();
-      node->kodo_->set_index_runner(
-          [&pool = node->io_->compute()](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
+      kodo_ = std::make_unique<registry::kodo::Gateway>(*catalog_, store_->meta(), *io_, kopt);
+      if (auto s = kodo_->load(c.registry.reset); !s) return s;
+      kodo_->set_index_runner(
+          [&pool = io_->compute()](std::function<void()> job) { boost::asio::post(pool, std::move(job)); });
     }
     if (!c.registry.peers.empty())
-      node->mesh_ = std::make_unique<registry::Mesh>(*node->io_, *node->peers_, *node->catalog_, c.name,
-                                                     c.registry.peers, c.federation.retry_max);
+      mesh_ =
+          std::make_unique<registry::Mesh>(*io_, *peers_, *catalog_, c.name, c.registry.peers, c.federation.retry_max);
   }
+  return {};
+}
+
+// A node that registers its skills with registries and heartbeats them.
+Status Node::build_discovery() {
+  const auto& c = config_;
   if (!c.discovery.registries.empty()) {
     registry::RegistrantOptions ropts{c.discovery.registries, c.discovery.heartbeat};
-    auto* skills = node->skills_.get();
+    auto* skills = skills_.get();
     // `c` is the node's own config: advertise is final once the listener is bound.
-    node->registrant_ = std::make_unique<registry::Registrant>(*node->io_, *node->peers_, ropts, [skills, &c] {
+    registrant_ = std::make_unique<registry::Registrant>(*io_, *peers_, ropts, [skills, &c = config_] {
       auto flows = skills->exported_flows();
       for (auto& f : flows) f["url"] = c.federation.advertise + "/fed/v1/skills/" + f["name"].get<std::string>();
       return nlohmann::json{{"organization", c.organization}, {"url", c.federation.advertise}, {"flows", flows}};
     });
   }
 
-  // Identity facts that persist across restarts.
-  auto& meta = node->store_->meta();
+  return {};
+}
+
+// Identity facts that persist across restarts.
+Status Node::record_start() {
+  const auto& c = config_;
+  auto& meta = store_->meta();
   auto first = meta.get("first_started_at");
   if (!first) return std::move(first).error();
   if (!first->has_value()) (void)meta.set("first_started_at", now_iso8601());
@@ -191,7 +237,7 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config, const Clock& clock
   auto starts = meta.get("start_count");
   int count = (starts && starts->has_value()) ? std::atoi((*starts)->c_str()) : 0;
   (void)meta.set("start_count", std::to_string(count + 1));
-  return node;
+  return {};
 }
 
 Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_ptr<const net::Router> fed_routes,

@@ -66,6 +66,15 @@ class Node {
 
  private:
   Node(NodeConfig config, const Clock& clock);
+  // The builders create() runs in order, one per part of the node.
+  Status build_workdir();
+  Status build_store();
+  Status build_transport();
+  Status build_federation();
+  Status build_skills();
+  Status build_registry();
+  Status build_discovery();
+  Status record_start();
   Status write_runtime_file() const;
 
   NodeConfig config_;

@@ -310,28 +310,30 @@ int bounded_format(lua_State* L) {
   return call_original(L);
 }
 
+// Charges the slots first..last of a range the original is about to walk; `last_arg`
+// absent means the table's raw length.
+void charge_range(lua_State* L, int first_arg, int last_arg, bool default_last, const char* what) {
+  lua_Integer first = default_last ? luaL_optinteger(L, first_arg, 1) : luaL_checkinteger(L, first_arg);
+  lua_Integer last = default_last && lua_isnoneornil(L, last_arg) ? static_cast<lua_Integer>(lua_rawlen(L, 1))
+                                                                  : luaL_checkinteger(L, last_arg);
+  if (last >= first)
+    charge_upfront(L, (static_cast<double>(last) - static_cast<double>(first) + 1.0) * kUnitsPerSlot, what);
+}
+
 int bounded_concat(lua_State* L) {
   refuse_len_metamethod(L, "table.concat");
-  lua_Integer i = luaL_optinteger(L, 3, 1);
-  lua_Integer j = lua_isnoneornil(L, 4) ? static_cast<lua_Integer>(lua_rawlen(L, 1)) : luaL_checkinteger(L, 4);
-  if (j >= i)
-    charge_upfront(L, (static_cast<double>(j) - static_cast<double>(i) + 1.0) * kUnitsPerSlot, "table.concat");
+  charge_range(L, 3, 4, true, "table.concat");
   return call_original(L);
 }
 
 int bounded_unpack(lua_State* L) {
   refuse_len_metamethod(L, "table.unpack");
-  lua_Integer i = luaL_optinteger(L, 2, 1);
-  lua_Integer j = lua_isnoneornil(L, 3) ? static_cast<lua_Integer>(lua_rawlen(L, 1)) : luaL_checkinteger(L, 3);
-  if (j >= i)
-    charge_upfront(L, (static_cast<double>(j) - static_cast<double>(i) + 1.0) * kUnitsPerSlot, "table.unpack");
+  charge_range(L, 2, 3, true, "table.unpack");
   return call_original(L);
 }
 
 int bounded_move(lua_State* L) {
-  lua_Integer f = luaL_checkinteger(L, 2);
-  lua_Integer e = luaL_checkinteger(L, 3);
-  if (e >= f) charge_upfront(L, (static_cast<double>(e) - static_cast<double>(f) + 1.0) * kUnitsPerSlot, "table.move");
+  charge_range(L, 2, 3, false, "table.move");
   return call_original(L);
 }
 
