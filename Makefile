@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps demo-deps build demo-build test demo demo-down trio bench clean format
+.PHONY: deps demo-deps build demo-build test lint demo demo-down trio bench clean format
 
 # Everything: build, tests (PostgreSQL, Chromium, promtool), benchmarks.
 deps:
@@ -24,6 +24,12 @@ demo-build: demo-deps
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# clang-tidy over src/ with the checks in .clang-tidy; any warning fails (about 5 min on 2 cores).
+lint: build
+	@run-clang-tidy -quiet -p $(BUILD) -j $(JOBS) '$(CURDIR)/src/.*\.cpp$$' > $(BUILD)/lint.log 2>&1; \
+	  if grep -qE "(warning|error):" $(BUILD)/lint.log; then grep -E "(warning|error):" $(BUILD)/lint.log | sort -u; exit 1; fi
+	@echo "lint: clean ($$(grep -c '^clang-tidy' $(BUILD)/lint.log) files)"
 
 demo: demo-build
 	@bash examples/hello-federate/demo.sh $(BUILD)/src/cli/fedmesh

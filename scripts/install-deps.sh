@@ -19,7 +19,7 @@ build_packages=(
 test_packages=(
   sqlite3 postgresql
   libgtest-dev libgmock-dev libbenchmark-dev
-  wrk procps clang-format
+  wrk procps clang-format clang-tidy
   chromium chromium-driver fonts-dejavu-core
   nats-server libnats-dev
   prometheus

@@ -55,7 +55,7 @@ void add_kodo_routes(net::Router& r, Node& node) {
     auto page = co_await net::offload(node.io().store(), [&] { return gateway->index()->query(*q, limits); });
     if (!page) co_return answer(page);
     for (auto& item : (*page)["items"]) item.erase("status");  // Kodo's items carry no status
-    if ((*page)["q"] == "") (*page)["q"] = nullptr;
+    if ((*page)["q"].is_string() && (*page)["q"].get_ref<const std::string&>().empty()) (*page)["q"] = nullptr;
     if (wants_html(req))
       co_return Response::text(200,
                                flows_html(*page, {"registry", "node", "organization", "created", "modified",

@@ -40,7 +40,7 @@ namespace fedmesh {
   X(package_unavailable, 1022, 503, "the package failed to load or start, or is suspended")
 
 enum class ErrorCode : std::uint16_t {
-#define FEDMESH_X(name, number, status, text) name = number,
+#define FEDMESH_X(name, number, status, text) name = number,  // NOLINT(bugprone-macro-parentheses): an enumerator
   FEDMESH_ERROR_CODES(FEDMESH_X)
 #undef FEDMESH_X
 };

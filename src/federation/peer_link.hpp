@@ -71,7 +71,7 @@ class PeerLink : public std::enable_shared_from_this<PeerLink<T>> {
     std::function<std::string(const T&)> key;  // when set, items with one key coalesce
   };
 
-  PeerLink(std::string peer, boost::asio::any_io_executor ex, Options options, Handlers handlers)
+  PeerLink(std::string peer, const boost::asio::any_io_executor& ex, Options options, Handlers handlers)
       : peer_(std::move(peer)),
         timer_(ex),
         options_(std::move(options)),

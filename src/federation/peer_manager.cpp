@@ -49,7 +49,7 @@ nlohmann::json PeerInfo::to_json() const {
 }
 
 struct PeerManager::Peer {
-  Peer(PeerInfo i, asio::any_io_executor ex) : info(std::move(i)), timer(ex) {}
+  Peer(PeerInfo i, const asio::any_io_executor& ex) : info(std::move(i)), timer(ex) {}
   PeerInfo info;
   asio::steady_timer timer;  // sleeps between greetings; cancelled to wake early
   bool wake = false;         // a hello from this peer arrived: greet it now
@@ -122,7 +122,8 @@ void PeerManager::stop() {
   std::unique_lock lock(mu_);
   if (!stopping_) {
     stopping_ = true;
-    for (auto& [name, peer] : peers_) {
+    for (auto& entry : peers_) {
+      auto peer = entry.second;
       asio::post(peer->timer.get_executor(), [peer] { peer->timer.cancel(); });
     }
   }
@@ -321,7 +322,8 @@ void PeerManager::set_listener(std::function<void(const std::string&, PeerState)
 
 void PeerManager::announce() {
   std::lock_guard lock(mu_);
-  for (auto& [name, p] : peers_) {
+  for (auto& entry : peers_) {
+    auto p = entry.second;
     p->wake = true;
     asio::post(p->timer.get_executor(), [p] { p->timer.cancel(); });
   }

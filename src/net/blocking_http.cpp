@@ -190,7 +190,7 @@ class TlsChannel final : public Channel {
   }
   void set_timeouts() {
     int ms = std::max(1, millis_left(deadline_));
-    timeval tv{ms / 1000, (ms % 1000) * 1000};
+    timeval tv{ms / 1000, static_cast<suseconds_t>(ms % 1000) * 1000};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   }

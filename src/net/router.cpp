@@ -33,7 +33,7 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
   if (!r.segments.empty() && r.segments.back().ends_with("...}")) r.rest = true;
   auto it = std::find(patterns_.begin(), patterns_.end(), pattern);
   if (it == patterns_.end()) {
-    patterns_.push_back(pattern);
+    patterns_.push_back(std::move(pattern));
     r.pattern_index = static_cast<int>(patterns_.size() - 1);
   } else {
     r.pattern_index = static_cast<int>(it - patterns_.begin());

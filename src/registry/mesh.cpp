@@ -32,7 +32,7 @@ struct Mesh::Link {
 };
 
 Mesh::Mesh(net::IoPool& pool, federation::PeerManager& peers, Catalog& catalog, std::string self,
-           std::vector<std::string> registry_peers, std::chrono::milliseconds retry_max)
+           const std::vector<std::string>& registry_peers, std::chrono::milliseconds retry_max)
     : pool_(pool), peers_(peers), catalog_(catalog), self_(std::move(self)), retry_max_(retry_max) {
   for (auto& p : registry_peers) {
     auto entry = std::make_shared<Link>();

@@ -31,7 +31,7 @@ namespace fedmesh::registry {
 class Mesh {
  public:
   Mesh(net::IoPool& pool, federation::PeerManager& peers, Catalog& catalog, std::string self,
-       std::vector<std::string> registry_peers, std::chrono::milliseconds retry_max);
+       const std::vector<std::string>& registry_peers, std::chrono::milliseconds retry_max);
   ~Mesh();
   void start();
   void stop();

@@ -28,6 +28,7 @@
 
 #include "federation/peer_manager.hpp"
 #include "net/io_pool.hpp"
+#include "skills/fed_calls.hpp"
 #include "skills/ledger.hpp"
 #include "skills/lua/runtime.hpp"
 #include "skills/package.hpp"
@@ -36,37 +37,6 @@
 #include "store/state_store.hpp"
 
 namespace fedmesh::skills {
-
-struct CallContext {
-  Caller caller;
-  Clock::time_point deadline;
-  int depth = 0;            // hops so far; the first call is 0
-  std::string call_id;      // travels with every hop
-  std::string caller_name;  // for the ledger: "operator", a peer name, or "pkg/skill"
-};
-
-// The stored aggregates skills use: what is installed, the packages' state.* values and
-// the invocation ledger.
-struct SkillStores {
-  PackageStore& packages;
-  StateStore& state;
-  LedgerStore& ledger;
-};
-
-struct SkillHostOptions {
-  std::string node_name;
-  std::string organization;
-  LuaLimits limits;
-  int max_depth = 8;
-  std::chrono::milliseconds default_timeout{10'000};
-  std::chrono::milliseconds max_timeout{60'000};
-  std::int64_t ledger_keep = 100'000;
-  std::vector<std::string> registries;           // [discovery] registries, asked by fed.find
-  std::vector<std::string> env_allow;            // variables env() may read ([skills] env)
-  std::vector<std::string> secrets;              // values env() never returns (token, store URL)
-  int suspend_after = 3;                         // overruns in a row that suspend a package
-  std::chrono::milliseconds wedged_after{5000};  // script threads all busy this long: unhealthy
-};
 
 class SkillHost {
  public:
@@ -110,7 +80,9 @@ class SkillHost {
   // Deadline arithmetic for a hop: what remains of `deadline`, minus a margin for the
   // answer to travel back, capped by `max`. Zero or less means no time is left.
   static std::chrono::milliseconds remaining_for_hop(Clock::time_point deadline, Clock::time_point now,
-                                                     std::chrono::milliseconds max);
+                                                     std::chrono::milliseconds max) {
+    return FedCalls::remaining_for_hop(deadline, now, max);
+  }
 
   struct Slot;
   class Host;
@@ -122,10 +94,6 @@ class SkillHost {
   using Starter = std::function<LuaRuntime::Started(LuaRuntime&)>;
   boost::asio::awaitable<Result<nlohmann::json>> drive(std::shared_ptr<Slot> slot, Starter starter,
                                                        CallContext context);
-  boost::asio::awaitable<Result<nlohmann::json>> remote(std::string peer, std::string skill, nlohmann::json args,
-                                                        const CallContext& context);
-  boost::asio::awaitable<Result<nlohmann::json>> perform(FedRequest request, const CallContext& context);
-  boost::asio::awaitable<Result<nlohmann::json>> find(std::string skill, const CallContext& context);
   void start_periods(const std::shared_ptr<Slot>& slot);
   void record(const CallContext& context, const std::string& direction, const std::string& callee,
               const std::string& skill, const Result<nlohmann::json>& result, Clock::time_point started);
@@ -152,6 +120,7 @@ class SkillHost {
   std::map<std::uint64_t, Clock::time_point> steps_;  // script steps running now, by start
   std::uint64_t next_step_ = 0;
   Ledger ledger_;
+  FedCalls fed_;
 };
 
 }  // namespace fedmesh::skills

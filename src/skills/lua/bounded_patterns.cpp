@@ -371,7 +371,7 @@ int find_aux(lua_State* L, bool find) {
     meter.flush();
     if (hit != nullptr) {
       lua_pushinteger(L, (hit - s) + 1);
-      lua_pushinteger(L, static_cast<lua_Integer>((hit - s) + lp));
+      lua_pushinteger(L, static_cast<lua_Integer>(hit - s) + static_cast<lua_Integer>(lp));
       return 2;
     }
   } else {
@@ -515,7 +515,7 @@ int str_gsub(lua_State* L) {
   const char* p = luaL_checklstring(L, 2, &lp);
   const char* last_match = nullptr;
   const int type = lua_type(L, 3);
-  const lua_Integer max_s = luaL_optinteger(L, 4, static_cast<lua_Integer>(srcl + 1));
+  const lua_Integer max_s = luaL_optinteger(L, 4, static_cast<lua_Integer>(srcl) + 1);
   const bool anchor = *p == '^';
   lua_Integer n = 0;
   bool changed = false;
