@@ -353,14 +353,28 @@ const char* plain_find(const char* s, std::size_t ls, const char* p, std::size_t
   return nullptr;
 }
 
+// The arguments find, match and gmatch share: subject, pattern and a 1-based init
+// (converted to a 0-based offset), after charging the call itself.
+struct Arguments {
+  const char* s;
+  std::size_t ls;
+  const char* p;
+  std::size_t lp;
+  std::size_t init;
+};
+
+Arguments subject_and_pattern(lua_State* L, ChargeFn charge) {
+  charge(L, kCallCost);
+  Arguments a{};
+  a.s = luaL_checklstring(L, 1, &a.ls);
+  a.p = luaL_checklstring(L, 2, &a.lp);
+  a.init = start_position(luaL_optinteger(L, 3, 1), a.ls) - 1;
+  return a;
+}
+
 int find_aux(lua_State* L, bool find) {
   ChargeFn charge = charge_of(L);
-  charge(L, kCallCost);
-  std::size_t ls = 0;
-  std::size_t lp = 0;
-  const char* s = luaL_checklstring(L, 1, &ls);
-  const char* p = luaL_checklstring(L, 2, &lp);
-  std::size_t init = start_position(luaL_optinteger(L, 3, 1), ls) - 1;
+  auto [s, ls, p, lp, init] = subject_and_pattern(L, charge);
   if (init > ls) {  // starts after the end: nothing to find
     luaL_pushfail(L);
     return 1;
@@ -428,12 +442,7 @@ int gmatch_step(lua_State* L) {
 
 int str_gmatch(lua_State* L) {
   ChargeFn charge = charge_of(L);
-  charge(L, kCallCost);
-  std::size_t ls = 0;
-  std::size_t lp = 0;
-  const char* s = luaL_checklstring(L, 1, &ls);
-  const char* p = luaL_checklstring(L, 2, &lp);
-  std::size_t init = start_position(luaL_optinteger(L, 3, 1), ls) - 1;
+  auto [s, ls, p, lp, init] = subject_and_pattern(L, charge);
   lua_settop(L, 2);
   auto* gm = static_cast<GMatchState*>(lua_newuserdatauv(L, sizeof(GMatchState), 0));
   if (init > ls) init = ls + 1;  // past the end: the iterator finds nothing
