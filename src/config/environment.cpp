@@ -133,7 +133,8 @@ Result<json> env_value(const NodeOption& option, const std::string& text) {
       }
       return arr;
     }
-    case Kind::PeerList: return make_error(ErrorCode::config_invalid, "cannot be set from the environment");
+    case Kind::PeerList:
+    case Kind::TableList: return make_error(ErrorCode::config_invalid, "cannot be set from the environment");
     default: return json(text);
   }
 }

@@ -96,6 +96,20 @@ struct DiscoveryConfig {
   bool operator==(const DiscoveryConfig&) const = default;
 };
 
+// One [data] share entry: which peers receive (and may send) a collection's deltas.
+struct ShareRule {
+  std::string collection;         // a collection name, or "*" for every collection
+  std::vector<std::string> with;  // peer names, "org:NAME", or "*"
+  bool operator==(const ShareRule&) const = default;
+};
+
+struct DataConfig {
+  std::vector<ShareRule> share;
+  std::size_t cache_deltas = 0;  // deltas kept in memory across cached entities
+  int max_expand = 0;            // deepest ?expand= a read may ask for
+  bool operator==(const DataConfig&) const = default;
+};
+
 struct LogConfig {
   std::string level;
   std::string format;
@@ -116,6 +130,7 @@ struct NodeConfig {
   SystemServicesConfig system_services;
   RegistryConfig registry;
   DiscoveryConfig discovery;
+  DataConfig data;
   LogConfig log;
   bool operator==(const NodeConfig&) const = default;
 };

@@ -17,6 +17,7 @@ std::string_view kind_name(Kind kind) {
     case Kind::Duration: return "duration";
     case Kind::StringList: return "list of strings";
     case Kind::PeerList: return "list of peer tables";
+    case Kind::TableList: return "list of tables";
   }
   return "?";
 }
@@ -43,6 +44,11 @@ void set(Millis& out, const json& v) {
 }
 void set(std::vector<std::string>& out, const json& v) {
   out = v.get<std::vector<std::string>>();
+}
+void set(std::vector<ShareRule>& out, const json& v) {
+  out.clear();
+  for (const auto& item : v)
+    out.push_back({item["collection"].get<std::string>(), item["with"].get<std::vector<std::string>>()});
 }
 
 std::string check_name(const json& v) {
@@ -85,6 +91,26 @@ std::string check_env_names(const json& v) {
     if (!std::regex_match(n, re)) return "'" + n + "' is not an environment variable name";
     if (n.starts_with("FEDMESH_"))
       return "'" + n + "': FEDMESH_* variables configure the node and are never readable by packages";
+  }
+  return "";
+}
+
+std::string check_share(const json& v) {
+  static const std::regex collection("\\*|[a-z0-9][a-z0-9_-]{0,63}");
+  static const std::regex peer("\\*|(org:)?[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}");
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const json& item = v[i];
+    std::string at = "entry " + std::to_string(i) + ": ";
+    for (const auto& [k, _] : item.items())
+      if (k != "collection" && k != "with") return at + "unknown key '" + k + "' (collection, with)";
+    if (!item.contains("collection") || !item["collection"].is_string() ||
+        !std::regex_match(item["collection"].get<std::string>(), collection))
+      return at + "'collection' must be a collection name (a-z, 0-9, '_', '-') or \"*\"";
+    if (!item.contains("with") || !item["with"].is_array() || item["with"].empty())
+      return at + "'with' must list peer names, \"org:NAME\" or \"*\"";
+    for (const auto& w : item["with"])
+      if (!w.is_string() || !std::regex_match(w.get<std::string>(), peer))
+        return at + "'with' must list peer names, \"org:NAME\" or \"*\"";
   }
   return "";
 }
@@ -238,6 +264,16 @@ const std::vector<NodeOption>& node_options() {
       {"discovery.heartbeat", Kind::Duration, R"("10s")", "How often this node heartbeats its registries.", false, 100,
        3'600'000, {}, nullptr, FM_APPLY(discovery.heartbeat)},
 
+      {"data.share", Kind::TableList, "[]",
+       "Which peers receive (and may send) which collections: [{collection = \"user\", with = [\"*\"]}]; `with` "
+       "lists peer names, \"org:NAME\" or \"*\", `collection` may be \"*\".",
+       false, 0, 0, {}, check_share, FM_APPLY(data.share)},
+      {"data.cache_deltas", Kind::Int, "500000",
+       "Deltas kept in memory across the entities read or written lately (least recently used go first).", false, 0,
+       100'000'000, {}, nullptr, FM_APPLY(data.cache_deltas)},
+      {"data.max_expand", Kind::Int, "3", "The deepest reference expansion (?expand=N) a read may ask for.", false, 0,
+       10, {}, nullptr, FM_APPLY(data.max_expand)},
+
       {"log.level", Kind::String, R"("info")", "Least severe level written.", false, 0, 0,
        {"trace", "debug", "info", "warn", "error"}, nullptr, FM_APPLY(log.level)},
       {"log.format", Kind::String, R"("text")", "Log line format.", false, 0, 0, {"text", "json"}, nullptr,
@@ -261,7 +297,7 @@ const std::vector<PeerOption>& peer_options() {
 
 const std::vector<std::string_view>& sections() {
   static const std::vector<std::string_view> s = {"http",     "federation", "store", "skills", "system_services",
-                                                  "registry", "discovery",  "log"};
+                                                  "registry", "discovery",  "data",  "log"};
   return s;
 }
 
@@ -317,6 +353,12 @@ std::string check_value(const Option<Target>& option, const json& value) {
       if (!value.is_array()) return "expected a list of [[federation.peers]] tables";
       for (const auto& item : value) {
         if (!item.is_object()) return "expected a list of [[federation.peers]] tables";
+      }
+      break;
+    case Kind::TableList:
+      if (!value.is_array()) return "expected a list of tables";
+      for (const auto& item : value) {
+        if (!item.is_object()) return "expected a list of tables";
       }
       break;
   }

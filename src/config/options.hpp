@@ -14,7 +14,7 @@
 
 namespace fedmesh::config {
 
-enum class Kind { String, Int, Bool, Duration, StringList, PeerList };
+enum class Kind { String, Int, Bool, Duration, StringList, PeerList, TableList };
 std::string_view kind_name(Kind kind);
 
 template <class Target>

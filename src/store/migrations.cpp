@@ -69,6 +69,46 @@ ALTER TABLE registry_nodes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
       {5, "registry: Kodo v1 nodes beside fedmesh nodes", R"sql(
 ALTER TABLE registry_nodes ADD COLUMN kind TEXT NOT NULL DEFAULT 'fedmesh';
 )sql"},
+      {6, "shared data: deltas, signed runs, creators, entities, collections", R"sql(
+CREATE TABLE data_deltas (
+  position   {serial_id},
+  id         TEXT NOT NULL UNIQUE,
+  creator    TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  seq        {int64} NOT NULL,
+  time       {int64} NOT NULL,
+  entity     TEXT NOT NULL,
+  property   TEXT NOT NULL,
+  body       TEXT NOT NULL,
+  UNIQUE (creator, collection, seq)
+);
+CREATE INDEX data_deltas_entity ON data_deltas(collection, entity, property);
+CREATE TABLE data_runs (
+  creator    TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  first      {int64} NOT NULL,
+  last       {int64} NOT NULL,
+  root       TEXT NOT NULL,
+  signature  TEXT NOT NULL,
+  PRIMARY KEY (creator, collection, first)
+);
+CREATE TABLE data_entities (
+  collection TEXT NOT NULL,
+  entity     TEXT NOT NULL,
+  present    INTEGER NOT NULL,
+  PRIMARY KEY (collection, entity)
+);
+CREATE TABLE data_creators (
+  name        TEXT PRIMARY KEY,
+  cert        TEXT NOT NULL,
+  fingerprint TEXT NOT NULL
+);
+CREATE TABLE data_collections (
+  name     TEXT PRIMARY KEY,
+  settings TEXT NOT NULL,
+  source   TEXT NOT NULL
+);
+)sql"},
   };
   return list;
 }

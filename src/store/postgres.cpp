@@ -45,7 +45,7 @@ class PgRow final : public SqlRow {
 };
 
 // The text form of each bound value (libpqxx sends parameters as text).
-std::vector<std::string> params_of(std::initializer_list<SqlValue> args) {
+std::vector<std::string> params_of(std::span<const SqlValue> args) {
   std::vector<std::string> out;
   out.reserve(args.size());
   for (const auto& arg : args) {
@@ -77,8 +77,8 @@ class PgBackend final : public SqlBackend {
   Dialect dialect() const override { return Dialect::postgresql; }
   std::string_view name() const override { return "postgresql"; }
 
-  Status run(std::string_view what, std::string_view sql, std::initializer_list<SqlValue> args,
-             const RowFn& row) override {
+  Status run_values(std::string_view what, std::string_view sql, std::span<const SqlValue> args,
+                    const RowFn& row) override {
     std::lock_guard lock(mu_);
     return guarded(what, [&]() -> Status {
       ensure_open();
@@ -141,8 +141,8 @@ class PgBackend final : public SqlBackend {
    public:
     Tx(PgBackend& owner, pqxx::work& work) : owner_(owner), work_(work) {}
     Dialect dialect() const override { return Dialect::postgresql; }
-    Status run(std::string_view, std::string_view sql, std::initializer_list<SqlValue> args,
-               const RowFn& row) override {
+    Status run_values(std::string_view, std::string_view sql, std::span<const SqlValue> args,
+                      const RowFn& row) override {
       owner_.exec(work_, sql, args, row);  // errors throw to transaction(), which reports them
       return {};
     }
@@ -157,7 +157,7 @@ class PgBackend final : public SqlBackend {
     if (!conn_ || !conn_->is_open()) conn_ = std::make_unique<pqxx::connection>(with_connect_timeout(url_));
   }
 
-  void exec(pqxx::transaction_base& t, std::string_view sql, std::initializer_list<SqlValue> args, const RowFn& row) {
+  void exec(pqxx::transaction_base& t, std::string_view sql, std::span<const SqlValue> args, const RowFn& row) {
     auto& text = converted_[std::string(sql)];
     if (text.empty()) text = dollar_placeholders(sql);
     auto params = params_of(args);

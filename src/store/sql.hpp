@@ -9,11 +9,13 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 
 #include "core/error.hpp"
+#include "store/delta_store.hpp"
 #include "store/migrations.hpp"
 #include "store/store.hpp"
 
@@ -37,8 +39,13 @@ class Sql {
   virtual Dialect dialect() const = 0;
   // Runs one statement; `row` (when given) sees every result row. Errors are store_error
   // naming `what`.
-  virtual Status run(std::string_view what, std::string_view sql, std::initializer_list<SqlValue> args,
-                     const RowFn& row = nullptr) = 0;
+  Status run(std::string_view what, std::string_view sql, std::initializer_list<SqlValue> args,
+             const RowFn& row = nullptr) {
+    return run_values(what, sql, std::span<const SqlValue>(args.begin(), args.size()), row);
+  }
+  // The same with values counted at run time (statements built for a number of rows).
+  virtual Status run_values(std::string_view what, std::string_view sql, std::span<const SqlValue> args,
+                            const RowFn& row) = 0;
   // Runs `body` in one transaction that locks what it touches; committed when body
   // succeeds, rolled back otherwise.
   virtual Status transaction(std::string_view what, const std::function<Status(Sql& tx)>& body) = 0;
@@ -52,6 +59,9 @@ class SqlBackend : public Sql {
   virtual Status flush() = 0;
   virtual std::string_view name() const = 0;
 };
+
+// Shared data's log over one backend (sql_delta_store.cpp).
+std::unique_ptr<DeltaStore> make_sql_delta_store(Sql& db);
 
 // The Store over one backend: every aggregate, written once.
 std::unique_ptr<Store> make_sql_store(std::unique_ptr<SqlBackend> backend);

@@ -277,13 +277,21 @@ ON CONFLICT(name) DO UPDATE SET url = excluded.url, organization = excluded.orga
 class SqlStore final : public Store {
  public:
   explicit SqlStore(std::unique_ptr<SqlBackend> db)
-      : db_(std::move(db)), meta_(*db_), peers_(*db_), packages_(*db_), state_(*db_), ledger_(*db_), catalog_(*db_) {}
+      : db_(std::move(db)),
+        meta_(*db_),
+        peers_(*db_),
+        packages_(*db_),
+        state_(*db_),
+        ledger_(*db_),
+        catalog_(*db_),
+        deltas_(make_sql_delta_store(*db_)) {}
   MetaStore& meta() override { return meta_; }
   PeerStore& peers() override { return peers_; }
   PackageStore& packages() override { return packages_; }
   StateStore& state() override { return state_; }
   LedgerStore& ledger() override { return ledger_; }
   CatalogStore& catalog() override { return catalog_; }
+  DeltaStore& deltas() override { return *deltas_; }
   Status migrate() override { return db_->migrate(); }
   int schema_version() override { return db_->schema_version(); }
   Status flush() override { return db_->flush(); }
@@ -297,6 +305,7 @@ class SqlStore final : public Store {
   SqlState state_;
   SqlLedger ledger_;
   SqlCatalog catalog_;
+  std::unique_ptr<DeltaStore> deltas_;
 };
 
 }  // namespace

@@ -38,8 +38,8 @@ class SqliteBackend final : public SqlBackend {
   Dialect dialect() const override { return Dialect::sqlite; }
   std::string_view name() const override { return "sqlite"; }
 
-  Status run(std::string_view what, std::string_view sql, std::initializer_list<SqlValue> args,
-             const RowFn& row) override {
+  Status run_values(std::string_view what, std::string_view sql, std::span<const SqlValue> args,
+                    const RowFn& row) override {
     std::lock_guard lock(mu_);
     return run_locked(what, sql, args, row);
   }
@@ -106,8 +106,8 @@ class SqliteBackend final : public SqlBackend {
    public:
     explicit Tx(SqliteBackend& owner) : owner_(owner) {}
     Dialect dialect() const override { return Dialect::sqlite; }
-    Status run(std::string_view what, std::string_view sql, std::initializer_list<SqlValue> args,
-               const RowFn& row) override {
+    Status run_values(std::string_view what, std::string_view sql, std::span<const SqlValue> args,
+                      const RowFn& row) override {
       return owner_.run_locked(what, sql, args, row);
     }
     Status transaction(std::string_view, const std::function<Status(Sql&)>& body) override {
@@ -122,8 +122,7 @@ class SqliteBackend final : public SqlBackend {
     return make_error(ErrorCode::store_error, std::string(what) + ": " + sqlite3_errmsg(db_));
   }
 
-  Status run_locked(std::string_view what, std::string_view sql, std::initializer_list<SqlValue> args,
-                    const RowFn& row) {
+  Status run_locked(std::string_view what, std::string_view sql, std::span<const SqlValue> args, const RowFn& row) {
     auto& stmt = statements_[std::string(sql)];
     if (!stmt && sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK) {
       auto err = failed(what);

@@ -1,15 +1,16 @@
 // Store: the node's persistent state, one small interface per stored aggregate (meta,
-// peers, packages, package state, ledger, catalog), all served by one backend that
+// peers, packages, package state, ledger, catalog, deltas), all served by one backend that
 // open_store() (store/open.hpp) opens. Modules are handed only the interface they need:
 // scripts get StateStore, the registry CatalogStore. Calls are synchronous and may block
 // on disk or the network: run them on the store pool, never on an I/O thread. Every
-// implementation is thread-safe. Data and jobs will add DeltaStore and JobStore here.
+// implementation is thread-safe. Jobs will add JobStore here.
 #pragma once
 
 #include <string_view>
 
 #include "core/error.hpp"
 #include "store/catalog_store.hpp"
+#include "store/delta_store.hpp"
 #include "store/ledger_store.hpp"
 #include "store/meta_store.hpp"
 #include "store/package_store.hpp"
@@ -28,6 +29,7 @@ class Store {
   virtual StateStore& state() = 0;
   virtual LedgerStore& ledger() = 0;
   virtual CatalogStore& catalog() = 0;
+  virtual DeltaStore& deltas() = 0;
 
   // Applies pending schema migrations; idempotent (open_store already did).
   virtual Status migrate() = 0;

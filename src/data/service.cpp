@@ -1,0 +1,587 @@
+#include "data/service.hpp"
+
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <future>
+#include <set>
+
+#include "core/json.hpp"
+#include "data/json_logic.hpp"
+
+namespace fedmesh::data {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kRunBytes = 256 * 1024;  // a run closes past this much canonical text
+constexpr std::size_t kMaxQueued = 100'000;    // local writes waiting for the writer
+constexpr std::size_t kMaxScan = 100'000;      // entities a query looks at
+
+std::string cache_key(const std::string& collection, const std::string& id) {
+  return collection + '/' + id;
+}
+
+std::string new_entity_id() {
+  unsigned char b[16];
+  RAND_bytes(b, sizeof b);
+  b[6] = (b[6] & 0x0f) | 0x40;  // a version-4 UUID
+  b[8] = (b[8] & 0x3f) | 0x80;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 15];
+  }
+  return out;
+}
+
+Status check_address(const std::string& collection, const std::string& id) {
+  if (!valid_collection_name(collection))
+    return make_error(ErrorCode::invalid_argument,
+                      "'" + collection.substr(0, 64) + "' is not a collection name (1-64 of a-z, 0-9, '_', '-')");
+  if (!id.empty() && !valid_entity_id(id))
+    return make_error(ErrorCode::invalid_argument,
+                      "'" + id.substr(0, 64) + "' is not an entity id (1-256 printable characters without / ? # % \\)");
+  return {};
+}
+
+}  // namespace
+
+json IngestReport::to_json() const {
+  json gap_list = json::array();
+  for (const auto& g : gaps)
+    gap_list.push_back({{"creator", g.creator}, {"collection", g.collection}, {"have", g.seq}});
+  return {{"received", received}, {"stored", stored}, {"duplicates", duplicates},
+          {"rejected", rejected}, {"gaps", gap_list}, {"problems", problems}};
+}
+
+DataService::DataService(DeltaStore& store, Creators& creators, HybridClock& hlc, crypto::SigningKey key, Post post,
+                         DataServiceOptions options)
+    : store_(store),
+      creators_(creators),
+      hlc_(hlc),
+      key_(std::move(key)),
+      post_(std::move(post)),
+      options_(std::move(options)),
+      cache_(options_.cache_deltas) {
+  for (const char* reason : {"bad_signature", "unknown_creator", "untrusted_creator", "denied_creator", "gap",
+                             "not_shared", "future_time", "malformed", "conflict"})
+    counters_.rejected[reason];
+}
+
+Status DataService::open() {
+  auto heads = store_.heads();
+  if (!heads) return std::move(heads).error();
+  std::map<std::string, CollectionSettings> settings;
+  auto rows = store_.collection_settings();
+  if (!rows) return std::move(rows).error();
+  for (const auto& r : *rows) {
+    auto j = parse_json(r.settings, 16);
+    if (!j) continue;
+    auto s = settings_from_json(*j);
+    if (!s) {
+      spdlog::warn("collection {}: stored settings ignored: {}", r.name, s.error().message());
+      continue;
+    }
+    settings[r.name] = std::move(*s);
+  }
+  std::unique_lock lock(write_mu_);
+  for (const auto& h : *heads) heads_[{h.creator, h.collection}] = h.seq;
+  std::lock_guard slock(settings_mu_);
+  settings_ = std::move(settings);
+  return {};
+}
+
+CollectionSettings DataService::settings_for(const std::string& collection) const {
+  std::lock_guard lock(settings_mu_);
+  auto it = settings_.find(collection);
+  return it == settings_.end() ? CollectionSettings{} : it->second;
+}
+
+Status DataService::set_collection(const std::string& name, const json& settings, const std::string& source) {
+  if (!valid_collection_name(name))
+    return make_error(ErrorCode::invalid_argument, "'" + name.substr(0, 64) + "' is not a collection name");
+  auto s = settings_from_json(settings);
+  if (!s) return make_error(ErrorCode::invalid_argument, s.error().message());
+  if (auto st = store_.put_collection({name, dump_json(to_json(*s)), source}); !st) return st;
+  std::lock_guard lock(settings_mu_);
+  settings_[name] = std::move(*s);
+  return {};
+}
+
+Status DataService::remove_collection(const std::string& name) {
+  if (auto st = store_.remove_collection(name); !st) return st;
+  std::lock_guard lock(settings_mu_);
+  settings_.erase(name);
+  return {};
+}
+
+Result<std::shared_ptr<EntityState>> DataService::state_of(const std::string& collection, const std::string& id) {
+  std::string key = cache_key(collection, id);
+  {
+    std::lock_guard lock(cache_mu_);
+    if (auto s = cache_.find(key)) return s;
+  }
+  auto rows = store_.entity(collection, id);
+  if (!rows) return std::move(rows).error();
+  auto state = std::make_shared<EntityState>();
+  for (const auto& r : *rows) {
+    auto d = delta_from_record(r);
+    if (!d)
+      return make_error(ErrorCode::store_error, "stored delta " + r.id + " does not decode: " + d.error().message());
+    state->apply(*d);
+  }
+  std::lock_guard lock(cache_mu_);
+  if (auto s = cache_.find(key)) return s;  // another reader loaded it meanwhile
+  cache_.put(key, state);
+  return state;
+}
+
+json DataService::entity_json(const std::string& collection, const std::string& id, const EntityState& s) const {
+  auto settings = settings_for(collection);
+  return {{"id", id}, {"properties", s.resolved([&](const std::string& p) { return settings.resolver_for(p); })}};
+}
+
+// ---- local writes ----
+
+void DataService::write(WriteRequest req, std::function<void(Result<json>)> done) {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (queue_.size() >= kMaxQueued) {
+      done(make_error(ErrorCode::unavailable, "too many writes waiting; try again"));
+      return;
+    }
+    queue_.push_back({std::move(req), std::move(done)});
+    if (draining_) return;
+    draining_ = true;
+  }
+  post_([this] { drain(); });
+}
+
+Result<json> DataService::write_and_wait(WriteRequest req) {
+  auto promise = std::make_shared<std::promise<Result<json>>>();
+  auto future = promise->get_future();
+  write(std::move(req), [promise](Result<json> r) { promise->set_value(std::move(r)); });
+  return future.get();
+}
+
+void DataService::drain() {
+  for (;;) {
+    std::vector<Pending> batch;
+    {
+      std::lock_guard lock(queue_mu_);
+      if (queue_.empty()) {
+        draining_ = false;
+        return;
+      }
+      std::size_t n = std::min<std::size_t>(queue_.size(), 512);
+      batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.begin() + n));
+      queue_.erase(queue_.begin(), queue_.begin() + n);
+    }
+    commit_writes(batch);
+  }
+}
+
+void DataService::commit_writes(std::vector<Pending>& batch) {
+  std::vector<std::optional<Result<json>>> answers(batch.size());
+  std::vector<std::size_t> writers;  // requests that made deltas
+  auto commit = std::make_shared<Commit>();
+  std::shared_ptr<Commit> done_commit;
+  {
+    std::unique_lock lock(write_mu_);
+    std::map<std::string, std::shared_ptr<EntityState>> touched;  // this batch's states, pinned
+    auto load = [&](const std::string& collection, const std::string& id) -> Result<std::shared_ptr<EntityState>> {
+      auto key = cache_key(collection, id);
+      if (auto it = touched.find(key); it != touched.end()) return it->second;
+      auto s = state_of(collection, id);
+      if (s) touched[key] = *s;
+      return s;
+    };
+    auto saved_heads = heads_;
+    std::vector<Delta> made;
+    std::vector<std::string> bodies;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      auto& req = batch[i].req;
+      if (auto s = check_address(req.collection, req.id); !s) {
+        answers[i] = std::move(s).error();
+        continue;
+      }
+      if (req.op == WriteRequest::Op::set && req.id.empty()) req.id = new_entity_id();
+      auto state = load(req.collection, req.id);
+      if (!state) {
+        answers[i] = std::move(state).error();
+        continue;
+      }
+      EntityState& st = **state;
+      auto settings = settings_for(req.collection);
+      std::vector<Delta> deltas;
+      Delta base;
+      base.creator = options_.self;
+      base.collection = req.collection;
+      base.entity = req.id;
+      if (req.op == WriteRequest::Op::set) {
+        json current;
+        {
+          std::lock_guard clock(cache_mu_);
+          current = st.resolved([&](const std::string& p) { return settings.resolver_for(p); });
+        }
+        auto typed = check_write(settings, req.properties, current, [&](const EntityRef& ref) {
+          auto other = load(ref.collection, ref.id);
+          std::lock_guard clock(cache_mu_);
+          return other && (*other)->exists();
+        });
+        if (!typed) {
+          answers[i] = std::move(typed).error();
+          continue;
+        }
+        for (auto& [name, value] : *typed) {
+          // Last-writer-wins: writing the value already shown is no change. Other resolvers
+          // count every write (a vote, a sample, an increment).
+          if (settings.resolver_for(name) == Resolver::last_writer_wins) {
+            auto it = current.find(name);
+            if (it != current.end() && *it == to_json(value)) continue;
+          }
+          Delta d = base;
+          d.kind = DeltaKind::set;
+          d.property = name;
+          d.value = std::move(value);
+          deltas.push_back(std::move(d));
+        }
+      } else if (req.op == WriteRequest::Op::remove) {
+        bool exists;
+        {
+          std::lock_guard clock(cache_mu_);
+          exists = st.exists();
+        }
+        if (!exists) {
+          answers[i] = make_error(ErrorCode::not_found, "no entity " + req.collection + "/" + req.id);
+          continue;
+        }
+        Delta d = base;
+        d.kind = DeltaKind::remove;
+        deltas.push_back(std::move(d));
+      } else {
+        auto target = id_from_hex(req.negate);
+        if (!target) {
+          answers[i] = make_error(ErrorCode::invalid_argument, "'" + req.negate.substr(0, 80) + "' is not a delta id");
+          continue;
+        }
+        std::optional<std::string> property;
+        {
+          std::lock_guard clock(cache_mu_);
+          for (const auto& [name, entries] : st.properties())
+            for (const auto& e : entries)
+              if (e.key.id == *target) property = name;
+        }
+        if (!property) {
+          auto row = store_.find(req.negate);
+          if (row && *row && (*row)->collection == req.collection && (*row)->entity == req.id)
+            property = (*row)->property;
+        }
+        if (!property) {
+          answers[i] = make_error(ErrorCode::not_found,
+                                  "entity " + req.collection + "/" + req.id + " has no delta " + req.negate);
+          continue;
+        }
+        Delta d = base;
+        d.kind = DeltaKind::negate;
+        d.property = *property;
+        d.negates = *target;
+        deltas.push_back(std::move(d));
+      }
+      if (deltas.empty()) {  // nothing changes: answer with the entity as it is
+        std::lock_guard clock(cache_mu_);
+        answers[i] = entity_json(req.collection, req.id, st);
+        continue;
+      }
+      auto& head = heads_[{options_.self, req.collection}];
+      std::int64_t time = hlc_.next();
+      std::int64_t tx = head + 1;
+      for (auto& d : deltas) {
+        d.seq = ++head;
+        d.time = time;
+        d.tx = tx;
+        d.tx_size = static_cast<std::int64_t>(deltas.size());
+        bodies.push_back(seal(d));
+        made.push_back(std::move(d));
+      }
+      {
+        std::lock_guard clock(cache_mu_);
+        for (std::size_t k = made.size() - deltas.size(); k < made.size(); ++k) st.apply(made[k]);
+      }
+      commit->entities.push_back({req.collection, req.id});
+      writers.push_back(i);
+    }
+    if (!made.empty()) {
+      // One run per stream, closed at transaction boundaries past kMaxRun deltas or kRunBytes.
+      std::map<std::string, std::vector<std::size_t>> by_collection;
+      for (std::size_t k = 0; k < made.size(); ++k) by_collection[made[k].collection].push_back(k);
+      for (const auto& [collection, idx] : by_collection) {
+        std::size_t start = 0;
+        while (start < idx.size()) {
+          std::size_t end = start, bytes = 0;
+          while (end < idx.size()) {
+            const Delta& d = made[idx[end]];
+            bool tx_start = d.seq == d.tx;
+            if (end > start && tx_start &&
+                (static_cast<std::int64_t>(end - start) + d.tx_size > kMaxRun || bytes >= kRunBytes))
+              break;
+            bytes += bodies[idx[end]].size();
+            ++end;
+          }
+          std::vector<DeltaId> ids;
+          for (std::size_t k = start; k < end; ++k) ids.push_back(made[idx[k]].id);
+          Run run{options_.self, collection, made[idx[start]].seq, made[idx[end - 1]].seq, {}, {}};
+          sign_run(run, ids, key_);
+          commit->runs.push_back(record_of(run));
+          start = end;
+        }
+      }
+      for (std::size_t k = 0; k < made.size(); ++k) commit->deltas.push_back(record_of(made[k], std::move(bodies[k])));
+      std::vector<EntityExistence> existence;
+      {
+        std::lock_guard clock(cache_mu_);
+        for (const auto& ref : commit->entities)
+          existence.push_back({ref.collection, ref.id, touched[cache_key(ref.collection, ref.id)]->exists()});
+      }
+      auto stored = store_.append(commit->deltas, commit->runs, existence);
+      if (!stored) {
+        heads_ = saved_heads;
+        std::lock_guard clock(cache_mu_);
+        for (const auto& ref : commit->entities) cache_.erase(cache_key(ref.collection, ref.id));
+        for (auto i : writers) answers[i] = stored.error();
+        spdlog::error("data: a write of {} delta(s) failed: {}", made.size(), stored.error().message());
+      } else {
+        counters_.local_deltas += made.size();
+        int depth = 0;
+        for (auto i : writers) depth = std::max(depth, batch[i].req.depth);
+        commit->depth = depth;
+        done_commit = commit;
+        std::lock_guard clock(cache_mu_);
+        for (auto i : writers) {
+          const auto& req = batch[i].req;
+          auto& st = *touched[cache_key(req.collection, req.id)];
+          if (req.op == WriteRequest::Op::set) {
+            answers[i] = entity_json(req.collection, req.id, st);
+          } else {
+            answers[i] = json{{"id", req.id}, {"deleted", !st.exists()}};
+          }
+        }
+        for (const auto& [key, st] : touched) cache_.resized(key);
+      }
+    }
+  }
+  if (done_commit) notify(done_commit);
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(*answers[i]));
+}
+
+// ---- reads ----
+
+Result<json> DataService::get(const std::string& collection, const std::string& id, bool lossless, int expand_depth) {
+  if (auto s = check_address(collection, id); !s) return std::move(s).error();
+  if (id.empty()) return make_error(ErrorCode::invalid_argument, "an entity id is required");
+  std::shared_ptr<EntityState> state;
+  {
+    std::shared_lock lock(write_mu_);
+    auto s = state_of(collection, id);
+    if (!s) return std::move(s).error();
+    state = std::move(*s);
+  }
+  json out;
+  {
+    std::lock_guard lock(cache_mu_);
+    if (!state->exists() && !lossless) return make_error(ErrorCode::not_found, "no entity " + collection + "/" + id);
+    if (lossless) {
+      if (state->size() == 0) return make_error(ErrorCode::not_found, "no entity " + collection + "/" + id);
+      out = state->lossless();
+      out["id"] = id;
+      out["collection"] = collection;
+      return out;
+    }
+    out = entity_json(collection, id, *state);
+  }
+  if (expand_depth > 0) {
+    std::vector<std::string> path{cache_key(collection, id)};
+    out["properties"] = expand(out["properties"], std::min(expand_depth, options_.max_expand), path);
+  }
+  return out;
+}
+
+json DataService::expand(const json& properties, int depth, std::vector<std::string>& path) {
+  auto one = [&](const json& v) -> json {
+    auto ref = value_from_json(v, "");
+    if (!ref || ref->index() != 4) return v;
+    const auto& r = std::get<EntityRef>(*ref);
+    std::string key = cache_key(r.collection, r.id);
+    if (std::find(path.begin(), path.end(), key) != path.end()) return v;  // a cycle: leave the reference
+    auto target = get(r.collection, r.id, false, 0);
+    json out = v;
+    if (!target) {
+      out["missing"] = true;
+      return out;
+    }
+    path.push_back(key);
+    out["properties"] = depth > 1 ? expand((*target)["properties"], depth - 1, path) : (*target)["properties"];
+    path.pop_back();
+    return out;
+  };
+  json out = json::object();
+  for (const auto& [name, value] : properties.items()) {
+    if (value.is_array()) {
+      json list = json::array();
+      for (const auto& v : value) list.push_back(one(v));
+      out[name] = std::move(list);
+    } else {
+      out[name] = one(value);
+    }
+  }
+  return out;
+}
+
+Result<json> DataService::ids(const std::string& collection, const std::string& after, std::size_t limit) {
+  if (auto s = check_address(collection, ""); !s) return std::move(s).error();
+  auto rows = store_.entities(collection, after, limit + 1);
+  if (!rows) return std::move(rows).error();
+  json out = {{"ids", json::array()}};
+  for (std::size_t i = 0; i < rows->size() && i < limit; ++i) out["ids"].push_back((*rows)[i]);
+  if (rows->size() > limit) out["next"] = (*rows)[limit - 1];
+  return out;
+}
+
+Result<json> DataService::query(const std::string& collection, const json& filter, std::size_t limit,
+                                std::size_t offset) {
+  if (auto s = check_address(collection, ""); !s) return std::move(s).error();
+  if (auto s = check_logic(filter); !s) return std::move(s).error();
+  json matches = json::array();
+  std::size_t total = 0, scanned = 0;
+  std::string after;
+  auto settings = settings_for(collection);
+  for (;;) {
+    auto page = store_.entities(collection, after, 1000);
+    if (!page) return std::move(page).error();
+    for (const auto& id : *page) {
+      if (++scanned > kMaxScan)
+        return make_error(ErrorCode::invalid_argument, "a query looks at most at 100000 entities");
+      std::shared_ptr<EntityState> st;
+      {
+        std::shared_lock lock(write_mu_);
+        auto s = state_of(collection, id);
+        if (!s) return std::move(s).error();
+        st = std::move(*s);
+      }
+      json entity;
+      {
+        std::lock_guard lock(cache_mu_);
+        entity = entity_json(collection, id, *st);
+      }
+      json data = entity["properties"];
+      data["id"] = id;
+      if (filter.is_null() || logic_truthy(apply_logic(filter, data))) {
+        if (total >= offset && matches.size() < limit) matches.push_back(std::move(entity));
+        ++total;
+      }
+    }
+    if (page->size() < 1000) break;
+    after = page->back();
+  }
+  return json{{"entities", matches}, {"total", total}};
+}
+
+Result<json> DataService::query_lossless(const std::string& collection, const json& filter, std::size_t limit) {
+  auto found = query(collection, filter, limit == 0 ? kMaxScan : limit, 0);
+  if (!found) return found;
+  json entities = json::object();
+  for (const auto& e : (*found)["entities"]) {
+    std::string id = e["id"];
+    auto rows = store_.entity(collection, id);
+    if (!rows) return std::move(rows).error();
+    json props = json::object();
+    for (const auto& r : *rows) {
+      if (r.property.empty()) continue;
+      auto d = delta_from_record(r);
+      if (!d) continue;
+      props[r.property].push_back(to_json(*d));
+    }
+    entities[id] = {{"id", id},
+                    {"referencedAs", json::array({collection})},
+                    {"propertyDeltas", props},
+                    {"properties", e["properties"]}};
+  }
+  std::size_t total = (*found)["total"];
+  return json{{"entities", entities}, {"totalFound", total}, {"limited", limit != 0 && total > limit}};
+}
+
+Result<json> DataService::collections() {
+  auto rows = store_.collections();
+  if (!rows) return std::move(rows).error();
+  std::map<std::string, json> out;
+  for (const auto& [name, n] : *rows) out[name] = {{"name", name}, {"entities", n}};
+  {
+    std::lock_guard lock(settings_mu_);
+    for (const auto& [name, s] : settings_) {
+      auto& item = out[name];
+      if (!item.contains("name")) item = {{"name", name}, {"entities", 0}};
+      item["settings"] = to_json(s);
+    }
+  }
+  json list = json::array();
+  for (auto& [name, item] : out) list.push_back(std::move(item));
+  return list;
+}
+
+Result<std::vector<DeltaRecord>> DataService::delta_rows(std::int64_t after_position, std::size_t limit) {
+  return store_.page(after_position, limit);
+}
+
+Result<json> DataService::deltas(std::int64_t after_position, std::size_t limit) {
+  auto rows = store_.page(after_position, limit);
+  if (!rows) return std::move(rows).error();
+  json list = json::array();
+  for (const auto& r : *rows) {
+    auto d = delta_from_record(r);
+    if (!d) continue;
+    json j = to_json(*d);
+    j["position"] = r.position;
+    list.push_back(std::move(j));
+  }
+  json out = {{"deltas", list}};
+  if (rows->size() == limit && !rows->empty()) out["next"] = rows->back().position;
+  return out;
+}
+
+Result<std::int64_t> DataService::count() {
+  return store_.count();
+}
+
+std::vector<StreamHead> DataService::heads() const {
+  std::shared_lock lock(write_mu_);
+  std::vector<StreamHead> out;
+  for (const auto& [k, seq] : heads_) out.push_back({k.first, k.second, seq});
+  return out;
+}
+
+int DataService::add_listener(CommitListener listener) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_[next_listener_] = std::move(listener);
+  return next_listener_++;
+}
+
+void DataService::remove_listener(int id) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.erase(id);
+}
+
+void DataService::notify(const std::shared_ptr<const Commit>& commit) {
+  std::vector<CommitListener> copy;
+  {
+    std::lock_guard lock(listeners_mu_);
+    for (const auto& [id, l] : listeners_) copy.push_back(l);
+  }
+  for (const auto& l : copy) l(commit);
+}
+
+}  // namespace fedmesh::data

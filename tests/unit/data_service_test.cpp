@@ -1,0 +1,350 @@
+// DataService over a real DeltaStore (SQLite in memory and PostgreSQL, one fixture):
+// local writes and views, schemas, deletes, negations, transactions, and replication
+// between two or three services through the wire message: signatures, creators under a
+// foreign CA, gaps, duplicates, catch-up pages and audit paths.
+#include <gtest/gtest.h>
+
+#include "crypto/certs.hpp"
+#include "data/service.hpp"
+#include "store/open.hpp"
+#include "support/harness.hpp"
+#include "support/postgres.hpp"
+
+namespace fedmesh::data {
+namespace {
+
+using json = nlohmann::json;
+using fedmesh::testing::read_file;
+using fedmesh::testing::TempDir;
+
+fedmesh::testing::PostgresServer& postgres() {
+  static fedmesh::testing::PostgresServer server;
+  return server;
+}
+
+// One node's shared data: its store, creators and service. Writes run inline.
+struct Node {
+  Node(const std::string& backend, const std::string& name, const std::string& cert_dir,
+       const std::vector<std::string>& cas, std::vector<std::string> deny = {})
+      : hlc(Clock::system()) {
+    auto s =
+        backend == "postgresql" ? open_postgres_store(postgres().create_database()) : open_sqlite_store(":memory:");
+    if (!s) throw std::runtime_error(s.error().message());
+    store = std::move(*s);
+    std::string cert = read_file(cert_dir + "/" + name + ".crt");
+    auto key = crypto::SigningKey::from_pem(read_file(cert_dir + "/" + name + ".key"));
+    auto vk = crypto::VerifyingKey::from_certificate(cert);
+    creators = std::make_unique<Creators>(store->deltas(), cas, std::move(deny), name, cert, *vk);
+    if (!creators->load()) throw std::runtime_error("creators");
+    service = std::make_unique<DataService>(
+        store->deltas(), *creators, hlc, *key, [](std::function<void()> f) { f(); }, DataServiceOptions{.self = name});
+    if (!service->open()) throw std::runtime_error("open");
+    service->add_listener([this](const std::shared_ptr<const Commit>& c) { commits.push_back(c); });
+  }
+  Result<json> put(const std::string& collection, const std::string& id, json props) {
+    return service->write_and_wait({.collection = collection, .id = id, .properties = std::move(props)});
+  }
+  // The message a peer sharing everything gets for the last commit.
+  std::string last_message() {
+    auto m = service->message_for(*commits.back(), [](const std::string&) { return true; });
+    return m ? *m : std::string();
+  }
+  IngestReport take(const std::string& from, const std::string& text) {
+    auto batch = decode_batch(text);
+    if (!batch) throw std::runtime_error(batch.error().message());
+    auto r = service->ingest(from, *batch, [](const std::string&) { return true; });
+    if (!r) throw std::runtime_error(r.error().message());
+    return *r;
+  }
+  HybridClock hlc;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Creators> creators;
+  std::unique_ptr<DataService> service;
+  std::vector<std::shared_ptr<const Commit>> commits;
+};
+
+class DataServiceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crypto::init_ca(dir_.path() + "/ca"));
+    ASSERT_TRUE(crypto::init_ca(dir_.path() + "/evil-ca", "evil CA"));
+    for (const char* n : {"red", "green", "blue"}) ASSERT_TRUE(crypto::issue_cert(dir_.path() + "/ca", n, certs()));
+    ASSERT_TRUE(crypto::issue_cert(dir_.path() + "/evil-ca", "mallory", certs()));
+    cas_ = {read_file(dir_.path() + "/ca/ca.crt")};
+  }
+  std::string certs() const { return dir_.path() + "/certs"; }
+  std::unique_ptr<Node> node(const std::string& name, std::vector<std::string> deny = {}) {
+    return std::make_unique<Node>(GetParam(), name, certs(), cas_, std::move(deny));
+  }
+  TempDir dir_;
+  std::vector<std::string> cas_;
+};
+
+TEST_P(DataServiceTest, PutGetIdsLikeRhizome) {
+  auto red = node("red");
+  auto r = red->put("user", "peon-1", {{"name", "Peon"}, {"age", 263}});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, json({{"id", "peon-1"}, {"properties", {{"name", "Peon"}, {"age", 263}}}}));
+  EXPECT_EQ(*red->service->get("user", "peon-1", false, 0), *r);
+  EXPECT_EQ((*red->service->ids("user", "", 100))["ids"], json::array({"peon-1"}));
+  EXPECT_EQ(red->service->get("user", "nobody", false, 0).error().code(), ErrorCode::not_found);
+  EXPECT_EQ(*red->service->count(), 2);
+}
+
+TEST_P(DataServiceTest, AWriteThatChangesNothingAnswersAtOnceAndStoresNothing) {
+  auto red = node("red");
+  ASSERT_TRUE(red->put("user", "peon-1", {{"name", "Peon"}}));
+  auto again = red->put("user", "peon-1", {{"name", "Peon"}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)["properties"]["name"], "Peon");
+  EXPECT_EQ(*red->service->count(), 1);
+  EXPECT_EQ(red->commits.size(), 1u);
+}
+
+TEST_P(DataServiceTest, NewIdsAreMadeAndFalsyValuesKept) {
+  auto red = node("red");
+  auto r = red->put("user", "", {{"zero", 0}, {"empty", ""}, {"no", false}, {"nothing", nullptr}});
+  ASSERT_TRUE(r);
+  std::string id = (*r)["id"];
+  EXPECT_EQ(id.size(), 36u);
+  EXPECT_EQ((*red->service->get("user", id, false, 0))["properties"],
+            json({{"zero", 0}, {"empty", ""}, {"no", false}, {"nothing", nullptr}}));
+}
+
+TEST_P(DataServiceTest, SchemaViolationGets400AndStoresNothing) {
+  auto red = node("red");
+  ASSERT_TRUE(red->service->set_collection(
+      "user", json::parse(R"({"properties":{"name":{"type":"string","required":true},"age":{"type":"integer"}}})"),
+      "api"));
+  auto bad = red->put("user", "x", {{"name", "X"}, {"age", "old"}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), ErrorCode::invalid_argument);
+  EXPECT_NE(bad.error().message().find("age"), std::string::npos);
+  auto missing = red->put("user", "y", {{"age", 3}});
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("name"), std::string::npos);
+  EXPECT_EQ(*red->service->count(), 0);
+  EXPECT_TRUE(red->commits.empty());
+  // Settings survive a restart of the service.
+  DataService again(red->store->deltas(), *red->creators, red->hlc,
+                    *crypto::SigningKey::from_pem(read_file(certs() + "/red.key")),
+                    [](std::function<void()> f) { f(); }, {.self = "red"});
+  ASSERT_TRUE(again.open());
+  EXPECT_TRUE(again.settings_for("user").properties.contains("age"));
+}
+
+TEST_P(DataServiceTest, DeleteNegateAndLosslessHistory) {
+  auto red = node("red");
+  ASSERT_TRUE(red->put("user", "p", {{"name", "first"}}));
+  ASSERT_TRUE(red->put("user", "p", {{"name", "second"}}));
+  auto lossless = red->service->get("user", "p", true, 0);
+  ASSERT_TRUE(lossless);
+  std::string dump = lossless->dump();
+  EXPECT_NE(dump.find("first"), std::string::npos);
+  EXPECT_NE(dump.find("second"), std::string::npos);
+  // Negate the second write: the first shows again.
+  std::string second_id = red->commits.back()->deltas.at(0).id;
+  auto neg = red->service->write_and_wait(
+      {.op = WriteRequest::Op::negate, .collection = "user", .id = "p", .negate = second_id});
+  ASSERT_TRUE(neg) << neg.error().message();
+  EXPECT_EQ((*red->service->get("user", "p", false, 0))["properties"]["name"], "first");
+  auto del = red->service->write_and_wait({.op = WriteRequest::Op::remove, .collection = "user", .id = "p"});
+  ASSERT_TRUE(del);
+  EXPECT_EQ((*del)["deleted"], true);
+  EXPECT_EQ(red->service->get("user", "p", false, 0).error().code(), ErrorCode::not_found);
+  EXPECT_TRUE((*red->service->ids("user", "", 10))["ids"].empty());
+  EXPECT_TRUE(red->service->get("user", "p", true, 0));  // history stays
+  auto again = red->service->write_and_wait({.op = WriteRequest::Op::remove, .collection = "user", .id = "p"});
+  EXPECT_EQ(again.error().code(), ErrorCode::not_found);
+}
+
+TEST_P(DataServiceTest, ReferencesExpandWithCyclesCut) {
+  auto red = node("red");
+  ASSERT_TRUE(red->put("team", "t", {{"name", "Team"}, {"lead", {{"collection", "user"}, {"entity", "u"}}}}));
+  ASSERT_TRUE(red->put("user", "u", {{"name", "U"}, {"team", {{"collection", "team"}, {"entity", "t"}}}}));
+  auto e = red->service->get("user", "u", false, 2);
+  ASSERT_TRUE(e);
+  EXPECT_EQ((*e)["properties"]["team"]["properties"]["name"], "Team");
+  // team.lead points back at u: the cycle is cut, the reference stays as it is.
+  EXPECT_FALSE((*e)["properties"]["team"]["properties"]["lead"].contains("properties"));
+}
+
+TEST_P(DataServiceTest, QueriesFilterResolvedEntities) {
+  auto red = node("red");
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(red->put("user", "u" + std::to_string(100 + i), {{"age", i}}));
+  auto q = red->service->query("user", json::parse(R"({">=":[{"var":"age"},15]})"), 3, 1);
+  ASSERT_TRUE(q);
+  EXPECT_EQ((*q)["total"], 5);
+  ASSERT_EQ((*q)["entities"].size(), 3u);
+  EXPECT_EQ((*q)["entities"][0]["id"], "u116");
+  EXPECT_EQ(red->service->query("user", json::parse(R"({"eval":[1]})"), 3, 0).error().code(),
+            ErrorCode::invalid_argument);
+}
+
+TEST_P(DataServiceTest, ReplicationMovesWholeTransactionsAndDeduplicates) {
+  auto red = node("red");
+  auto blue = node("blue");
+  ASSERT_TRUE(red->put("user", "peon-1", {{"name", "Peon"}, {"age", 741}}));
+  auto msg = red->last_message();
+  auto rep = blue->take("red", msg);
+  EXPECT_EQ(rep.stored, 2u);
+  EXPECT_EQ((*blue->service->get("user", "peon-1", false, 0))["properties"]["age"], 741);
+  ASSERT_EQ(blue->commits.size(), 1u);
+  EXPECT_EQ(blue->commits[0]->from, "red");
+  auto again = blue->take("red", msg);
+  EXPECT_EQ(again.stored, 0u);
+  EXPECT_EQ(again.duplicates, 2u);
+  // Relay: blue passes red's deltas to green, which checks them against red's certificate.
+  auto green = node("green");
+  auto relayed = blue->service->message_for(*blue->commits[0], [](const std::string&) { return true; });
+  ASSERT_TRUE(relayed);
+  EXPECT_EQ(green->take("blue", *relayed).stored, 2u);
+  EXPECT_EQ((*green->service->get("user", "peon-1", false, 0))["properties"]["name"], "Peon");
+}
+
+TEST_P(DataServiceTest, TamperedDeltasAreRejectedAndNothingIsStored) {
+  auto red = node("red");
+  auto blue = node("blue");
+  ASSERT_TRUE(red->put("user", "peon-1", {{"name", "Peon"}, {"age", 263}}));
+  auto msg = json::parse(red->last_message());
+  // Change a value and recompute the id: the run's signature no longer covers it.
+  auto& d = msg["deltas"][0];
+  auto decoded = delta_from_json(d);
+  ASSERT_TRUE(decoded);
+  Delta forged = *decoded;
+  forged.value = std::string(forged.property == "age" ? "" : "Mallory");
+  if (forged.property == "age") forged.value = 1.0;
+  seal(forged);
+  d = to_json(forged);
+  auto rep = blue->take("red", msg.dump());
+  EXPECT_EQ(rep.stored, 0u);
+  EXPECT_EQ(rep.rejected["bad_signature"], 2u);
+  EXPECT_EQ(*blue->service->count(), 0);
+  EXPECT_EQ(blue->service->counters().rejected.at("bad_signature").load(), 2u);
+}
+
+TEST_P(DataServiceTest, CreatorsUnderAForeignCaOrDeniedAreRejectedEvenWhenRelayed) {
+  // mallory's certificate chains to evil-ca, which no node trusts.
+  auto ev = std::make_unique<Node>(GetParam(), "mallory", certs(),
+                                   std::vector<std::string>{read_file(dir_.path() + "/evil-ca/ca.crt")});
+  ASSERT_TRUE(ev->put("user", "x", {{"evil", true}}));
+  auto blue = node("blue");
+  auto rep = blue->take("red", ev->last_message());  // relayed by a trusted peer
+  EXPECT_EQ(rep.rejected["untrusted_creator"], 1u);
+  EXPECT_EQ(*blue->service->count(), 0);
+
+  auto red = node("red");
+  ASSERT_TRUE(red->put("user", "y", {{"a", 1}}));
+  auto denying = node("green", {"red"});
+  auto denied = denying->take("blue", red->last_message());
+  EXPECT_EQ(denied.rejected["denied_creator"], 1u);
+
+  // A message without the creator's certificate, from a creator never seen: unknown.
+  auto msg = json::parse(red->last_message());
+  msg["creators"] = json::object();
+  auto fresh = node("blue");
+  EXPECT_EQ(fresh->take("red", msg.dump()).rejected["unknown_creator"], 1u);
+}
+
+TEST_P(DataServiceTest, AGapIsReportedAndCatchUpPagesFillIt) {
+  auto red = node("red");
+  auto blue = node("blue");
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(red->put("user", "e" + std::to_string(i), {{"v", i}, {"w", -i}}));
+  // blue sees only the last commit: a gap.
+  auto rep = blue->take("red", red->last_message());
+  ASSERT_EQ(rep.gaps.size(), 1u);
+  EXPECT_EQ(rep.gaps[0].seq, 0);
+  EXPECT_EQ(rep.rejected["gap"], 2u);
+  // Catch up in pages of about 7 deltas; a page always ends at a run's end.
+  std::int64_t have = 0;
+  int pages = 0;
+  while (true) {
+    auto page = red->service->page("red", "user", have, 7, 1 << 20);
+    ASSERT_TRUE(page) << page.error().message();
+    if (page->second == 0) break;
+    auto r = blue->take("red", page->first);
+    EXPECT_TRUE(r.rejected.empty()) << r.to_json();
+    have = page->second;
+    ++pages;
+  }
+  EXPECT_EQ(have, 60);
+  EXPECT_GE(pages, 8);
+  EXPECT_EQ(*blue->service->count(), 60);
+  EXPECT_EQ((*blue->service->get("user", "e29", false, 0))["properties"]["w"], -29);
+}
+
+TEST_P(DataServiceTest, APageStartingInsideARunCarriesAuditPaths) {
+  auto red = node("red");
+  auto blue = node("blue");
+  // Concurrent writes in one batch share one run: queue them before the writer drains.
+  std::vector<std::function<void()>> queued;
+  DataService batched(red->store->deltas(), *red->creators, red->hlc,
+                      *crypto::SigningKey::from_pem(read_file(certs() + "/red.key")),
+                      [&](std::function<void()> f) { queued.push_back(std::move(f)); }, {.self = "red"});
+  ASSERT_TRUE(batched.open());
+  int answered = 0;
+  for (int i = 0; i < 10; ++i)
+    batched.write({.collection = "user", .id = "b" + std::to_string(i), .properties = {{"n", i}}},
+                  [&](Result<json> r) { answered += r ? 1 : 0; });
+  ASSERT_EQ(queued.size(), 1u);
+  queued[0]();
+  EXPECT_EQ(answered, 10);
+  auto full = batched.page("red", "user", 0, 100, 1 << 20);
+  ASSERT_TRUE(full);
+  EXPECT_EQ(full->second, 10);
+  auto msg = json::parse(full->first);
+  ASSERT_EQ(msg["runs"].size(), 1u);  // ten deltas, one signature
+  // A message holding part of a run without audit paths proves nothing.
+  auto head_only = msg;
+  head_only["deltas"] = json::array();
+  for (int i = 0; i < 4; ++i) head_only["deltas"].push_back(msg["deltas"][i]);
+  auto cut = blue->take("red", head_only.dump());
+  EXPECT_EQ(cut.stored, 0u);
+  EXPECT_EQ(cut.rejected["malformed"], 4u);
+  EXPECT_EQ(blue->take("red", full->first).stored, 10u);
+  // A page that starts inside a run: each delta carries its audit path to the signed root.
+  auto tail = batched.page("red", "user", 4, 100, 1 << 20);
+  ASSERT_TRUE(tail);
+  auto tail_batch = decode_batch(tail->first);
+  ASSERT_TRUE(tail_batch);
+  ASSERT_EQ(tail_batch->deltas.size(), 6u);
+  ASSERT_EQ(tail_batch->runs.size(), 1u);
+  const data::Run& run = tail_batch->runs[0];
+  for (const auto& wd : tail_batch->deltas) {
+    auto root = root_from_proof(wd.delta.id, static_cast<std::size_t>(wd.delta.seq - run.first),
+                                static_cast<std::size_t>(run.size()), wd.proof);
+    ASSERT_TRUE(root);
+    EXPECT_EQ(*root, run.root);
+  }
+  EXPECT_EQ(blue->take("red", tail->first).duplicates, 6u);
+}
+
+TEST_P(DataServiceTest, ConcurrentWritesConvergeToTheSameValue) {
+  auto red = node("red");
+  auto blue = node("blue");
+  ASSERT_TRUE(red->put("color", "sky", {{"hex", "#ff0000"}}));
+  auto from_red = red->last_message();
+  ASSERT_TRUE(blue->put("color", "sky", {{"hex", "#0000ff"}}));
+  auto from_blue = blue->last_message();
+  red->take("blue", from_blue);
+  blue->take("red", from_red);
+  EXPECT_EQ(*red->service->get("color", "sky", false, 0), *blue->service->get("color", "sky", false, 0));
+  EXPECT_EQ(red->service->get("color", "sky", true, 0)->dump(), blue->service->get("color", "sky", true, 0)->dump());
+}
+
+TEST_P(DataServiceTest, OnlySharedCollectionsAreStored) {
+  auto red = node("red");
+  auto blue = node("blue");
+  ASSERT_TRUE(red->put("secret", "s", {{"x", 1}}));
+  auto batch = decode_batch(red->last_message());
+  ASSERT_TRUE(batch);
+  auto r = blue->service->ingest("red", *batch, [](const std::string& c) { return c == "user"; });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->rejected["not_shared"], 1u);
+  EXPECT_EQ(*blue->service->count(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DataServiceTest, ::testing::Values("sqlite", "postgresql"));
+
+}  // namespace
+}  // namespace fedmesh::data
