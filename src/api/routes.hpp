@@ -25,6 +25,8 @@ void add_federated_skill_routes(net::Router& router, Node& node);     // skill_r
 void add_registry_routes(net::Router& router, Node& node);            // registry_routes.cpp: queries
 void add_federated_registry_routes(net::Router& router, Node& node);  // registry_routes.cpp: registration, mesh
 void add_kodo_routes(net::Router& router, Node& node);                // kodo_routes.cpp: all Kodo routes but GET /
+void add_data_routes(net::Router& router, Node& node);                // data_routes.cpp: fedmesh's and Rhizome's (last)
+void add_federated_data_routes(net::Router& router, Node& node);      // data_routes.cpp: replication
 
 // Shared by the route files.
 Result<registry::QueryRequest> query_request(const net::Request& req);  // q, by, p, pp

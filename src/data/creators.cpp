@@ -79,6 +79,16 @@ Creators::Verdict Creators::check(const std::string& name, const std::string& ce
   }
   Known k;
   auto verdict = admit(name, cert, k);  // outside the lock: chain checks take a while
+  if (verdict.problem == CreatorProblem::untrusted) {
+    // A relay may carry a stale certificate of a creator known by a good one: the deltas
+    // must then verify under the known key (a forged certificate gains nothing).
+    std::lock_guard lock(mu_);
+    if (auto it = known_.find(name); it != known_.end()) {
+      if (denied(name, it->second.fingerprint))
+        return {CreatorProblem::denied, nullptr, "creator '" + name + "' is on the deny list"};
+      return {CreatorProblem::none, it->second.key, ""};
+    }
+  }
   if (verdict.problem != CreatorProblem::none) return verdict;
   (void)store_.put_creator({name, k.cert, k.fingerprint});  // remembered for relays; the next batch retries
   std::lock_guard lock(mu_);

@@ -278,9 +278,18 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
               if (e.key.id == *target) property = name;
         }
         if (!property) {
+          // Only a value can be negated: a negation or a delete is final.
           auto row = store_.find(req.negate);
-          if (row && *row && (*row)->collection == req.collection && (*row)->entity == req.id)
+          if (row && *row && (*row)->collection == req.collection && (*row)->entity == req.id) {
+            auto d = delta_from_record(**row);
+            if (d && d->kind != DeltaKind::set) {
+              answers[i] = make_error(
+                  ErrorCode::invalid_argument,
+                  "delta " + req.negate + " is a " + std::string(to_string(d->kind)) + ": only a value can be negated");
+              continue;
+            }
             property = (*row)->property;
+          }
         }
         if (!property) {
           answers[i] = make_error(ErrorCode::not_found,
@@ -448,7 +457,7 @@ Result<json> DataService::ids(const std::string& collection, const std::string& 
   if (!rows) return std::move(rows).error();
   json out = {{"ids", json::array()}};
   for (std::size_t i = 0; i < rows->size() && i < limit; ++i) out["ids"].push_back((*rows)[i]);
-  if (rows->size() > limit) out["next"] = (*rows)[limit - 1];
+  if (limit > 0 && rows->size() > limit) out["next"] = (*rows)[limit - 1];
   return out;
 }
 
@@ -550,6 +559,42 @@ Result<json> DataService::deltas(std::int64_t after_position, std::size_t limit)
   }
   json out = {{"deltas", list}};
   if (rows->size() == limit && !rows->empty()) out["next"] = rows->back().position;
+  return out;
+}
+
+Result<json> DataService::deltas_since(const std::map<std::pair<std::string, std::string>, std::int64_t>& since,
+                                       std::size_t limit) {
+  json list = json::array();
+  auto vector = since;
+  bool more = false;
+  for (const auto& h : heads()) {
+    auto& from = vector[{h.creator, h.collection}];
+    if (h.seq <= from) continue;
+    if (list.size() >= limit) {
+      more = true;
+      break;
+    }
+    std::int64_t to = std::min<std::int64_t>(h.seq, from + static_cast<std::int64_t>(limit - list.size()));
+    auto rows = store_.stream(h.creator, h.collection, from + 1, to);
+    if (!rows) return std::move(rows).error();
+    for (const auto& r : *rows) {
+      auto d = delta_from_record(r);
+      if (!d) continue;
+      list.push_back(to_json(*d));
+    }
+    from = to;
+    if (to < h.seq) more = true;
+  }
+  json out = {{"deltas", list}};
+  if (more) {
+    std::string next;
+    for (const auto& [k, seq] : vector) {
+      if (seq == 0) continue;
+      if (!next.empty()) next += ',';
+      next += k.first + "/" + k.second + ":" + std::to_string(seq);
+    }
+    out["next"] = next;
+  }
   return out;
 }
 

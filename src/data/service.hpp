@@ -115,6 +115,11 @@ class DataService {
   // Deltas by arrival: {deltas, next}.
   Result<nlohmann::json> deltas(std::int64_t after_position, std::size_t limit);
   Result<std::vector<DeltaRecord>> delta_rows(std::int64_t after_position, std::size_t limit);
+  // Deltas of every stream beyond `since` ((creator, collection) -> seq; absent: 0), by
+  // stream and seq, at most `limit`: {deltas, next?} where next is the vector to resume
+  // from, as text ("creator/collection:seq,...").
+  Result<nlohmann::json> deltas_since(const std::map<std::pair<std::string, std::string>, std::int64_t>& since,
+                                      std::size_t limit);
   Result<std::int64_t> count();
 
   // Replication: verifies and stores a peer's message. `shared` says whether a collection

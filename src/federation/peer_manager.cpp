@@ -165,7 +165,8 @@ void PeerManager::set_state(Peer& peer, PeerState state, std::string error) {
     name = peer.info.name;
   }
   if (before == state) return;  // log transitions once, not every retry
-  if (listener_ && (state == PeerState::up || before == PeerState::up)) listener_(name, state);
+  if (state == PeerState::up || before == PeerState::up)
+    for (const auto& l : listeners_) l(name, state);
   if (state == PeerState::up) {
     spdlog::info("peer {} is up", name);
   } else if (state == PeerState::refused) {
@@ -316,8 +317,8 @@ void PeerManager::set_exports(std::function<std::vector<std::string>()> exports)
   exports_ = std::move(exports);
 }
 
-void PeerManager::set_listener(std::function<void(const std::string&, PeerState)> listener) {
-  listener_ = std::move(listener);
+void PeerManager::add_listener(std::function<void(const std::string&, PeerState)> listener) {
+  listeners_.push_back(std::move(listener));
 }
 
 void PeerManager::announce() {

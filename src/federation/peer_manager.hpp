@@ -88,7 +88,8 @@ class PeerManager {
   void announce();
 
   // Called (outside any lock, from an I/O thread) when a peer becomes up, or stops being up.
-  void set_listener(std::function<void(const std::string& peer, PeerState state)> listener);
+  // Add listeners before start().
+  void add_listener(std::function<void(const std::string& peer, PeerState state)> listener);
 
   // The peer's URL and organization, if it is known.
   std::optional<PeerInfo> find(std::string_view name) const;
@@ -114,7 +115,7 @@ class PeerManager {
   Hello self_;
   PeerTimings timings_;
   std::function<std::vector<std::string>()> exports_;
-  std::function<void(const std::string&, PeerState)> listener_;
+  std::vector<std::function<void(const std::string&, PeerState)>> listeners_;  // fixed after start()
   std::map<std::string, std::string> endpoints_;  // remembered non-peer URLs (bounded), guarded by mu_
 
   mutable std::mutex mu_;  // guards peers_, inflight_, running_, stopping_ and every Peer's fields

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -75,8 +76,9 @@ Node::~Node() {
 Result<std::unique_ptr<Node>> Node::create(NodeConfig config, const Clock& clock) {
   std::unique_ptr<Node> node(new Node(std::move(config), clock));
   // One builder per part, in dependency order; the first failure stops the node.
-  for (auto build : {&Node::build_workdir, &Node::build_store, &Node::build_transport, &Node::build_federation,
-                     &Node::build_skills, &Node::build_registry, &Node::build_discovery, &Node::record_start}) {
+  for (auto build :
+       {&Node::build_workdir, &Node::build_store, &Node::build_transport, &Node::build_federation, &Node::build_skills,
+        &Node::build_registry, &Node::build_discovery, &Node::build_data, &Node::record_start}) {
     if (auto s = (node.get()->*build)(); !s) return std::move(s).error();
   }
   return node;
@@ -225,6 +227,66 @@ Status Node::build_discovery() {
   return {};
 }
 
+// Shared data: deltas are signed with the federation key, or, on a node without
+// [federation], with a key of its own kept in the workdir (data.key, 0600).
+Status Node::build_data() {
+  const auto& c = config_;
+  std::string cert;
+  std::vector<std::string> cas;
+  std::optional<crypto::SigningKey> key;
+  if (c.federation.enabled) {
+    auto pem = crypto::read_file(c.federation.key);
+    if (!pem) return make_error(ErrorCode::config_invalid, "federation.key: " + pem.error().message());
+    auto k = crypto::SigningKey::from_pem(*pem);
+    if (!k) return make_error(ErrorCode::config_invalid, "federation.key: " + k.error().message());
+    key = std::move(*k);
+    auto cert_pem = crypto::read_file(c.federation.cert);
+    if (!cert_pem) return make_error(ErrorCode::config_invalid, "federation.cert: " + cert_pem.error().message());
+    cert = std::move(*cert_pem);
+    for (const auto& t : c.federation.trust) {
+      auto ca = crypto::read_file(t);
+      if (!ca) return make_error(ErrorCode::config_invalid, "federation.trust: " + ca.error().message());
+      cas.push_back(std::move(*ca));
+    }
+  } else {
+    std::string path = (fs::path(c.workdir) / "data.key").string();
+    if (!fs::exists(path)) {
+      std::string seed(crypto::kEd25519KeyBytes, '\0');
+      RAND_bytes(reinterpret_cast<unsigned char*>(seed.data()), static_cast<int>(seed.size()));
+      if (auto s = crypto::write_private_file(path, crypto::to_hex(seed)); !s) return s;
+    }
+    auto hex = crypto::read_file(path);
+    if (!hex) return std::move(hex).error();
+    auto seed = crypto::from_hex(std::string_view(*hex).substr(0, 2 * crypto::kEd25519KeyBytes));
+    if (!seed) return make_error(ErrorCode::config_invalid, path + ": not a data key");
+    auto k = crypto::SigningKey::from_seed(*seed);
+    if (!k) return make_error(ErrorCode::config_invalid, path + ": " + k.error().message());
+    key = std::move(*k);
+  }
+  auto self_key = crypto::VerifyingKey::from_raw(key->public_key());
+  if (!self_key) return std::move(self_key).error();
+  hlc_ = std::make_unique<HybridClock>(clock_);
+  creators_ = std::make_unique<data::Creators>(store_->deltas(), std::move(cas), c.federation.deny, c.name,
+                                               std::move(cert), *self_key);
+  if (auto s = creators_->load(); !s) return s;
+  data::DataServiceOptions dopt;
+  dopt.self = c.name;
+  dopt.cache_deltas = c.data.cache_deltas;
+  dopt.max_expand = c.data.max_expand;
+  auto& pool = io_->store();
+  data_ = std::make_unique<data::DataService>(
+      store_->deltas(), *creators_, *hlc_, std::move(*key),
+      [&pool](std::function<void()> job) { boost::asio::post(pool, std::move(job)); }, dopt);
+  if (auto s = data_->open(); !s) return s;
+  data::ReplicatorOptions ropt;
+  ropt.share = c.data.share;
+  for (const auto& p : c.federation.peers) ropt.peers.push_back(p.name);
+  ropt.retry_max = c.federation.retry_max;
+  ropt.call_timeout = c.federation.call_timeout;
+  replicator_ = std::make_unique<data::Replicator>(*io_, *peers_, *data_, ropt);
+  return {};
+}
+
 // Identity facts that persist across restarts.
 Status Node::record_start() {
   const auto& c = config_;
@@ -261,7 +323,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   fopt.listen = c.federation.listen;
   fopt.tls = fed_server_tls_;
   fopt.mutual_tls = true;
-  fopt.max_body = c.http.max_body;
+  fopt.max_body = std::max<std::size_t>(c.http.max_body, 16u << 20);  // replication messages and pages
   fopt.request_timeout = c.http.request_timeout;
   fopt.idle_timeout = c.http.idle_timeout;
 
@@ -323,7 +385,8 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
       {"started_at", iso8601(started_at_)},
       {"federation", c.federation.enabled ? nlohmann::json(c.federation.advertise) : nlohmann::json(nullptr)}};
   status_prefix_ = dump_json(constant);
-  status_prefix_.pop_back();  // reopen the object: per-request fields follow
+  status_prefix_.pop_back();                       // reopen the object: per-request fields follow
+  if (c.federation.enabled) replicator_->start();  // before the peers: it listens to their states
   if (auto s = peers_->start(c.federation.peers); !s) return s;
   if (auto s = write_runtime_file(); !s) return s;
   if (auto s = skills::deploy_system_services(*skills_, config_.system_services, io_->at(0)); !s) return s;
@@ -375,6 +438,7 @@ void Node::stop() {
   spdlog::info("stopping: draining requests (grace {} ms)", config_.shutdown_grace.count());
   if (registrant_) registrant_->stop();  // deregisters while the network is still up
   if (mesh_) mesh_->stop();
+  if (replicator_) replicator_->stop();
   if (kodo_) kodo_->stop();
   if (sweeper_) boost::asio::post(sweeper_->get_executor(), [t = sweeper_] { t->cancel(); });
   if (skills_) skills_->stop();
@@ -421,7 +485,7 @@ std::uint16_t Node::federation_port() const {
 }
 
 bool Node::idle() const {
-  return peers_->idle() && (!kodo_ || kodo_->idle());
+  return peers_->idle() && (!kodo_ || kodo_->idle()) && (!replicator_ || replicator_->idle());
 }
 
 std::string Node::status_text() const {
@@ -468,6 +532,18 @@ std::string Node::metrics_text() const {
       "# HELP fedmesh_uptime_seconds Seconds since the node started.\n# TYPE fedmesh_uptime_seconds "
       "gauge\nfedmesh_uptime_seconds " +
       std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_).count()) + "\n";
+  const auto& dc = data_->counters();
+  out += fmt::format(
+      "# HELP fedmesh_data_deltas_total Deltas stored, by where they came from.\n"
+      "# TYPE fedmesh_data_deltas_total counter\n"
+      "fedmesh_data_deltas_total{{source=\"local\"}} {}\nfedmesh_data_deltas_total{{source=\"peer\"}} {}\n"
+      "# HELP fedmesh_data_duplicates_total Deltas a peer sent that were held already.\n"
+      "# TYPE fedmesh_data_duplicates_total counter\nfedmesh_data_duplicates_total {}\n"
+      "# HELP fedmesh_data_rejected_total Deltas from peers refused, by reason; none is stored or forwarded.\n"
+      "# TYPE fedmesh_data_rejected_total counter\n",
+      dc.local_deltas.load(), dc.ingested.load(), dc.duplicates.load());
+  for (const auto& [reason, n] : dc.rejected)
+    out += fmt::format("fedmesh_data_rejected_total{{reason=\"{}\"}} {}\n", reason, n.load());
   return out;
 }
 

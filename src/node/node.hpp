@@ -17,6 +17,8 @@
 #include "config/node_config.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "data/replicator.hpp"
+#include "data/service.hpp"
 #include "federation/peer_manager.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
@@ -60,6 +62,8 @@ class Node {
   registry::Mesh* mesh() { return mesh_.get(); }
   // The Kodo v1 gateway when `registry.kodo_compat` is on, else null.
   registry::kodo::Gateway* kodo() { return kodo_.get(); }
+  data::DataService& data() { return *data_; }
+  data::Replicator& replicator() { return *replicator_; }
   net::IoPool& io() { return *io_; }
   std::uint16_t http_port() const;
   std::uint16_t federation_port() const;
@@ -74,6 +78,7 @@ class Node {
   Status build_skills();
   Status build_registry();
   Status build_discovery();
+  Status build_data();
   Status record_start();
   Status write_runtime_file() const;
 
@@ -92,6 +97,10 @@ class Node {
   std::unique_ptr<registry::Registrant> registrant_;
   std::unique_ptr<registry::Mesh> mesh_;
   std::unique_ptr<registry::kodo::Gateway> kodo_;
+  std::unique_ptr<HybridClock> hlc_;
+  std::unique_ptr<data::Creators> creators_;
+  std::unique_ptr<data::DataService> data_;
+  std::unique_ptr<data::Replicator> replicator_;
   std::unique_ptr<net::HttpServer> kodo_server_;
   std::shared_ptr<boost::asio::steady_timer> sweeper_;
   std::shared_ptr<net::HttpMetrics> http_metrics_;

@@ -120,7 +120,7 @@ SkillHost::SkillHost(net::IoPool& pool, SkillStores stores, federation::PeerMana
            [this](const CallContext& ctx, const std::string& callee, const std::string& skill, const Result<json>& r,
                   Clock::time_point started) { record(ctx, "outgoing", callee, skill, r, started); }) {
   peers_.set_exports([this] { return exported(); });
-  peers_.set_listener([this](const std::string& peer, federation::PeerState state) {
+  peers_.add_listener([this](const std::string& peer, federation::PeerState state) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;

@@ -287,12 +287,14 @@ std::string Federation::config_path(const std::string& name) const {
 void Federation::start(const std::string& name) {
   const auto& spec = specs_.at(name);
   auto [hp, fp] = ports_.at(name);
+  std::string trust;
+  for (const auto& t : spec.trust) trust += (trust.empty() ? "\"" : ", \"") + t + "\"";
   std::string toml = "name = \"" + name + "\"\norganization = \"Org " + name + "\"\nworkdir = \"var/" + name +
                      "\"\nshutdown_grace = \"5s\"\n" + spec.extra +
                      "\n[http]\nlisten = \"127.0.0.1:" + std::to_string(hp) +
                      "\"\ndebug_routes = true\n\n[federation]\nlisten = \"127.0.0.1:" + std::to_string(fp) +
-                     "\"\ncert = \"certs/" + name + ".crt\"\nkey = \"certs/" + name +
-                     ".key\"\ntrust = [\"ca/ca.crt\"]\nretry_initial = \"50ms\"\nretry_max = \"500ms\"\n"
+                     "\"\ncert = \"certs/" + name + ".crt\"\nkey = \"certs/" + name + ".key\"\ntrust = [" + trust +
+                     "]\nretry_initial = \"50ms\"\nretry_max = \"500ms\"\n"
                      "hello_interval = \"1s\"\ncall_timeout = \"2s\"\n" +
                      spec.federation_extra + "\n";
   for (const auto& [peer, bidi] : spec.peers) {

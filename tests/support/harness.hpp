@@ -107,6 +107,7 @@ class Federation {
     std::string ca = "ca";                            // which CA issues its certificate
     std::string federation_extra;                     // appended to [federation]
     std::map<std::string, std::string> env;           // process environment
+    std::vector<std::string> trust = {"ca/ca.crt"};   // the CAs its [federation] trusts
   };
   // Allocates ports, issues the certificate and writes DIR/NAME.toml.
   void add(const NodeSpec& spec);

@@ -1,0 +1,263 @@
+// Shared data between real node processes on loopback: Rhizome's own scenarios (one
+// node PUT/GET/ids, two nodes, a line of three), a node that was down catching up,
+// concurrent writes converging, tampered deltas and creators under a foreign CA refused
+// and counted, schema violations, bad bodies, and the same replication on PostgreSQL.
+#include <gtest/gtest.h>
+
+#include "data/delta.hpp"
+#include "support/harness.hpp"
+#include "support/peer_client.hpp"
+#include "support/postgres.hpp"
+
+namespace fedmesh::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+const std::string kShareAll = "[data]\nshare = [{collection = \"*\", with = [\"*\"]}]\n";
+
+json get(Federation& f, const std::string& node, const std::string& target) {
+  return http(f.http_port(node), "GET", target).json();
+}
+
+// Waits until `node` shows `property` of user/`id` as `value`.
+bool shows(Federation& f, const std::string& node, const std::string& id, const std::string& property,
+           const json& value, std::chrono::milliseconds timeout = 15s) {
+  return wait_until(
+      [&] {
+        auto props = get(f, node, "/api/v1/data/user/" + id)["properties"];
+        return props.is_object() && props.value(property, json()) == value;
+      },
+      timeout);
+}
+
+long metric(Federation& f, const std::string& node, const std::string& line_start) {
+  auto text = http(f.http_port(node), "GET", "/metrics").body;
+  auto at = text.find(line_start + " ");
+  if (at == std::string::npos) return -1;
+  return std::stol(text.substr(at + line_start.size() + 1));
+}
+
+TEST(SharedData, OneNodeLikeRhizome) {
+  TempDir dir;
+  Federation f{dir};
+  f.add({"a", {}, kShareAll});
+  f.start("a");
+  ASSERT_TRUE(f.wait_healthy("a")) << f.process("a").log();
+  int port = f.http_port("a");
+  auto put = http(port, "PUT", "/api/user/peon-1", R"({"name":"Peon","age":263})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.json(), json::parse(R"({"id":"peon-1","properties":{"name":"Peon","age":263}})"));
+  EXPECT_EQ(http(port, "GET", "/api/user/peon-1").json()["properties"]["age"], 263);
+  EXPECT_EQ(http(port, "GET", "/api/user/ids").json(), json::parse(R"({"ids":["peon-1"]})"));
+  auto missing = http(port, "GET", "/api/user/nobody");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.json(), json::parse(R"({"error":"Not Found"})"));
+  auto mismatch = http(port, "PUT", "/api/user/peon-1", R"({"id":"peon-2","name":"X"})");
+  EXPECT_EQ(mismatch.status, 400);
+  EXPECT_EQ(mismatch.json()["error"], "ID Mismatch");
+  EXPECT_EQ(mismatch.json()["param"], "peon-1");
+  EXPECT_EQ(mismatch.json()["property"], "peon-2");
+  EXPECT_EQ(http(port, "GET", "/api/deltas/count").json(), 2);
+  EXPECT_EQ(http(port, "GET", "/api/peers/count").json(), 1);
+  EXPECT_EQ(http(port, "GET", "/api/health").json()["status"], "ok");
+  auto deltas = http(port, "GET", "/api/deltas").json();
+  ASSERT_EQ(deltas.size(), 2u);
+  EXPECT_EQ(deltas[0]["creator"], "a");
+  EXPECT_EQ(deltas[0]["pointers"][0]["localContext"], "user");
+  EXPECT_EQ(deltas[0]["pointers"][0]["target"], "peon-1");
+  EXPECT_EQ(http(port, "GET", "/api/delta/ids").json()["ids"].size(), 2u);
+  // A PUT that changes nothing answers at once, with the entity, and writes nothing.
+  auto same = http(port, "PUT", "/api/user/peon-1", R"({"name":"Peon"})", {}, 2s);
+  EXPECT_EQ(same.status, 200);
+  EXPECT_EQ(same.json()["properties"]["age"], 263);
+  EXPECT_EQ(http(port, "GET", "/api/deltas/count").json(), 2);
+  // PUT on the collection makes an id; Rhizome's query finds it.
+  auto made = http(port, "PUT", "/api/user", R"({"properties":{"name":"Grunt","age":0}})");
+  ASSERT_EQ(made.status, 200) << made.body;
+  EXPECT_FALSE(made.json()["id"].get<std::string>().empty());
+  auto q = http(port, "POST", "/api/query/user", R"({"filter":{"<":[{"var":"age"},100]},"maxResults":10})");
+  ASSERT_EQ(q.status, 200) << q.body;
+  EXPECT_EQ(q.json()["success"], true);
+  EXPECT_EQ(q.json()["data"]["totalFound"], 1);
+  auto bad_query = http(port, "POST", "/api/query/user", R"({"filter":{"eval":["x"]}})");
+  EXPECT_EQ(bad_query.status, 400);
+  EXPECT_EQ(bad_query.json()["success"], false);
+}
+
+TEST(SharedData, TheFedmeshApiViewsDeletesAndBadInput) {
+  TempDir dir;
+  Federation f{dir};
+  f.add({"a", {}, kShareAll});
+  f.start("a");
+  ASSERT_TRUE(f.wait_healthy("a")) << f.process("a").log();
+  int port = f.http_port("a");
+  ASSERT_EQ(
+      http(port, "PUT", "/api/v1/collections/user",
+           R"({"properties":{"name":{"type":"string","required":true},"age":{"type":"integer","resolver":"max"}}})")
+          .status,
+      200);
+  auto bad = http(port, "PUT", "/api/v1/data/user/x", R"({"name":"X","age":"old"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("age"), std::string::npos) << bad.body;
+  EXPECT_EQ(http(port, "GET", "/api/v1/deltas/count").json()["count"], 0);
+  for (const char* body : {"not json", "[1,2]", R"({"name":{"nested":1}})"}) {
+    auto r = http(port, "PUT", "/api/v1/data/user/x", body);
+    EXPECT_EQ(r.status, 400) << body << " " << r.body;
+  }
+  EXPECT_EQ(http(port, "PUT", "/api/v1/data/Bad%20Name/x", R"({"a":1})").status, 400);
+  EXPECT_EQ(http(port, "GET", "/api/v1/data/user/x?expand=99").status, 400);
+  EXPECT_EQ(http(port, "GET", "/api/v1/deltas?since=garbage").status, 400);
+  EXPECT_EQ(http(port, "GET", "/api/v1/deltas/count").json()["count"], 0);
+
+  ASSERT_EQ(http(port, "PUT", "/api/v1/data/user/p", R"({"name":"P","age":30})").status, 200);
+  ASSERT_EQ(http(port, "PUT", "/api/v1/data/user/p", R"({"age":20})").status, 200);
+  EXPECT_EQ(http(port, "GET", "/api/v1/data/user/p").json()["properties"]["age"], 30);  // max
+  auto lossless = http(port, "GET", "/api/v1/data/user/p?view=lossless").json();
+  EXPECT_NE(lossless.dump().find("20"), std::string::npos);
+  auto q = http(port, "POST", "/api/v1/data/user/query", R"({"filter":{"==":[{"var":"name"},"P"]},"limit":5})");
+  EXPECT_EQ(q.json()["total"], 1);
+  auto since = http(port, "GET", "/api/v1/deltas?since=a/user:1&limit=10").json();
+  EXPECT_EQ(since["deltas"].size(), 2u);
+  EXPECT_EQ(http(port, "DELETE", "/api/v1/data/user/p").json()["deleted"], true);
+  EXPECT_EQ(http(port, "GET", "/api/v1/data/user/p").status, 404);
+  EXPECT_EQ(http(port, "DELETE", "/api/v1/data/user/p").status, 404);
+  auto collections = http(port, "GET", "/api/v1/data").json();
+  ASSERT_EQ(collections["collections"].size(), 1u);
+  EXPECT_EQ(collections["collections"][0]["name"], "user");
+}
+
+TEST(SharedData, TwoNodesWriteOnOneReadOnTheOther) {
+  TempDir dir;
+  Federation f{dir};
+  f.add({"a", {{"b", true}}, kShareAll});
+  f.add({"b", {}, kShareAll});
+  f.start("b");
+  f.start("a");
+  ASSERT_TRUE(f.wait_healthy("a") && f.wait_healthy("b"));
+  ASSERT_EQ(http(f.http_port("a"), "PUT", "/api/user/peon-1", R"({"name":"Peon","age":741})").status, 200);
+  ASSERT_TRUE(shows(f, "b", "peon-1", "age", 741)) << f.process("b").log();
+  EXPECT_EQ(http(f.http_port("b"), "GET", "/api/user/peon-1").json()["properties"]["name"], "Peon");
+  // And back: b's write reaches a over the same link.
+  ASSERT_EQ(http(f.http_port("b"), "PUT", "/api/user/peon-1", R"({"age":742})").status, 200);
+  EXPECT_TRUE(shows(f, "a", "peon-1", "age", 742));
+}
+
+TEST(SharedData, ALineOfThreeRelaysCatchesUpAndConverges) {
+  TempDir dir;
+  Federation f{dir};
+  f.add({"a", {{"b", true}}, kShareAll});
+  f.add({"b", {{"c", true}}, kShareAll});
+  f.add({"c", {}, kShareAll});
+  for (const char* n : {"c", "b", "a"}) f.start(n);
+  for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(f.wait_healthy(n));
+  // A write at one end is read at the other, through b.
+  ASSERT_EQ(http(f.http_port("a"), "PUT", "/api/user/peon-1", R"({"name":"Peon"})").status, 200);
+  ASSERT_TRUE(shows(f, "c", "peon-1", "name", "Peon")) << f.process("c").log();
+
+  // c goes down; a keeps writing; c catches up after its restart.
+  f.stop("c");
+  for (int i = 0; i < 60; ++i)
+    ASSERT_EQ(http(f.http_port("a"), "PUT", "/api/v1/data/user/u" + std::to_string(i), json{{"n", i}}.dump()).status,
+              200);
+  f.start("c");
+  ASSERT_TRUE(f.wait_healthy("c"));
+  ASSERT_TRUE(shows(f, "c", "u59", "n", 59)) << f.process("c").log();
+  EXPECT_TRUE(wait_until([&] { return get(f, "c", "/api/v1/deltas/count")["count"] == 61; }, 10s));
+
+  // Concurrent writes to one property at both ends converge to one value everywhere.
+  for (int i = 0; i < 5; ++i) {
+    http(f.http_port("a"), "PUT", "/api/v1/data/color/sky", json{{"hex", "#a0000" + std::to_string(i)}}.dump());
+    http(f.http_port("c"), "PUT", "/api/v1/data/color/sky", json{{"hex", "#c0000" + std::to_string(i)}}.dump());
+  }
+  auto same_everywhere = [&] {
+    auto va = get(f, "a", "/api/v1/data/color/sky");
+    return !va.is_null() && va == get(f, "b", "/api/v1/data/color/sky") &&
+           va == get(f, "c", "/api/v1/data/color/sky") &&
+           get(f, "a", "/api/v1/deltas/count") == get(f, "c", "/api/v1/deltas/count");
+  };
+  EXPECT_TRUE(wait_until(same_everywhere, 15s));
+  // No loop: counts settle.
+  auto count = get(f, "b", "/api/v1/deltas/count")["count"];
+  EXPECT_EQ(count, 71);
+}
+
+TEST(SharedData, TamperedDeltasAndForeignCreatorsAreRefusedAndCounted) {
+  TempDir dir;
+  Federation f{dir};
+  // mallory's certificate comes from another CA, which b trusts and c does not.
+  f.add({"mallory", {{"b", true}}, kShareAll, "evil", "", {}, {"evil/ca.crt", "ca/ca.crt"}});
+  f.add({"b", {{"c", true}}, kShareAll, "ca", "", {}, {"ca/ca.crt", "evil/ca.crt"}});
+  f.add({"c", {}, kShareAll});
+  f.add({"d", {}, kShareAll});
+  for (const char* n : {"c", "b", "mallory", "d"}) f.start(n);
+  for (const char* n : {"mallory", "b", "c", "d"}) ASSERT_TRUE(f.wait_healthy(n)) << f.process(n).log();
+  ASSERT_EQ(http(f.http_port("mallory"), "PUT", "/api/v1/data/user/x", R"({"evil":true})").status, 200);
+  ASSERT_TRUE(shows(f, "b", "x", "evil", true)) << f.process("b").log();
+  // b relays it; c refuses it: its creator does not chain to a CA c trusts.
+  EXPECT_TRUE(
+      wait_until([&] { return metric(f, "c", "fedmesh_data_rejected_total{reason=\"untrusted_creator\"}") >= 1; }, 15s))
+      << f.process("c").log();
+  EXPECT_EQ(http(f.http_port("c"), "GET", "/api/v1/data/user/x").status, 404);
+
+  // A tampered delta: b's signed page, one value changed and its id recomputed, sent to
+  // d (which holds nothing yet) by a trusted peer: refused, counted, nothing stored.
+  ASSERT_EQ(http(f.http_port("b"), "PUT", "/api/v1/data/user/y", R"({"v":1})").status, 200);
+  PeerClient as_c(dir, "c");
+  auto page = as_c.request(f.fed_port("b"), "b", "GET", "/fed/v1/data/page?creator=b&collection=user&since=0&limit=10");
+  ASSERT_TRUE(page && page->status == 200) << (page ? page->body : page.error().message());
+  auto message = json::parse(page->body);
+  ASSERT_EQ(message["deltas"].size(), 1u);
+  auto delta = data::delta_from_json(message["deltas"][0]);
+  ASSERT_TRUE(delta);
+  delta->value = 2.0;
+  data::seal(*delta);
+  message["deltas"][0] = data::to_json(*delta);
+  PeerClient as_b(dir, "b");
+  auto r = as_b.post(f.fed_port("d"), "d", "/fed/v1/data/deltas", message.dump());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["rejected"]["bad_signature"], 1) << r->body;
+  EXPECT_EQ(metric(f, "d", "fedmesh_data_rejected_total{reason=\"bad_signature\"}"), 1);
+  EXPECT_EQ(get(f, "d", "/api/v1/deltas/count")["count"], 0);
+  // The untouched page is accepted: b's certificate travels with it.
+  auto good = as_b.post(f.fed_port("d"), "d", "/fed/v1/data/deltas", page->body);
+  ASSERT_TRUE(good);
+  EXPECT_EQ(json::parse(good->body)["stored"], 1) << good->body;
+  // Not a valid message, or heads of the wrong shape: a clear 400, never a 500.
+  auto garbage = as_b.post(f.fed_port("d"), "d", "/fed/v1/data/deltas", "{\"deltas\": 5}");
+  ASSERT_TRUE(garbage);
+  EXPECT_EQ(garbage->status, 400) << garbage->body;
+  auto heads = as_b.post(f.fed_port("d"), "d", "/fed/v1/data/heads", R"({"heads":[{"creator":"b"}]})");
+  ASSERT_TRUE(heads);
+  EXPECT_EQ(heads->status, 400);
+}
+
+TEST(SharedData, ReplicationOnPostgreSql) {
+  PostgresServer pg;
+  TempDir dir;
+  Federation f{dir};
+  auto store = [&] { return "[store]\nbackend = \"postgresql\"\nurl = \"" + pg.create_database() + "\"\n"; };
+  f.add({"a", {{"b", true}}, kShareAll + store()});
+  f.add({"b", {}, kShareAll + store()});
+  f.start("b");
+  f.start("a");
+  ASSERT_TRUE(f.wait_healthy("a") && f.wait_healthy("b")) << f.process("a").log();
+  ASSERT_EQ(http(f.http_port("a"), "PUT", "/api/user/peon-1", R"({"name":"Peon","age":741})").status, 200);
+  ASSERT_TRUE(shows(f, "b", "peon-1", "age", 741)) << f.process("b").log();
+  // b restarts and keeps what it had; a's writes meanwhile arrive.
+  f.stop("b");
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(http(f.http_port("a"), "PUT", "/api/v1/data/user/u" + std::to_string(i), json{{"n", i}}.dump()).status,
+              200);
+  f.start("b");
+  ASSERT_TRUE(f.wait_healthy("b"));
+  ASSERT_TRUE(shows(f, "b", "u19", "n", 19));
+  EXPECT_EQ(get(f, "b", "/api/v1/data/user/peon-1")["properties"]["age"], 741);
+  auto bad = http(f.http_port("b"), "PUT", "/api/v1/data/user/z", "{]");
+  EXPECT_EQ(bad.status, 400);
+}
+
+}  // namespace
+}  // namespace fedmesh::testing
