@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps demo-deps build demo-build test lint demo demo-down trio bench clean format
+.PHONY: deps demo-deps build demo-build test lint demo demo-down trio shared-data shared-data-down bench clean format
 
 # Everything: build, tests (PostgreSQL, Chromium, promtool), benchmarks.
 deps:
@@ -39,6 +39,13 @@ demo-down: demo-build
 
 trio: demo-build
 	@bash examples/trio/run.sh $(BUILD)/src/cli/fedmesh
+
+# Three organizations share shipments over a line of nodes (examples/shared-data/README.md).
+shared-data: demo-build
+	@bash examples/shared-data/run.sh $(BUILD)/src/cli/fedmesh
+
+shared-data-down: demo-build
+	@bash examples/shared-data/run.sh $(BUILD)/src/cli/fedmesh down
 
 bench: build
 	@bash bench/run.sh $(BUILD)

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/data_commands.hpp"
 #include "cli/network_commands.hpp"
 
 int main(int argc, char** argv) {
@@ -97,6 +98,23 @@ int main(int argc, char** argv) {
   rquery->add_flag("--json", rq_json, "Print the JSON answer");
   rquery->add_option("--network", rq_net, "Network folder (default: the current directory)");
 
+  fedmesh::cli::DataCommand dc;
+  auto* data = app.add_subcommand(
+      "data", "Shared data: fedmesh data get|put|delete|ids|query|deltas NODE ... (docs/data-model.md)");
+  data->add_option("verb", dc.verb, "get | put | delete | ids | query | deltas")
+      ->required()
+      ->check(CLI::IsMember({"get", "put", "delete", "ids", "query", "deltas"}));
+  data->add_option("node", dc.node, "Node name (of the network) or operator URL")->required();
+  data->add_option("args", dc.args,
+                   "get/delete: COLLECTION ID; put: COLLECTION [ID] '{props}'; ids: COLLECTION; query: COLLECTION "
+                   "['{filter}']");
+  data->add_option("--view", dc.view, "get: resolved (default) or lossless")
+      ->check(CLI::IsMember({"resolved", "lossless"}));
+  data->add_option("--expand", dc.expand, "get: follow references this deep")->check(CLI::Range(0, 10));
+  data->add_option("--since", dc.since, "deltas: creator/collection:seq,... to start after");
+  data->add_option("--limit", dc.limit, "ids, query, deltas: at most this many")->check(CLI::Range(1, 10000));
+  data->add_option("--network", dc.network, "Network folder (default: the current directory)");
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -124,6 +142,7 @@ int main(int argc, char** argv) {
   if (*call) return fedmesh::cli::call_skill(call_node, call_skill_name, call_args, call_net);
   if (*event) return fedmesh::cli::fire_event(event_node, event_name, event_payload, event_net);
   if (*rquery) return fedmesh::cli::registry_query(rq_node, rq_q, rq_by, rq_page, rq_pp, rq_json, rq_net);
+  if (*data) return fedmesh::cli::data_command(dc);
   if (*version) return fedmesh::cli::version();
   return 2;
 }

@@ -35,7 +35,30 @@ Result<Network> load_network(const std::string& dir) {
   if (!net.dir.empty() && net.dir.back() == '/') net.dir.pop_back();
   const json& t = *tree;
   for (const auto& [k, _] : t.items()) {
-    if (k != "name" && k != "nodes" && k != "links") return bad(k, "unknown key (known: name, nodes, links)");
+    if (k != "name" && k != "nodes" && k != "links" && k != "data")
+      return bad(k, "unknown key (known: name, nodes, links, data)");
+  }
+  // [{collection = "...", with = ["*" | NAME | "org:NAME"]}], as a node's [data] share.
+  auto check_share = [&](const json& v, const std::string& key) -> Status {
+    if (!v.is_array()) return bad(key, "expected a list of {collection, with} tables");
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const json& r = v[i];
+      std::string where = key + "[" + std::to_string(i) + "]";
+      if (!r.is_object() || !r.contains("collection") || !r["collection"].is_string() || !r.contains("with") ||
+          !r["with"].is_array() || r.size() != 2)
+        return bad(where, "expected {collection = \"NAME\" or \"*\", with = [\"*\", \"PEER\" or \"org:NAME\"]}");
+      for (const auto& w : r["with"])
+        if (!w.is_string()) return bad(where + ".with", "expected a list of strings");
+    }
+    return {};
+  };
+  if (auto d = t.find("data"); d != t.end()) {
+    if (!d->is_object()) return bad("data", "expected a table");
+    for (const auto& [k, v] : d->items()) {
+      if (k != "share") return bad("data." + k, "unknown key (known: share)");
+      if (auto s = check_share(v, "data.share"); !s) return std::move(s).error();
+      net.share = v;
+    }
   }
   net.name = t.value("name", fs::path(net.dir).filename().string());
   auto nodes = t.find("nodes");
@@ -83,8 +106,11 @@ Result<Network> load_network(const std::string& dir) {
           if (!pv.is_object()) return bad(key + "." + pk, "expected a table");
         }
         n.config = v;
+      } else if (k == "share") {
+        if (auto s = check_share(v, key); !s) return std::move(s).error();
+        n.share = v;
       } else {
-        return bad(key, "unknown key (known: organization, http, federation, env, packages, config)");
+        return bad(key, "unknown key (known: organization, http, federation, env, packages, config, share)");
       }
     }
     if (n.http == 0) return bad(where + ".http", "missing required key");

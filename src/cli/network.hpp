@@ -1,5 +1,6 @@
 // A network file (DIR/fedmesh.toml): nodes with ports, env, packages and package
-// config, and links between them. Parsing is pure validation; `up`, `down`, `ps`,
+// config, links between them, and which collections of shared data they share ([data]
+// share for all, a node's `share` for itself). Parsing is pure validation; `up`, `down`, `ps`,
 // `install`, `call` and `event` (network_commands.cpp) act on it.
 #pragma once
 
@@ -21,6 +22,7 @@ struct NetworkNode {
   std::map<std::string, std::string> env;
   std::vector<std::string> packages;                 // folders, resolved against DIR
   nlohmann::json config = nlohmann::json::object();  // package name -> config table
+  nlohmann::json share;  // [{collection, with}] for this node; null: the network's [data] share
 };
 
 struct NetworkLink {
@@ -34,6 +36,7 @@ struct Network {
   std::string name;
   std::vector<NetworkNode> nodes;  // in file order
   std::vector<NetworkLink> links;
+  nlohmann::json share = nlohmann::json::array();  // [data] share: every node's, unless it has its own
   const NetworkNode* node(const std::string& name) const;
   std::string state_dir() const { return dir + "/.fedmesh"; }
 };

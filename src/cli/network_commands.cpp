@@ -93,6 +93,8 @@ bool knows_exports(const NetworkNode& from, const NetworkNode& to) {
   return true;
 }
 
+}  // namespace
+
 Result<std::string> resolve_node(const std::string& node, const std::string& dir) {
   if (node.starts_with("http://") || node.starts_with("https://")) return node;
   auto net = load_network(dir);
@@ -121,8 +123,6 @@ int print_answer(const Result<OperatorResponse>& r, const std::string& what) {
   }
   return 1;
 }
-
-}  // namespace
 
 int network_up(const std::string& dir) {
   auto net = load_network(dir);

@@ -4,7 +4,15 @@
 
 #include <string>
 
+#include "cli/operator_client.hpp"
+#include "core/error.hpp"
+
 namespace fedmesh::cli {
+
+// The operator URL of NODE: a node name of the network in `dir`, or a URL as it is.
+Result<std::string> resolve_node(const std::string& node, const std::string& dir);
+// Prints a 2xx answer's JSON to stdout (0), or the error to stderr (1).
+int print_answer(const Result<OperatorResponse>& r, const std::string& what);
 
 int network_up(const std::string& dir);
 int network_down(const std::string& dir);

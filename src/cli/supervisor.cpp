@@ -90,6 +90,16 @@ Status write_node_config(const Network& net, const NetworkNode& n) {
     if (!k.starts_with("FEDMESH_")) readable.push_back(k);
   }
   if (!readable.empty()) root.insert("skills", toml::table{{"env", std::move(readable)}});
+  const auto& share = n.share.is_array() ? n.share : net.share;
+  if (!share.empty()) {
+    toml::array rules;
+    for (const auto& r : share) {
+      toml::array with;
+      for (const auto& w : r["with"]) with.push_back(w.get<std::string>());
+      rules.push_back(toml::table{{"collection", r["collection"].get<std::string>()}, {"with", std::move(with)}});
+    }
+    root.insert("data", toml::table{{"share", std::move(rules)}});
+  }
   std::ostringstream out;
   out << "# Written by `fedmesh up` from " << net.dir << "/fedmesh.toml; edits are overwritten.\n" << root << "\n";
   return crypto::write_public_file(config_file(net, n.name), out.str(), true);

@@ -146,7 +146,8 @@ Result<std::map<std::string, Value>> check_write(const CollectionSettings& s, co
       if (v->index() == 0) {
         if (r.required) return refuse(name, "is required and may not be null");
       } else if (!fits(r.type, *v)) {
-        return refuse(name, "must be a " + std::string(type_name(r.type)));
+        std::string type(type_name(r.type));
+        return refuse(name, std::string(type == "integer" ? "must be an " : "must be a ") + type);
       } else if (r.type == ValueType::reference) {
         const auto& ref = std::get<EntityRef>(*v);
         if (ref.collection != r.references) return refuse(name, "must reference the collection '" + r.references + "'");

@@ -609,6 +609,30 @@ std::vector<StreamHead> DataService::heads() const {
   return out;
 }
 
+Result<json> DataService::script_call(const std::string& op, const json& args, int depth) {
+  auto text = [&](const char* k) { return args.contains(k) && args[k].is_string() ? args[k].get<std::string>() : ""; };
+  std::string collection = text("collection");
+  if (op == "put" || op == "delete") {
+    WriteRequest req;
+    req.op = op == "put" ? WriteRequest::Op::set : WriteRequest::Op::remove;
+    req.collection = collection;
+    req.id = text("id");
+    if (op == "put") req.properties = args.value("properties", json::object());
+    req.depth = depth;
+    return write_and_wait(std::move(req));
+  }
+  if (op == "get") return get(collection, text("id"), false, 0);
+  if (op == "query") {
+    std::size_t limit = 100;
+    if (args.contains("limit") && args["limit"].is_number_integer())
+      limit = static_cast<std::size_t>(std::clamp<long long>(args["limit"].get<long long>(), 0, 10'000));
+    auto r = query(collection, args.value("filter", json()), limit, 0);
+    if (!r) return r;
+    return (*r)["entities"];
+  }
+  return make_error(ErrorCode::invalid_argument, "no data operation '" + op + "'");
+}
+
 int DataService::add_listener(CommitListener listener) {
   std::lock_guard lock(listeners_mu_);
   listeners_[next_listener_] = std::move(listener);

@@ -136,6 +136,11 @@ class DataService {
   // for the audit paths of runs the commit holds only part of.
   Result<std::string> message_for(const Commit& commit, const std::function<bool(const std::string&)>& shared);
 
+  // Scripts' data.put/get/query/delete (op "put", "get", "query", "delete") with their
+  // arguments as JSON; `depth` is the handler nesting their writes carry. Blocks until
+  // durable: call it from the scripts pool, never from the store pool.
+  Result<nlohmann::json> script_call(const std::string& op, const nlohmann::json& args, int depth);
+
   int add_listener(CommitListener listener);
   void remove_listener(int id);
 

@@ -284,6 +284,37 @@ Status Node::build_data() {
   ropt.retry_max = c.federation.retry_max;
   ropt.call_timeout = c.federation.call_timeout;
   replicator_ = std::make_unique<data::Replicator>(*io_, *peers_, *data_, ropt);
+
+  // Packages: data.* and [collections.NAME]; data.<collection>.changed handlers, nested at
+  // most max_trigger_depth deep (a handler that rewrites what it handles stops there).
+  auto* data = data_.get();
+  skills_->set_data({[data](const std::string& op, const nlohmann::json& args, int depth) {
+                       return data->script_call(op, args, depth);
+                     },
+                     [data](const std::string& package, const nlohmann::json& collections) -> Status {
+                       for (const auto& [name, settings] : collections.items())
+                         if (auto s = data->set_collection(name, settings, "package:" + package); !s) return s;
+                       return {};
+                     }});
+  data_->add_listener([this, max_depth = dopt.max_trigger_depth](const std::shared_ptr<const data::Commit>& commit) {
+    std::map<std::string, nlohmann::json> changed;
+    for (const auto& ref : commit->entities) changed[ref.collection].push_back(ref.id);
+    for (auto& [collection, ids] : changed) {
+      std::string event = "data." + collection + ".changed";
+      if (!skills_->has_handlers(event)) continue;
+      if (commit->depth >= max_depth) {
+        spdlog::warn("data: {} not fired: handlers have written {} levels deep (a handler re-triggering itself?)",
+                     event, commit->depth);
+        continue;
+      }
+      nlohmann::json payload = {{"collection", collection},
+                                {"ids", std::move(ids)},
+                                {"from", commit->from.empty() ? config_.name : commit->from},
+                                {"deltas", commit->deltas.size()}};
+      boost::asio::co_spawn(io_->next(), skills_->fire(event, std::move(payload), commit->depth + 1),
+                            boost::asio::detached);
+    }
+  });
   return {};
 }
 

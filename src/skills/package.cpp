@@ -10,6 +10,7 @@
 #include "core/json.hpp"
 #include "crypto/certs.hpp"
 #include "crypto/files.hpp"
+#include "data/collection.hpp"
 
 namespace fedmesh::skills {
 
@@ -94,7 +95,8 @@ Result<Manifest> parse_manifest(const std::string& text) {
   auto tree = config::parse_tree(text, config::Format::Toml, "package.toml");
   if (!tree) return make_error(ErrorCode::invalid_argument, tree.error().message());
   const json& t = *tree;
-  static const std::vector<std::string> known = {"name", "version", "description", "main", "env", "config", "skills"};
+  static const std::vector<std::string> known = {"name", "version", "description", "main",
+                                                 "env",  "config",  "skills",      "collections"};
   for (const auto& [k, _] : t.items()) {
     if (std::find(known.begin(), known.end(), k) == known.end()) return bad(k, "unknown key");
   }
@@ -141,6 +143,16 @@ Result<Manifest> parse_manifest(const std::string& text) {
     if (json_depth(*it) > kMaxJsonDepth)
       return bad("config", "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     m.config = *it;
+  }
+  if (auto it = t.find("collections"); it != t.end()) {
+    if (!it->is_object()) return bad("collections", "expected [collections.NAME] tables");
+    for (const auto& [cname, settings] : it->items()) {
+      if (!data::valid_collection_name(cname))
+        return bad("collections." + cname, "collection names are 1-64 characters of a-z, 0-9, '_' and '-'");
+      auto s = data::settings_from_json(settings);
+      if (!s) return bad("collections." + cname, s.error().message());
+    }
+    m.collections = *it;
   }
   auto skills = t.find("skills");
   if (skills == t.end() || !skills->is_object() || skills->empty())

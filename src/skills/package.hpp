@@ -50,6 +50,9 @@ struct Manifest {
   std::vector<std::string> env;                      // variables env() may read
   nlohmann::json config = nlohmann::json::object();  // defaults
   std::vector<SkillSpec> skills;
+  // [collections.NAME]: shared-data collection settings (docs/data-model.md, "Schemas"),
+  // applied when the package is installed.
+  nlohmann::json collections = nlohmann::json::object();
   const SkillSpec* skill(std::string_view name) const;
 };
 

@@ -85,6 +85,11 @@ class SkillHost::Host : public RuntimeHost {
       spdlog::info("[{}] {}", package, message);
     }
   }
+  Result<json> data(std::string_view op, const json& args, int depth) override {
+    if (!data_.op) return RuntimeHost::data(op, args, depth);
+    return data_.op(std::string(op), args, depth);
+  }
+  DataHooks data_;  // set once, before packages load
 
  private:
   StateStore& state_;
@@ -320,6 +325,12 @@ asio::awaitable<Result<SkillHost::InstallOutcome>> SkillHost::install(Package pa
       co_return make_error(ErrorCode::invalid_argument,
                            "package " + package.manifest.name + ": init failed: " + r.error().message());
   }
+  if (!package.manifest.collections.empty() && host_->data_.collections) {
+    std::string name = package.manifest.name;
+    const json& collections = package.manifest.collections;
+    auto applied = co_await net::offload(pool_.store(), [&] { return host_->data_.collections(name, collections); });
+    if (!applied) co_return std::move(applied).error();
+  }
   json source = package_source_json(package);
   source["config"] = config.is_object() ? config : json::object();
   PackageRecord record{package.manifest.name, package.manifest.version, package.hash, dump_json(source), now_iso8601()};
@@ -419,7 +430,17 @@ asio::awaitable<Result<json>> SkillHost::drive(std::shared_ptr<Slot> slot, Start
   co_return std::move(step.result);
 }
 
-asio::awaitable<json> SkillHost::fire(std::string event, json payload) {
+void SkillHost::set_data(DataHooks hooks) {
+  host_->data_ = std::move(hooks);
+}
+
+bool SkillHost::has_handlers(std::string_view event) const {
+  std::lock_guard lock(mu_);
+  return std::any_of(slots_.begin(), slots_.end(),
+                     [&](const auto& s) { return s.second->runtime && s.second->runtime->handler_count(event) > 0; });
+}
+
+asio::awaitable<json> SkillHost::fire(std::string event, json payload, int data_depth) {
   std::vector<std::shared_ptr<Slot>> slots;
   {
     std::lock_guard lock(mu_);
@@ -435,7 +456,13 @@ asio::awaitable<json> SkillHost::fire(std::string event, json payload) {
       auto deadline = started + options_.default_timeout;
       CallContext ctx{Caller{}, deadline, 0, new_call_id(), "event " + event};
       auto r = co_await drive(
-          slot, [&](LuaRuntime& rt) { return rt.start_handler(event, i, payload, deadline); }, ctx);
+          slot,
+          [&](LuaRuntime& rt) {
+            auto inv = rt.start_handler(event, i, payload, deadline);
+            if (inv) (*inv)->data_depth = data_depth;
+            return inv;
+          },
+          ctx);
       ++ran;
       record(ctx, "local", options_.node_name, slot->package.manifest.name + " on " + event, r, started);
       if (!r) {

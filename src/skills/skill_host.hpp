@@ -38,6 +38,14 @@
 
 namespace fedmesh::skills {
 
+// How packages reach the node's shared data (set by the node; absent in tests).
+struct DataHooks {
+  // data.put/get/query/delete with their arguments, at a handler nesting depth.
+  std::function<Result<nlohmann::json>(const std::string& op, const nlohmann::json& args, int depth)> op;
+  // A package's [collections.NAME] settings, applied when it is installed.
+  std::function<Status(const std::string& package, const nlohmann::json& collections)> collections;
+};
+
 class SkillHost {
  public:
   SkillHost(net::IoPool& pool, SkillStores stores, federation::PeerManager& peers, SkillHostOptions options);
@@ -65,7 +73,12 @@ class SkillHost {
   boost::asio::awaitable<Result<nlohmann::json>> invoke(std::string package, std::string skill, nlohmann::json args,
                                                         CallContext context);
   // Runs every handler of `event` in every package; returns how many ran and failures.
-  boost::asio::awaitable<nlohmann::json> fire(std::string event, nlohmann::json payload);
+  // `data_depth`: data.*.changed nesting, carried by the handlers' own writes.
+  boost::asio::awaitable<nlohmann::json> fire(std::string event, nlohmann::json payload, int data_depth = 0);
+  // Whether any loaded package handles `event` (cheap: no hop to a strand).
+  bool has_handlers(std::string_view event) const;
+  // Before restore(): how data.* reaches the node.
+  void set_data(DataHooks hooks);
 
   nlohmann::json packages() const;
   nlohmann::json skills() const;

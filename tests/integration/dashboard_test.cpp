@@ -80,5 +80,33 @@ TEST(Dashboard, RunsABlendAndShowsErrorsInChromium) {
   std::cout << "dashboard screenshot: " << shot << "\n";
 }
 
+TEST(Dashboard, TheDataPageShowsCollectionsEntitiesAndHistory) {
+  ASSERT_TRUE(fs::exists("/usr/bin/chromedriver") && fs::exists("/usr/bin/chromium"));
+  TempDir dir;
+  Federation f(dir);
+  f.add({"a", {}, "[data]\nshare = [{collection = \"*\", with = [\"*\"]}]\n"});
+  f.start("a");
+  ASSERT_TRUE(f.wait_healthy("a"));
+  int port = f.http_port("a");
+  ASSERT_EQ(http(port, "PUT", "/api/v1/data/shipment/SHP-1", R"({"status":"packed","pallets":3})").status, 200);
+  ASSERT_EQ(http(port, "PUT", "/api/v1/data/shipment/SHP-1", R"({"status":"in transit"})").status, 200);
+  ASSERT_EQ(http(port, "PUT", "/api/v1/data/shipment/SHP-2", R"({"status":"packed"})").status, 200);
+
+  Browser b(dir);
+  ASSERT_TRUE(b.ok()) << b.error();
+  b.open("http://127.0.0.1:" + std::to_string(port) + "/#data");
+  ASSERT_TRUE(wait_until([&] { return !b.find("#data-collections a.collection[data-name='shipment']").empty(); }, 10s));
+  EXPECT_NE(b.text("#data-collections").find("2"), std::string::npos);  // two entities
+  b.click("#data-collections a.collection[data-name='shipment']");
+  ASSERT_TRUE(wait_until([&] { return !b.find("#data-entities a.entity[data-id='SHP-1']").empty(); }, 10s));
+  b.click("#data-entities a.entity[data-id='SHP-1']");
+  ASSERT_TRUE(wait_until([&] { return b.text("#data-history").find("in transit") != std::string::npos; }, 10s));
+  std::string history = b.text("#data-history");
+  EXPECT_NE(history.find("packed"), std::string::npos) << history;  // the earlier value stays in the history
+  EXPECT_NE(history.find("pallets"), std::string::npos) << history;
+  EXPECT_NE(b.text("#data-resolved").find("in transit"), std::string::npos);
+  b.screenshot("dashboard-data.png");
+}
+
 }  // namespace
 }  // namespace fedmesh::testing

@@ -234,6 +234,81 @@ TEST(SharedData, TamperedDeltasAndForeignCreatorsAreRefusedAndCounted) {
   EXPECT_EQ(heads->status, 400);
 }
 
+TEST(SharedData, PackagesReadWriteAndHandleChangesWithALoopGuard) {
+  TempDir dir;
+  Federation f{dir};
+  f.add({"a", {}, kShareAll});
+  f.start("a");
+  ASSERT_TRUE(f.wait_healthy("a")) << f.process("a").log();
+  int port = f.http_port("a");
+  std::string manifest = R"(name = "orders"
+version = "1.0.0"
+[collections.order]
+resolver = "lww"
+properties = { qty = { type = "integer", required = true }, total = { type = "number", resolver = "sum" } }
+[skills.place]
+[skills.count]
+)";
+  std::string main = R"(
+skill('place', function(args)
+  local o = data.put('order', args.id, { qty = args.qty, total = 5 })
+  local back = data.get('order', args.id)
+  local none = data.get('order', 'nobody')
+  return { put = o, got = back.properties.qty, none = none == nil }
+end)
+skill('count', function()
+  return { orders = #data.query('order', { ['>='] = { { var = 'qty' }, 1 } }) }
+end)
+on('data.order.changed', function(e)
+  for _, id in ipairs(e.ids) do data.put('audit', id, { seen = true, from = e.from }) end
+end)
+-- Rewrites what it handles: stopped by the depth guard, not by the node.
+on('data.loop.changed', function(e)
+  local cur = data.get('loop', 'x')
+  data.put('loop', 'x', { n = cur.properties.n + 1 })
+end)
+skill('loop', function() return data.put('loop', 'x', { n = 0 }) end)
+)";
+  json upload = {{"manifest", manifest + "[skills.loop]\n"}, {"files", {{"main.lua", main}}}};
+  auto installed = http(port, "POST", "/api/v1/packages", upload.dump());
+  ASSERT_EQ(installed.status, 201) << installed.body;
+  EXPECT_EQ(http(port, "GET", "/api/v1/collections/order").json()["properties"]["total"]["resolver"], "sum");
+
+  auto placed = http(port, "POST", "/api/v1/skills/orders/place", R"({"id":"o1","qty":3})");
+  ASSERT_EQ(placed.status, 200) << placed.body;
+  EXPECT_EQ(placed.json()["got"], 3);
+  EXPECT_EQ(placed.json()["none"], true);
+  // The schema holds for scripts too.
+  auto bad = http(port, "POST", "/api/v1/skills/orders/place", R"({"id":"o2","qty":"many"})");
+  EXPECT_NE(bad.status, 200);
+  EXPECT_NE(bad.body.find("qty"), std::string::npos) << bad.body;
+  EXPECT_EQ(http(port, "POST", "/api/v1/skills/orders/count", "{}").json()["orders"], 1);
+  // The handler saw the change and wrote its own delta.
+  EXPECT_TRUE(
+      wait_until([&] { return http(port, "GET", "/api/v1/data/audit/o1").json()["properties"]["seen"] == true; }, 10s));
+  // A handler that re-triggers itself stops at the depth limit; the node stays healthy.
+  ASSERT_EQ(http(port, "POST", "/api/v1/skills/orders/loop", "{}").status, 200);
+  EXPECT_TRUE(wait_until(
+      [&] { return f.process("a").log().find("handlers have written 8 levels") != std::string::npos; }, 10s));
+  EXPECT_EQ(http(port, "GET", "/api/v1/data/loop/x").json()["properties"]["n"], 8);  // 8 nested handlers
+  EXPECT_TRUE(f.healthy("a"));
+}
+
+TEST(SharedData, ABadCollectionInAPackageIsRefusedAtInstall) {
+  TempDir dir;
+  Federation f{dir};
+  f.add({"a", {}, kShareAll});
+  f.start("a");
+  ASSERT_TRUE(f.wait_healthy("a"));
+  json upload = {{"manifest",
+                  "name = \"bad\"\nversion = \"1.0.0\"\n[collections.order]\nresolver = \"loudest\"\n"
+                  "[skills.x]\n"},
+                 {"files", {{"main.lua", "skill('x', function() return 1 end)"}}}};
+  auto r = http(f.http_port("a"), "POST", "/api/v1/packages", upload.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("collections.order"), std::string::npos) << r.body;
+}
+
 TEST(SharedData, ReplicationOnPostgreSql) {
   PostgresServer pg;
   TempDir dir;

@@ -192,7 +192,70 @@ $("#catalog-form").addEventListener("submit", (ev) => { ev.preventDefault(); cat
 $("#catalog-prev").addEventListener("click", () => { catalog.page = Math.max(0, catalog.page - 1); refreshCatalog(); });
 $("#catalog-next").addEventListener("click", () => { catalog.page += 1; refreshCatalog(); });
 
-function refreshAll() { refreshStatus(); refreshPeers(); refreshLedger(); }
+// ---- shared data: collections, entities, and one entity's lossless history ----
+const shared = { collection: null, entity: null };
+const enc = encodeURIComponent;
+
+function timeOf(micros) { return new Date(Math.floor(micros / 1000)).toISOString().replace("T", " ").replace("Z", ""); }
+
+async function refreshData() {
+  const r = await api("GET", "/api/v1/data");
+  if (!r.ok) return;
+  const cols = r.data.collections;
+  $("#data-summary").textContent = cols.length + " collection" + (cols.length === 1 ? "" : "s");
+  fill($("#data-collections tbody"), cols.length ? cols.map((c) => el("tr", { class: c.name === shared.collection ? "selected" : "" },
+    el("td", {}, el("a", { href: "#data", class: "skill-link collection", "data-name": c.name,
+                           onclick: (ev) => { ev.preventDefault(); openCollection(c.name); } }, c.name)),
+    el("td", {}, c.entities),
+    el("td", { class: "muted small" }, c.settings ? Object.keys(c.settings.properties || {}).join(", ") || c.settings.resolver : ""))) :
+    [el("tr", {}, el("td", { colspan: 3, class: "muted" }, "No shared data yet."))]);
+  fill($("#data-links tbody"), r.data.links.map((l) => el("tr", {},
+    el("td", {}, l.peer), el("td", {}, el("span", { class: "badge " + l.state }, l.state)),
+    el("td", {}, l.deltas_sent), el("td", {}, l.deltas_pulled), el("td", {}, l.queued))));
+  if (shared.collection) openCollection(shared.collection, true);
+}
+
+async function openCollection(name, quiet) {
+  shared.collection = name;
+  $("#data-collection-name").textContent = name;
+  const r = await api("GET", "/api/v1/data/" + enc(name) + "/ids?limit=500");
+  if (!r.ok) return;
+  $("#data-entities").replaceChildren(...r.data.ids.map((id) => el("li", { class: id === shared.entity ? "selected" : "" },
+    el("a", { href: "#data", class: "skill-link entity", "data-id": id,
+              onclick: (ev) => { ev.preventDefault(); openEntity(id); } }, id))));
+  if (!quiet) document.querySelectorAll("#data-collections tr").forEach((tr) =>
+    tr.classList.toggle("selected", !!tr.querySelector(`[data-name="${CSS.escape(name)}"]`)));
+}
+
+async function openEntity(id) {
+  shared.entity = id;
+  $("#data-entity-name").textContent = shared.collection + "/" + id;
+  document.querySelectorAll("#data-entities li").forEach((li) =>
+    li.classList.toggle("selected", !!li.querySelector(`[data-id="${CSS.escape(id)}"]`)));
+  const path = "/api/v1/data/" + enc(shared.collection) + "/" + enc(id);
+  const [resolved, lossless] = await Promise.all([api("GET", path), api("GET", path + "?view=lossless")]);
+  $("#data-resolved").textContent = resolved.ok ? JSON.stringify(resolved.data.properties, null, 2) : "(deleted)";
+  if (!lossless.ok) { fill($("#data-history tbody"), []); return; }
+  const rows = [];
+  for (const [prop, values] of Object.entries(lossless.data.properties)) {
+    for (const v of values) {
+      const note = v.negated ? "negated" : v.deleted ? "deleted" : "";
+      rows.push({ time: v.time, tr: el("tr", { class: note ? "hidden-value" : "" },
+        el("td", {}, prop), el("td", {}, el("code", {}, JSON.stringify(v.value))), el("td", {}, v.creator),
+        el("td", { class: "small" }, timeOf(v.time)), el("td", {}, el("code", { title: v.delta }, v.delta.slice(0, 12))),
+        el("td", { class: "muted small" }, note)) });
+    }
+  }
+  for (const d of lossless.data.deletes) {
+    rows.push({ time: d.time, tr: el("tr", {}, el("td", {}, el("em", {}, "deleted")), el("td", {}, ""), el("td", {}, d.creator),
+      el("td", { class: "small" }, timeOf(d.time)), el("td", {}, el("code", { title: d.delta }, d.delta.slice(0, 12))),
+      el("td", { class: "muted small" }, d.negated ? "negated" : "")) });
+  }
+  rows.sort((a, b) => a.time - b.time);
+  fill($("#data-history tbody"), rows.map((r) => r.tr));
+}
+
+function refreshAll() { refreshStatus(); refreshPeers(); refreshLedger(); refreshData(); }
 
 $("#run-form").addEventListener("submit", runSkill);
 $("#skill-select").addEventListener("change", describeSkill);

@@ -1,5 +1,5 @@
-// The package API as scripts see it: skill, on, every, env, state.*, log.*, fed.* and
-// config. Each binding takes its package State as upvalue 1; fed calls suspend the
+// The package API as scripts see it: skill, on, every, env, state.*, log.*, fed.*,
+// data.* and config. Each binding takes its package State as upvalue 1; fed calls suspend the
 // invocation's thread and the host answers them (runtime.hpp).
 #include <cmath>
 #include <cstdlib>
@@ -266,6 +266,55 @@ int api_fed_find(lua_State* L) {
   return suspend_for(L, std::move(r));
 }
 
+// data.*: the node's shared data, synchronously (the store answers in milliseconds).
+// Errors (a schema violation, a bad name) are raised with their message.
+int data_op(lua_State* L, const char* op, json args) {
+  State* st = state_of(L);
+  Invocation* inv = invocation_of(L);
+  int depth = inv ? inv->data_depth : 0;
+  auto r = st->host->data(op, args, depth);
+  if (!r) {
+    if (r.error().code() == ErrorCode::not_found && std::string_view(op) == "get") {
+      lua_pushnil(L);
+      return 1;
+    }
+    return luaL_error(L, "data.%s: %s", op, r.error().message().c_str());
+  }
+  push_json(L, *r);
+  return 1;
+}
+
+std::string check_name(lua_State* L, int idx, const char* what) {
+  std::size_t len = 0;
+  const char* s = luaL_checklstring(L, idx, &len);
+  if (len == 0 || len > 256) luaL_error(L, "data: %s must be 1-256 characters", what);
+  return std::string(s, len);
+}
+
+int api_data_put(lua_State* L) {
+  json args = {{"collection", check_name(L, 1, "a collection")}};
+  if (!lua_isnil(L, 2)) args["id"] = check_name(L, 2, "an id");
+  luaL_checktype(L, 3, LUA_TTABLE);
+  args["properties"] = check_json(L, 3);
+  if (args["properties"].is_array() && args["properties"].empty()) args["properties"] = json::object();
+  return data_op(L, "put", std::move(args));
+}
+
+int api_data_get(lua_State* L) {
+  return data_op(L, "get", {{"collection", check_name(L, 1, "a collection")}, {"id", check_name(L, 2, "an id")}});
+}
+
+int api_data_query(lua_State* L) {
+  json args = {{"collection", check_name(L, 1, "a collection")}};
+  if (!lua_isnoneornil(L, 2)) args["filter"] = check_json(L, 2);
+  if (!lua_isnoneornil(L, 3)) args["limit"] = luaL_checkinteger(L, 3);
+  return data_op(L, "query", std::move(args));
+}
+
+int api_data_delete(lua_State* L) {
+  return data_op(L, "delete", {{"collection", check_name(L, 1, "a collection")}, {"id", check_name(L, 2, "an id")}});
+}
+
 void set_funcs(lua_State* L, State* st, const luaL_Reg* funcs) {
   lua_pushlightuserdata(L, st);
   luaL_setfuncs(L, funcs, 1);
@@ -304,6 +353,14 @@ void open_api(lua_State* L, State* st, int g, const json& config) {
   lua_newtable(L);
   set_funcs(L, st, log_fns);
   lua_setfield(L, g, "log");
+  const luaL_Reg data_fns[] = {{"put", call_guarded<api_data_put>},
+                               {"get", call_guarded<api_data_get>},
+                               {"query", call_guarded<api_data_query>},
+                               {"delete", call_guarded<api_data_delete>},
+                               {nullptr, nullptr}};
+  lua_newtable(L);
+  set_funcs(L, st, data_fns);
+  lua_setfield(L, g, "data");
   push_json(L, config.is_object() ? config : json::object());
   lua_setfield(L, g, "config");
 }

@@ -68,7 +68,7 @@ Status LuaRuntime::set_up(const json& config) {
     lua::open_sandbox(L, st, g);
     lua::open_api(L, st, g, config);
     // Libraries and config become read-only proxies.
-    for (const char* name : {"string", "table", "math", "utf8", "os", "state", "fed", "log", "config"}) {
+    for (const char* name : {"string", "table", "math", "utf8", "os", "state", "fed", "log", "config", "data"}) {
       lua_getfield(L, g, name);
       lua::make_readonly(L, std::string_view(name) == "config");
       lua_setfield(L, g, name);

@@ -62,6 +62,12 @@ class RuntimeHost {
   virtual nlohmann::json self() = 0;                         // fed.self()
   virtual nlohmann::json peers(std::string_view skill) = 0;  // fed.peers{skill=...}
   virtual void log(std::string_view package, std::string_view level, std::string_view message) = 0;
+  // data.put/get/query/delete: `op` with its arguments; `depth` is the data.*.changed
+  // handler nesting of the invocation (0 outside such handlers).
+  virtual Result<nlohmann::json> data(std::string_view op, const nlohmann::json& args, int depth) {
+    (void)op, (void)args, (void)depth;
+    return make_error(ErrorCode::unavailable, "shared data is not available here");
+  }
 };
 
 class LuaRuntime {
@@ -104,6 +110,7 @@ class LuaRuntime {
     Clock::time_point deadline;
     std::string what;
     bool allow_fed = true;
+    int data_depth = 0;  // data.*.changed handler nesting: writes made here carry it
     std::string killed;  // why the invocation was stopped ("" while running)
     ErrorCode kill_code = ErrorCode::resource_exhausted;
     std::optional<FedRequest> request;
