@@ -76,6 +76,7 @@ json key_json(const OrderKey& k) {
 
 bool EntityState::apply(const Delta& d) {
   if (!seen_.insert(d.id).second) return false;
+  memo_.clear();
   OrderKey key{d.time, intern_creator(d.creator), d.id};
   switch (d.kind) {
     case DeltaKind::set:
@@ -115,6 +116,14 @@ bool EntityState::exists() const {
 }
 
 std::optional<json> EntityState::resolved(const std::string& property, Resolver resolver) const {
+  // Resolvers that look at every value (sum, majority...) run once per change, not per read.
+  if (auto m = memo_.find(property); m != memo_.end() && m->second.first == resolver) return m->second.second;
+  auto v = compute(property, resolver);
+  memo_[property] = {resolver, v};
+  return v;
+}
+
+std::optional<json> EntityState::compute(const std::string& property, Resolver resolver) const {
   auto p = properties_.find(property);
   if (p == properties_.end()) return std::nullopt;
   const auto& entries = p->second;
@@ -176,22 +185,27 @@ std::optional<json> EntityState::resolved(const std::string& property, Resolver 
       return out;
     }
     case Resolver::majority: {
-      // Count each distinct value; the latest occurrence breaks ties (live is in order).
-      std::vector<std::pair<const Value*, std::pair<std::size_t, std::size_t>>> tally;  // value, (count, last index)
-      for (std::size_t i = 0; i < live.size(); ++i) {
-        auto it = std::find_if(tally.begin(), tally.end(),
-                               [&](const auto& t) { return compare(*t.first, live[i]->value) == 0; });
-        if (it == tally.end()) {
-          tally.push_back({&live[i]->value, {1, i}});
-        } else {
-          ++it->second.first;
-          it->second.second = i;
+      // Count each distinct value (sorted, so equal values are neighbours); the most
+      // votes win, and among equals the value voted for latest (live is in order).
+      std::vector<std::size_t> order(live.size());
+      for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        int c = compare(live[a]->value, live[b]->value);
+        return c != 0 ? c < 0 : a < b;
+      });
+      std::pair<std::size_t, std::size_t> best{0, 0};  // (votes, latest index)
+      const Value* winner = nullptr;
+      for (std::size_t i = 0; i < order.size();) {
+        std::size_t j = i;
+        while (j < order.size() && compare(live[order[i]]->value, live[order[j]]->value) == 0) ++j;
+        std::pair<std::size_t, std::size_t> votes{j - i, order[j - 1]};
+        if (!winner || best < votes) {
+          best = votes;
+          winner = &live[order[i]]->value;
         }
-        if (tally.size() > 4096) break;  // a property with thousands of distinct values has no majority to speak of
+        i = j;
       }
-      auto best = std::max_element(tally.begin(), tally.end(),
-                                   [](const auto& a, const auto& b) { return a.second < b.second; });
-      return to_json(*best->first);
+      return to_json(*winner);
     }
     default: return std::nullopt;
   }

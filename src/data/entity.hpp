@@ -79,6 +79,7 @@ class EntityState {
 
  private:
   bool visible(const Entry& e, const OrderKey* tomb) const;
+  std::optional<nlohmann::json> compute(const std::string& property, Resolver resolver) const;
   const OrderKey* latest_tombstone() const;
 
   std::map<std::string, std::vector<Entry>> properties_;  // each in resolution order
@@ -90,6 +91,9 @@ class EntityState {
   std::vector<Negation> negations_;
   std::unordered_set<DeltaId, DeltaIdHash> negated_;  // targets of negations
   std::unordered_set<DeltaId, DeltaIdHash> seen_;
+  // Resolved values since the last apply: property -> (resolver, value). Reads fill it,
+  // which the owner's lock covers like any other access.
+  mutable std::map<std::string, std::pair<Resolver, std::optional<nlohmann::json>>> memo_;
 };
 
 }  // namespace fedmesh::data

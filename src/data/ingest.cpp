@@ -160,7 +160,11 @@ Result<IngestReport> DataService::ingest(const std::string& from, const WireBatc
   }
 
   if (!accepted.empty()) {
+    std::vector<EntityRef> refs;
+    for (const Delta* d : accepted) refs.push_back({d->collection, d->entity});
+    preload(refs);
     std::map<std::string, std::shared_ptr<EntityState>> touched;
+    std::map<std::string, std::pair<bool, bool>> before;  // key -> (held deltas, existed)
     for (const Delta* d : accepted) {
       auto key = cache_key(d->collection, d->entity);
       if (touched.contains(key)) continue;
@@ -170,14 +174,17 @@ Result<IngestReport> DataService::ingest(const std::string& from, const WireBatc
         return std::move(st).error();
       }
       touched[key] = *st;
+      {
+        std::lock_guard clock(cache_mu_);
+        before[key] = {(*st)->size() > 0, (*st)->exists()};
+      }
       commit->entities.push_back({d->collection, d->entity});
     }
     std::vector<EntityExistence> existence;
     {
       std::lock_guard clock(cache_mu_);
       for (const Delta* d : accepted) touched[cache_key(d->collection, d->entity)]->apply(*d);
-      for (const auto& ref : commit->entities)
-        existence.push_back({ref.collection, ref.id, touched[cache_key(ref.collection, ref.id)]->exists()});
+      existence = existence_changes(commit->entities, touched, before);
     }
     for (const Delta* d : accepted) commit->deltas.push_back(record_of(*d, canonical(*d)));
     auto stored = store_.append(commit->deltas, new_runs, existence);

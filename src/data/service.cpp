@@ -141,6 +141,40 @@ Result<std::shared_ptr<EntityState>> DataService::state_of(const std::string& co
   return state;
 }
 
+void DataService::preload(const std::vector<EntityRef>& refs) {
+  std::map<std::string, std::vector<std::string>> missing;  // collection -> ids not cached
+  {
+    std::lock_guard lock(cache_mu_);
+    for (const auto& r : refs)
+      if (!cache_.find(cache_key(r.collection, r.id))) missing[r.collection].push_back(r.id);
+  }
+  for (auto& [collection, ids] : missing) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    if (ids.size() < 8) continue;  // a few reads cost less than building the query
+    auto known = store_.known_entities(collection, ids);
+    if (!known) continue;  // state_of reads them one by one
+    std::set<std::string> held(known->begin(), known->end());
+    std::lock_guard lock(cache_mu_);
+    for (const auto& id : ids)
+      if (!held.contains(id)) cache_.put(cache_key(collection, id), std::make_shared<EntityState>());
+  }
+}
+
+std::vector<EntityExistence> DataService::existence_changes(
+    const std::vector<EntityRef>& entities, const std::map<std::string, std::shared_ptr<EntityState>>& touched,
+    const std::map<std::string, std::pair<bool, bool>>& before) {
+  std::vector<EntityExistence> out;
+  for (const auto& ref : entities) {
+    auto key = cache_key(ref.collection, ref.id);
+    bool exists = touched.at(key)->exists();
+    auto b = before.find(key);
+    if (b != before.end() && b->second.first && b->second.second == exists) continue;  // its row says so already
+    out.push_back({ref.collection, ref.id, exists});
+  }
+  return out;
+}
+
 json DataService::entity_json(const std::string& collection, const std::string& id, const EntityState& s) const {
   auto settings = settings_for(collection);
   return {{"id", id}, {"properties", s.resolved([&](const std::string& p) { return settings.resolver_for(p); })}};
@@ -194,14 +228,25 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
   {
     std::unique_lock lock(write_mu_);
     std::map<std::string, std::shared_ptr<EntityState>> touched;  // this batch's states, pinned
+    std::map<std::string, std::pair<bool, bool>> before;          // key -> (held deltas, existed)
     auto load = [&](const std::string& collection, const std::string& id) -> Result<std::shared_ptr<EntityState>> {
       auto key = cache_key(collection, id);
       if (auto it = touched.find(key); it != touched.end()) return it->second;
       auto s = state_of(collection, id);
-      if (s) touched[key] = *s;
+      if (s) {
+        touched[key] = *s;
+        std::lock_guard clock(cache_mu_);
+        before[key] = {(*s)->size() > 0, (*s)->exists()};
+      }
       return s;
     };
     auto saved_heads = heads_;
+    std::vector<EntityRef> refs;
+    for (auto& p : batch) {
+      if (p.req.op == WriteRequest::Op::set && p.req.id.empty()) p.req.id = new_entity_id();
+      refs.push_back({p.req.collection, p.req.id});
+    }
+    preload(refs);
     std::vector<Delta> made;
     std::vector<std::string> bodies;
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -279,8 +324,8 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
         }
         if (!property) {
           // Only a value can be negated: a negation or a delete is final.
-          auto row = store_.find(req.negate);
-          if (row && *row && (*row)->collection == req.collection && (*row)->entity == req.id) {
+          auto row = store_.find(req.collection, req.id, req.negate);
+          if (row && *row) {
             auto d = delta_from_record(**row);
             if (d && d->kind != DeltaKind::set) {
               answers[i] = make_error(
@@ -354,8 +399,7 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
       std::vector<EntityExistence> existence;
       {
         std::lock_guard clock(cache_mu_);
-        for (const auto& ref : commit->entities)
-          existence.push_back({ref.collection, ref.id, touched[cache_key(ref.collection, ref.id)]->exists()});
+        existence = existence_changes(commit->entities, touched, before);
       }
       auto stored = store_.append(commit->deltas, commit->runs, existence);
       if (!stored) {

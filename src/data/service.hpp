@@ -157,6 +157,16 @@ class DataService {
   // The state of an entity, from the cache or the store. Call with write_mu_ held
   // (shared or unique).
   Result<std::shared_ptr<EntityState>> state_of(const std::string& collection, const std::string& id);
+  // Before a commit touches many entities: those the store has never seen start empty in
+  // the cache, found by one query per collection instead of one read each. Call with
+  // write_mu_ held (unique).
+  void preload(const std::vector<EntityRef>& refs);
+  // The data_entities rows a commit must write: entities new to the store, and those
+  // whose existence changed. `before`: key -> (held deltas, existed) ahead of the commit.
+  // Call with cache_mu_ held.
+  static std::vector<EntityExistence> existence_changes(
+      const std::vector<EntityRef>& entities, const std::map<std::string, std::shared_ptr<EntityState>>& touched,
+      const std::map<std::string, std::pair<bool, bool>>& before);
   nlohmann::json entity_json(const std::string& collection, const std::string& id, const EntityState& s) const;
   nlohmann::json expand(const nlohmann::json& properties, int depth, std::vector<std::string>& path);
   void notify(const std::shared_ptr<const Commit>& commit);

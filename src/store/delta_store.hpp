@@ -65,7 +65,7 @@ class DeltaStore {
   virtual ~DeltaStore() = default;
   // Appends deltas (in order), the runs that cover them and the entities' new existence,
   // all in one transaction: a crash stores all of it or none. store_error (nothing
-  // stored) when an id or a (creator, collection, seq) is already held.
+  // stored) when a (creator, collection, seq) is already held.
   virtual Status append(const std::vector<DeltaRecord>& deltas, const std::vector<RunRecord>& runs,
                         const std::vector<EntityExistence>& entities) = 0;
   // One entity's deltas, in arrival order.
@@ -75,7 +75,11 @@ class DeltaStore {
                                                   std::int64_t from, std::int64_t to) = 0;
   // Deltas after `after_position`, in arrival order, at most `limit`.
   virtual Result<std::vector<DeltaRecord>> page(std::int64_t after_position, std::size_t limit) = 0;
-  virtual Result<std::optional<DeltaRecord>> find(std::string_view id) = 0;
+  // One delta of an entity by id. Ids are not indexed on their own (they are random, and
+  // a unique (creator, collection, seq) already keeps each delta once): always look one
+  // up within its entity.
+  virtual Result<std::optional<DeltaRecord>> find(std::string_view collection, std::string_view entity,
+                                                  std::string_view id) = 0;
   virtual Result<std::int64_t> count() = 0;
   // Every stream's highest seq.
   virtual Result<std::vector<StreamHead>> heads() = 0;
@@ -85,6 +89,10 @@ class DeltaStore {
   // Entities of a collection that exist, by id (bytes); from `after`, at most `limit`.
   virtual Result<std::vector<std::string>> entities(std::string_view collection, std::string_view after,
                                                     std::size_t limit) = 0;
+  // Which of `entities` of a collection hold deltas (existing or deleted); one query per
+  // few hundred names, so a batch of new entities costs no read each.
+  virtual Result<std::vector<std::string>> known_entities(std::string_view collection,
+                                                          const std::vector<std::string>& entities) = 0;
   // Collections that hold deltas, with their entity counts (existing ones).
   virtual Result<std::vector<std::pair<std::string, std::int64_t>>> collections() = 0;
 

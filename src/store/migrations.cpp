@@ -72,7 +72,7 @@ ALTER TABLE registry_nodes ADD COLUMN kind TEXT NOT NULL DEFAULT 'fedmesh';
       {6, "shared data: deltas, signed runs, creators, entities, collections", R"sql(
 CREATE TABLE data_deltas (
   position   {serial_id},
-  id         TEXT NOT NULL UNIQUE,
+  id         TEXT NOT NULL,
   creator    TEXT NOT NULL,
   collection TEXT NOT NULL,
   seq        {int64} NOT NULL,

@@ -102,8 +102,12 @@ class SqlDeltas final : public DeltaStore {
                   {after_position, static_cast<std::int64_t>(limit)});
   }
 
-  Result<std::optional<DeltaRecord>> find(std::string_view id) override {
-    auto rows = select("deltas.find", "SELECT " + std::string(kDeltaColumns) + " FROM data_deltas WHERE id = ?1", {id});
+  Result<std::optional<DeltaRecord>> find(std::string_view collection, std::string_view entity,
+                                          std::string_view id) override {
+    auto rows = select(
+        "deltas.find",
+        "SELECT " + std::string(kDeltaColumns) + " FROM data_deltas WHERE collection = ?1 AND entity = ?2 AND id = ?3",
+        {collection, entity, id});
     if (!rows) return std::move(rows).error();
     if (rows->empty()) return std::optional<DeltaRecord>();
     return std::optional<DeltaRecord>(std::move(rows->front()));
@@ -138,6 +142,25 @@ class SqlDeltas final : public DeltaStore {
                        out.push_back({r.text(0), r.text(1), r.integer(2), r.integer(3), r.text(4), r.text(5)});
                      });
     if (!s) return std::move(s).error();
+    return out;
+  }
+
+  Result<std::vector<std::string>> known_entities(std::string_view collection,
+                                                  const std::vector<std::string>& entities) override {
+    constexpr std::size_t kChunk = 400;  // bound parameters per statement
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < entities.size(); i += kChunk) {
+      std::size_t n = std::min(kChunk, entities.size() - i);
+      std::string sql = "SELECT entity FROM data_entities WHERE collection = ?1 AND entity IN (";
+      std::vector<SqlValue> args{collection};
+      for (std::size_t k = 0; k < n; ++k) {
+        sql += (k ? ",?" : "?") + std::to_string(k + 2);
+        args.emplace_back(std::string_view(entities[i + k]));
+      }
+      sql += ")";
+      auto s = db_.run_values("deltas.known", sql, args, [&](const SqlRow& r) { out.push_back(r.text(0)); });
+      if (!s) return std::move(s).error();
+    }
     return out;
   }
 

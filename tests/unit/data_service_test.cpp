@@ -319,6 +319,26 @@ TEST_P(DataServiceTest, APageStartingInsideARunCarriesAuditPaths) {
   EXPECT_EQ(blue->take("red", tail->first).duplicates, 6u);
 }
 
+TEST_P(DataServiceTest, AMessageOfManyNewEntitiesIsStoredAndEachReadsBack) {
+  auto red = node("red");
+  auto blue = node("blue");
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(red->put("user", "n" + std::to_string(i), {{"v", i}}));
+  ASSERT_TRUE(blue->put("user", "n3", {{"mine", true}}));  // one blue holds already
+  auto page = red->service->page("red", "user", 0, 1000, 1 << 20);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(blue->take("red", page->first).stored, 40u);
+  for (int i = 0; i < 40; ++i)
+    EXPECT_EQ((*blue->service->get("user", "n" + std::to_string(i), false, 0))["properties"]["v"], i);
+  EXPECT_EQ((*blue->service->get("user", "n3", false, 0))["properties"]["mine"], true);
+  EXPECT_EQ((*blue->service->ids("user", "", 100))["ids"].size(), 40u);
+  // A restarted service reads the same from the store alone.
+  DataService again(blue->store->deltas(), *blue->creators, blue->hlc,
+                    *crypto::SigningKey::from_pem(read_file(certs() + "/blue.key")),
+                    [](std::function<void()> f) { f(); }, {.self = "blue"});
+  ASSERT_TRUE(again.open());
+  EXPECT_EQ((*again.get("user", "n3", false, 0))["properties"], json({{"mine", true}, {"v", 3}}));
+}
+
 TEST_P(DataServiceTest, ConcurrentWritesConvergeToTheSameValue) {
   auto red = node("red");
   auto blue = node("blue");
