@@ -33,7 +33,7 @@ constexpr std::size_t kDefaultQuery = 1000;  // Rhizome's query without maxResul
 // Queues a write and resumes the awaiting coroutine on its own executor once the write is
 // durable. Callers pass a named request: g++ 12 destroys temporaries in a co_await
 // expression twice.
-asio::awaitable<Result<json>> write(data::DataService& data, WriteRequest req) {
+asio::awaitable<Result<json>> write(data::DataService& data, WriteRequest&& req) {
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result<json>)>(
       [&data](auto handler, WriteRequest r) {
         auto ex = asio::get_associated_executor(handler);

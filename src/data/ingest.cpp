@@ -194,6 +194,7 @@ Result<IngestReport> DataService::ingest(const std::string& from, const WireBatc
       for (const auto& [key, st] : touched) cache_.erase(key);
       return std::move(stored).error();
     }
+    publish_heads();
     {
       std::lock_guard clock(cache_mu_);
       for (const auto& [key, st] : touched) cache_.resized(key);

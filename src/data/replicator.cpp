@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 
+#include <boost/asio/this_coro.hpp>
+
 #include "core/json.hpp"
 #include "federation/peer_link.hpp"
 #include "net/offload.hpp"
@@ -271,10 +273,42 @@ asio::awaitable<Status> Replicator::catch_up(Link& link) {
   co_return Status{};
 }
 
+namespace {
+
+// A value computed on a pool that a coroutine collects later: the coroutine's executor is
+// one thread (an IoPool context), where the value is set and read, so there is no race.
+template <class T>
+struct Later {
+  explicit Later(const asio::any_io_executor& ex) : timer(ex, SteadyClock::time_point::max()) {}
+  asio::steady_timer timer;
+  std::optional<T> value;
+  asio::awaitable<T> get() {
+    while (!value) co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return std::move(*value);
+  }
+};
+
+template <class F>
+auto start_on(asio::thread_pool& pool, const asio::any_io_executor& ex, F fn) {
+  using T = std::invoke_result_t<F>;
+  auto later = std::make_shared<Later<T>>(ex);
+  asio::post(pool, [later, ex, fn = std::move(fn)]() mutable {
+    auto r = fn();
+    asio::post(ex, [later, r = std::move(r)]() mutable {
+      later->value.emplace(std::move(r));
+      later->timer.cancel();
+    });
+  });
+  return later;
+}
+
+}  // namespace
+
 asio::awaitable<Status> Replicator::pull(Link& link, const StreamHead& theirs, std::int64_t mine) {
   std::string org = organization_of(link.peer);
-  std::int64_t since = mine;
-  while (since < theirs.seq && !stopping_) {
+  std::string from = link.peer;
+  auto ex = co_await asio::this_coro::executor;
+  auto fetch = [&](std::int64_t since) {
     net::ClientRequest req;
     req.method = "GET";
     req.target = "/fed/v1/data/page?creator=" + query_escape(theirs.creator) +
@@ -282,29 +316,51 @@ asio::awaitable<Status> Replicator::pull(Link& link, const StreamHead& theirs, s
                  "&limit=" + std::to_string(options_.page_deltas);
     req.idempotent = true;
     ++link.messages;
-    auto res = co_await peers_.send(link.peer, std::move(req), SteadyClock::now() + options_.call_timeout);
+    return peers_.send(link.peer, std::move(req), SteadyClock::now() + options_.call_timeout);
+  };
+  // Pages are pipelined: while one is verified and stored, the next is on its way.
+  std::int64_t since = mine;
+  auto res = co_await fetch(since);
+  while (!stopping_) {
     if (!res) co_return std::move(res).error();
     if (res->status == 204 || res->body.empty()) break;  // they hold no more than we do
     if (res->status != 200)
       co_return make_error(ErrorCode::peer_unavailable,
                            "page answered " + std::to_string(res->status) + ": " + res->body.substr(0, 300));
-    std::string from = link.peer;
-    auto report = co_await net::offload(pool_.store(), [&]() -> Result<IngestReport> {
-      auto batch = decode_batch(res->body);
-      if (!batch) return std::move(batch).error();
+    // Lambdas inside a co_await expression capture by reference only: g++ 12 destroys such
+    // temporaries twice, which an owning capture (a shared_ptr) does not survive.
+    std::string body = std::move(res->body);
+    auto decoded = co_await net::offload(pool_.compute(), [&] { return decode_batch(body); });
+    if (!decoded)
+      co_return make_error(ErrorCode::peer_unavailable, "page from " + from + ": " + decoded.error().message());
+    std::int64_t last = since;
+    for (const auto& wd : decoded->deltas)
+      if (wd.delta.creator == theirs.creator && wd.delta.collection == theirs.collection)
+        last = std::max(last, wd.delta.seq);
+    if (last <= since)
+      co_return make_error(ErrorCode::peer_unavailable, "a page of " + theirs.creator + "/" + theirs.collection +
+                                                            " from " + from + " made no progress");
+    auto batch = std::make_shared<WireBatch>(std::move(*decoded));
+    auto ingest = start_on(pool_.store(), ex, [this, batch, from, org]() {
       return data_.ingest(from, *batch, [&](const std::string& c) { return shares(from, org, c); });
     });
+    std::optional<Result<net::ClientResponse>> next;
+    if (last < theirs.seq) {
+      auto fetched = co_await fetch(last);  // named: g++ 12 and temporaries in co_await expressions
+      next.emplace(std::move(fetched));
+    }
+    auto report = co_await ingest->get();
     if (!report)
-      co_return make_error(ErrorCode::peer_unavailable, "page from " + link.peer + ": " + report.error().message());
-    log_rejections(link.peer, *report);
+      co_return make_error(ErrorCode::peer_unavailable, "page from " + from + ": " + report.error().message());
+    log_rejections(from, *report);
     link.deltas_pulled += report->stored;
-    std::int64_t now = since;
-    for (const auto& h : data_.heads())
-      if (h.creator == theirs.creator && h.collection == theirs.collection) now = h.seq;
-    if (now <= since)
-      co_return make_error(ErrorCode::peer_unavailable, "a page of " + theirs.creator + "/" + theirs.collection +
-                                                            " from " + link.peer + " made no progress");
-    since = now;
+    if (!report->rejected.empty())
+      co_return make_error(
+          ErrorCode::peer_unavailable,
+          "a page from " + from + " was refused: " + (report->problems.empty() ? "?" : report->problems.front()));
+    since = last;
+    if (!next) break;
+    res = std::move(*next);
   }
   co_return Status{};
 }

@@ -91,6 +91,7 @@ Status DataService::open() {
   }
   std::unique_lock lock(write_mu_);
   for (const auto& h : *heads) heads_[{h.creator, h.collection}] = h.seq;
+  publish_heads();
   std::lock_guard slock(settings_mu_);
   settings_ = std::move(settings);
   return {};
@@ -212,7 +213,10 @@ void DataService::drain() {
         draining_ = false;
         return;
       }
-      std::size_t n = std::min<std::size_t>(queue_.size(), 512);
+      // One commit carries one handler depth: the writes that follow at another depth wait
+      // for the next commit (an operator's write never inherits a deep handler's depth).
+      std::size_t n = 1;
+      while (n < queue_.size() && n < 512 && queue_[n].req.depth == queue_[0].req.depth) ++n;
       batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.begin() + n));
       queue_.erase(queue_.begin(), queue_.begin() + n);
     }
@@ -323,14 +327,13 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
               if (e.key.id == *target) property = name;
         }
         if (!property) {
-          // Only a value can be negated: a negation or a delete is final.
+          // A value or a delete can be negated (negating a delete undoes it); a negation is final.
           auto row = store_.find(req.collection, req.id, req.negate);
           if (row && *row) {
             auto d = delta_from_record(**row);
-            if (d && d->kind != DeltaKind::set) {
-              answers[i] = make_error(
-                  ErrorCode::invalid_argument,
-                  "delta " + req.negate + " is a " + std::string(to_string(d->kind)) + ": only a value can be negated");
+            if (d && d->kind == DeltaKind::negate) {
+              answers[i] = make_error(ErrorCode::invalid_argument,
+                                      "delta " + req.negate + " is a negation, which cannot be negated");
               continue;
             }
             property = (*row)->property;
@@ -409,6 +412,7 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
         for (auto i : writers) answers[i] = stored.error();
         spdlog::error("data: a write of {} delta(s) failed: {}", made.size(), stored.error().message());
       } else {
+        publish_heads();
         counters_.local_deltas += made.size();
         int depth = 0;
         for (auto i : writers) depth = std::max(depth, batch[i].req.depth);
@@ -647,10 +651,16 @@ Result<std::int64_t> DataService::count() {
 }
 
 std::vector<StreamHead> DataService::heads() const {
-  std::shared_lock lock(write_mu_);
+  std::lock_guard lock(published_mu_);
+  return published_;
+}
+
+void DataService::publish_heads() {
   std::vector<StreamHead> out;
+  out.reserve(heads_.size());
   for (const auto& [k, seq] : heads_) out.push_back({k.first, k.second, seq});
-  return out;
+  std::lock_guard lock(published_mu_);
+  published_ = std::move(out);
 }
 
 Result<json> DataService::script_call(const std::string& op, const json& args, int depth) {

@@ -126,7 +126,7 @@ class DataService {
   // may come from that peer.
   Result<IngestReport> ingest(const std::string& from, const WireBatch& batch,
                               const std::function<bool(const std::string& collection)>& shared);
-  // What this node holds of every stream.
+  // What this node holds of every stream, as of the last commit (never waits for one).
   std::vector<StreamHead> heads() const;
   // One page for a peer that holds `since` of a stream: whole runs from since+1, about
   // `limit` deltas and `max_bytes`. The message text and the last seq it carries (0: none).
@@ -182,6 +182,10 @@ class DataService {
 
   mutable std::shared_mutex write_mu_;  // unique: a commit in progress; shared: a cold load from the store
   std::map<std::pair<std::string, std::string>, std::int64_t> heads_;  // (creator, collection) -> seq; write_mu_
+  // Copies heads_ for heads(). Call with write_mu_ held, after a commit is stored.
+  void publish_heads();
+  mutable std::mutex published_mu_;  // guards published_
+  std::vector<StreamHead> published_;
 
   mutable std::mutex cache_mu_;  // guards cache_ and every EntityState in it
   EntityCache cache_;
