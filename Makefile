@@ -53,6 +53,8 @@ bench: build
 	@$(BUILD)/bench/registry_query 200
 	@bash bench/registry_load.sh $(BUILD) 1000 1000
 	@bash bench/registry_mesh.sh $(BUILD) 4 16 64
+	@$(BUILD)/bench/data_ingest 100000
+	@python3 bench/data_network.py $(BUILD) 100000
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -35,7 +35,7 @@ constexpr std::size_t kDefaultQuery = 1000;  // Rhizome's query without maxResul
 // expression twice.
 asio::awaitable<Result<json>> write(data::DataService& data, WriteRequest&& req) {
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result<json>)>(
-      [&data](auto handler, WriteRequest r) {
+      [&data](auto handler, WriteRequest&& r) {
         auto ex = asio::get_associated_executor(handler);
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         data.write(std::move(r), [h, ex](Result<json> result) mutable {
@@ -78,7 +78,9 @@ Result<PutBody> put_body(const std::string& body_text, const std::string& path_i
   out.id = path_id;
   // As Rhizome: only an id that is set (not null, "", 0 or false) must match the path's.
   const json& given = body->contains("id") ? (*body)["id"] : json();
-  bool set_id = !given.is_null() && given != "" && given != 0 && given != false;
+  bool unset = given.is_null() || (given.is_string() && given.get_ref<const std::string&>().empty()) || given == 0 ||
+               given == false;
+  bool set_id = !unset;
   if (set_id && given != path_id)
     return make_error(ErrorCode::invalid_argument, "the body's id differs from the path's")
         .with("param", path_id)

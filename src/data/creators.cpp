@@ -14,7 +14,7 @@ std::string_view to_string(CreatorProblem p) {
   return "?";
 }
 
-Creators::Creators(DeltaStore& store, std::vector<std::string> trusted_ca_pems, std::vector<std::string> deny,
+Creators::Creators(DeltaStore& store, std::vector<std::string> trusted_ca_pems, const std::vector<std::string>& deny,
                    std::string self, std::string self_cert, crypto::VerifyingKey self_key)
     : store_(store), cas_(std::move(trusted_ca_pems)), self_(std::move(self)) {
   for (auto& d : deny) {

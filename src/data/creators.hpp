@@ -24,8 +24,8 @@ class Creators {
  public:
   // `self_cert` may be empty (a node without [federation]): its own deltas are then
   // checked against `self_key` alone.
-  Creators(DeltaStore& store, std::vector<std::string> trusted_ca_pems, std::vector<std::string> deny, std::string self,
-           std::string self_cert, crypto::VerifyingKey self_key);
+  Creators(DeltaStore& store, std::vector<std::string> trusted_ca_pems, const std::vector<std::string>& deny,
+           std::string self, std::string self_cert, crypto::VerifyingKey self_key);
   // Reads remembered certificates (those no longer trusted are skipped).
   Status load();
 

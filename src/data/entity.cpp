@@ -177,6 +177,7 @@ std::optional<json> EntityState::compute(const std::string& property, Resolver r
     case Resolver::count: return json(live.size());
     case Resolver::union_set: {
       std::vector<const Value*> values;
+      values.reserve(live.size());
       for (const Entry* e : live) values.push_back(&e->value);
       std::sort(values.begin(), values.end(), [](const Value* a, const Value* b) { return compare(*a, *b) < 0; });
       json out = json::array();

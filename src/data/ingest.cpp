@@ -161,6 +161,7 @@ Result<IngestReport> DataService::ingest(const std::string& from, const WireBatc
 
   if (!accepted.empty()) {
     std::vector<EntityRef> refs;
+    refs.reserve(accepted.size());
     for (const Delta* d : accepted) refs.push_back({d->collection, d->entity});
     preload(refs);
     std::map<std::string, std::shared_ptr<EntityState>> touched;

@@ -33,7 +33,8 @@ Status check(const json& rule, int depth, int& nodes) {
   if (!rule.is_object()) return {};
   if (rule.size() != 1)
     return make_error(ErrorCode::invalid_argument, "filter: an operation is an object with exactly one operator");
-  const auto& [op, args] = *rule.items().begin();
+  const std::string& op = rule.begin().key();  // not a structured binding: the lambdas below capture it
+  const json& args = rule.begin().value();
   if (!operators().contains(op))
     return make_error(ErrorCode::invalid_argument,
                       "filter: unknown operator '" + op.substr(0, 32) + "' (var, ==, !=, <, <=, >, >=, and, or, !, in)")
@@ -150,7 +151,7 @@ json eval(const json& rule, const json& data) {
   const auto& [op, args] = *rule.items().begin();
   std::size_t n = args.is_array() ? args.size() : 1;
   if (op == "var") {
-    json evaluated = args.is_array() ? eval(args, data) : eval(args, data);
+    json evaluated = eval(args, data);
     return var(evaluated, data);
   }
   if (op == "==") return loose_equal(arg(args, 0, data), arg(args, 1, data));

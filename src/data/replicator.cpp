@@ -157,7 +157,9 @@ void Replicator::on_commit(const CommitPtr& commit) {
   std::vector<std::shared_ptr<Link>> targets;
   {
     std::lock_guard lock(mu_);
-    for (const auto& [name, l] : links_) {
+    for (const auto& entry : links_) {
+      const std::string& name = entry.first;
+      const auto& l = entry.second;
       if (name == commit->from) continue;
       std::string org = organization_of(name);
       if (std::any_of(collections.begin(), collections.end(),

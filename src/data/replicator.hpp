@@ -40,8 +40,8 @@ struct ReplicatorOptions {
   std::vector<std::string> peers;  // configured federation peers
   std::chrono::milliseconds retry_max{10'000};
   std::chrono::milliseconds call_timeout{10'000};
-  std::size_t page_deltas = 2048;            // deltas per catch-up page
-  std::size_t page_bytes = 2 * 1024 * 1024;  // canonical bytes per catch-up page
+  std::size_t page_deltas = 2048;                 // deltas per catch-up page
+  std::size_t page_bytes = std::size_t{2} << 20;  // canonical bytes per catch-up page
 };
 
 class Replicator {

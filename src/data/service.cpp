@@ -16,9 +16,9 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr std::size_t kRunBytes = 256 * 1024;  // a run closes past this much canonical text
-constexpr std::size_t kMaxQueued = 100'000;    // local writes waiting for the writer
-constexpr std::size_t kMaxScan = 100'000;      // entities a query looks at
+constexpr std::size_t kRunBytes = std::size_t{256} << 10;  // a run closes past this much canonical text
+constexpr std::size_t kMaxQueued = 100'000;                // local writes waiting for the writer
+constexpr std::size_t kMaxScan = 100'000;                  // entities a query looks at
 
 std::string cache_key(const std::string& collection, const std::string& id) {
   return collection + '/' + id;

@@ -8,6 +8,10 @@
 
 #include "config/loader.hpp"
 #include "core/json.hpp"
+#include "crypto/sign.hpp"
+#include "data/collection.hpp"
+#include "data/json_logic.hpp"
+#include "data/wire.hpp"
 #include "federation/hello.hpp"
 #include "registry/catalog.hpp"
 #include "registry/kodo.hpp"
@@ -69,6 +73,40 @@ TEST(DecoderRobustness, JsonBodies) {
   for (int i = 0; i < kRounds; ++i) (void)parse_json(i % 10 ? m.mutate(seed) : m.random(256));
   std::string deep(100000, '[');
   EXPECT_FALSE(parse_json(deep));
+}
+
+// A replication message with a signed run over two deltas, its shapes mutated: decoding
+// answers a batch or an error; settings and JSON-Logic rules likewise.
+TEST(DecoderRobustness, SharedDataMessagesSettingsAndFilters) {
+  std::vector<data::Delta> deltas(2);
+  std::vector<DeltaRecord> records;
+  std::vector<data::DeltaId> ids;
+  for (int i = 0; i < 2; ++i) {
+    auto& d = deltas[static_cast<std::size_t>(i)];
+    d.creator = "red";
+    d.collection = "user";
+    d.seq = d.tx = i + 1;
+    d.time = 1700000000000000;
+    d.entity = "peon-1";
+    d.property = i ? "age" : "name";
+    d.value = i ? data::Value(263.0) : data::Value(std::string("Peon"));
+    auto body = data::seal(d);
+    records.push_back(data::record_of(d, body));
+    ids.push_back(d.id);
+  }
+  data::Run run{"red", "user", 1, 2, {}, {}};
+  data::sign_run(run, ids, *crypto::SigningKey::from_seed(std::string(32, 's')));
+  std::string seed = data::encode_batch({{"red", "-----BEGIN CERTIFICATE-----"}}, {data::record_of(run)}, records);
+  ASSERT_TRUE(data::decode_batch(seed));
+  Mutator m(6);
+  for (int i = 0; i < kRounds; ++i) (void)data::decode_batch(i % 10 ? m.mutate(seed) : m.random(512));
+  std::string settings = R"({"resolver":"lww","properties":{"a":{"type":"reference","collection":"b"}}})";
+  std::string rule = R"({"and":[{"==":[{"var":"a"},1]},{"in":["x",{"var":"b"}]},{"<=":[1,{"var":"c"},3]}]})";
+  for (int i = 0; i < kRounds; ++i) {
+    if (auto j = parse_json(m.mutate(settings))) (void)data::settings_from_json(*j);
+    if (auto j = parse_json(m.mutate(rule)))
+      if (data::check_logic(*j)) (void)data::apply_logic(*j, {{"a", 1}, {"b", "xyz"}, {"c", 2}});
+  }
 }
 
 TEST(DecoderRobustness, PackageUploads) {

@@ -268,7 +268,7 @@ int api_fed_find(lua_State* L) {
 
 // data.*: the node's shared data, synchronously (the store answers in milliseconds).
 // Errors (a schema violation, a bad name) are raised with their message.
-int data_op(lua_State* L, const char* op, json args) {
+int data_op(lua_State* L, const char* op, const json& args) {
   State* st = state_of(L);
   Invocation* inv = invocation_of(L);
   int depth = inv ? inv->data_depth : 0;
@@ -297,7 +297,7 @@ int api_data_put(lua_State* L) {
   luaL_checktype(L, 3, LUA_TTABLE);
   args["properties"] = check_json(L, 3);
   if (args["properties"].is_array() && args["properties"].empty()) args["properties"] = json::object();
-  return data_op(L, "put", std::move(args));
+  return data_op(L, "put", args);
 }
 
 int api_data_get(lua_State* L) {
@@ -308,7 +308,7 @@ int api_data_query(lua_State* L) {
   json args = {{"collection", check_name(L, 1, "a collection")}};
   if (!lua_isnoneornil(L, 2)) args["filter"] = check_json(L, 2);
   if (!lua_isnoneornil(L, 3)) args["limit"] = luaL_checkinteger(L, 3);
-  return data_op(L, "query", std::move(args));
+  return data_op(L, "query", args);
 }
 
 int api_data_delete(lua_State* L) {
