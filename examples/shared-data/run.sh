@@ -58,5 +58,5 @@ show "$fedmesh" call shipper shipments/summary --network "$here"
 step "The lossless history of SHP-1001 on the shipper: every value, who wrote it, when"
 show curl -s "$H/api/v1/data/shipment/SHP-1001?view=lossless"
 
-echo "The network keeps running. Dashboards: $M/ $S/ $H/ (Data page)."
+echo "The network keeps running. Dashboards: $M/ $S/ $H/ (Shared data section)."
 echo "Stop it with: make shared-data-down   (or: bash examples/shared-data/run.sh $1 down)"

@@ -1,5 +1,5 @@
 // PeerLink<T>: a bounded, batching, backing-off stream of items to one peer, shared by
-// the registry mesh and the Kodo feed (data replication is next). Items wait in a
+// the registry mesh, the Kodo feed and shared data's replication. Items wait in a
 // bounded queue, optionally coalesced by key (a newer item replaces the queued one with
 // the same key). One coroutine sends them in batches through `send`.
 //
