@@ -69,7 +69,7 @@ DataService::DataService(DeltaStore& store, Creators& creators, HybridClock& hlc
       options_(std::move(options)),
       cache_(options_.cache_deltas) {
   for (const char* reason : {"bad_signature", "unknown_creator", "untrusted_creator", "denied_creator", "gap",
-                             "not_shared", "future_time", "malformed", "conflict"})
+                             "not_shared", "future_time", "malformed"})
     counters_.rejected[reason];
 }
 
