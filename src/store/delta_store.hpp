@@ -1,7 +1,8 @@
 // DeltaStore: shared data's append-only log of signed deltas, the signed runs that cover
 // them, the certificates of their creators, which entities exist, and each collection's
 // settings. Deltas are indexed by (creator, collection, seq) and by (collection, entity,
-// property); not by id alone (random ids make a costly index: find one within its entity). Thread-safe; calls block (run them on the store pool).
+// property); not by id alone (random ids make a costly index: find one within its entity). Thread-safe; calls block
+// (run them on the store pool).
 #pragma once
 
 #include <cstdint>
