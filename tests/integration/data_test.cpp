@@ -1,7 +1,7 @@
 // Shared data between real node processes on loopback: Rhizome's own scenarios (one
 // node PUT/GET/ids, two nodes, a line of three), a node that was down catching up,
 // concurrent writes converging, tampered deltas and creators under a foreign CA refused
-// and counted, schema violations, bad bodies, and the same replication on PostgreSQL.
+// and counted, schema violations, bad bodies, kill -9: each on SQLite and on PostgreSQL.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -44,10 +44,25 @@ long metric(Federation& f, const std::string& node, const std::string& line_star
   return std::stol(text.substr(at + line_start.size() + 1));
 }
 
-TEST(SharedData, OneNodeLikeRhizome) {
+// The replication scenarios run on each store backend: SQLite, and PostgreSQL on a
+// private server (one per test process, a database per node).
+class SharedDataOn : public ::testing::TestWithParam<std::string> {
+ protected:
+  static PostgresServer& postgres() {
+    static PostgresServer server;
+    return server;
+  }
+  // A node's extra config: share everything, on this test's backend.
+  std::string extra() {
+    if (GetParam() == "sqlite") return kShareAll;
+    return kShareAll + "[store]\nbackend = \"postgresql\"\nurl = \"" + postgres().create_database() + "\"\n";
+  }
+};
+
+TEST_P(SharedDataOn, OneNodeLikeRhizome) {
   TempDir dir;
   Federation f{dir};
-  f.add({"a", {}, kShareAll});
+  f.add({"a", {}, extra()});
   f.start("a");
   ASSERT_TRUE(f.wait_healthy("a")) << f.process("a").log();
   int port = f.http_port("a");
@@ -91,10 +106,10 @@ TEST(SharedData, OneNodeLikeRhizome) {
   EXPECT_EQ(bad_query.json()["success"], false);
 }
 
-TEST(SharedData, TheFedmeshApiViewsDeletesAndBadInput) {
+TEST_P(SharedDataOn, TheFedmeshApiViewsDeletesAndBadInput) {
   TempDir dir;
   Federation f{dir};
-  f.add({"a", {}, kShareAll});
+  f.add({"a", {}, extra()});
   f.start("a");
   ASSERT_TRUE(f.wait_healthy("a")) << f.process("a").log();
   int port = f.http_port("a");
@@ -133,11 +148,11 @@ TEST(SharedData, TheFedmeshApiViewsDeletesAndBadInput) {
   EXPECT_EQ(collections["collections"][0]["name"], "user");
 }
 
-TEST(SharedData, TwoNodesWriteOnOneReadOnTheOther) {
+TEST_P(SharedDataOn, TwoNodesWriteOnOneReadOnTheOther) {
   TempDir dir;
   Federation f{dir};
-  f.add({"a", {{"b", true}}, kShareAll});
-  f.add({"b", {}, kShareAll});
+  f.add({"a", {{"b", true}}, extra()});
+  f.add({"b", {}, extra()});
   f.start("b");
   f.start("a");
   ASSERT_TRUE(f.wait_healthy("a") && f.wait_healthy("b"));
@@ -149,12 +164,12 @@ TEST(SharedData, TwoNodesWriteOnOneReadOnTheOther) {
   EXPECT_TRUE(shows(f, "a", "peon-1", "age", 742));
 }
 
-TEST(SharedData, ALineOfThreeRelaysCatchesUpAndConverges) {
+TEST_P(SharedDataOn, ALineOfThreeRelaysCatchesUpAndConverges) {
   TempDir dir;
   Federation f{dir};
-  f.add({"a", {{"b", true}}, kShareAll});
-  f.add({"b", {{"c", true}}, kShareAll});
-  f.add({"c", {}, kShareAll});
+  f.add({"a", {{"b", true}}, extra()});
+  f.add({"b", {{"c", true}}, extra()});
+  f.add({"c", {}, extra()});
   for (const char* n : {"c", "b", "a"}) f.start(n);
   for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(f.wait_healthy(n));
   // A write at one end is read at the other, through b.
@@ -188,14 +203,14 @@ TEST(SharedData, ALineOfThreeRelaysCatchesUpAndConverges) {
   EXPECT_EQ(count, 71);
 }
 
-TEST(SharedData, TamperedDeltasAndForeignCreatorsAreRefusedAndCounted) {
+TEST_P(SharedDataOn, TamperedDeltasAndForeignCreatorsAreRefusedAndCounted) {
   TempDir dir;
   Federation f{dir};
   // mallory's certificate comes from another CA, which b trusts and c does not.
-  f.add({"mallory", {{"b", true}}, kShareAll, "evil", "", {}, {"evil/ca.crt", "ca/ca.crt"}});
-  f.add({"b", {{"c", true}}, kShareAll, "ca", "", {}, {"ca/ca.crt", "evil/ca.crt"}});
-  f.add({"c", {}, kShareAll});
-  f.add({"d", {}, kShareAll});
+  f.add({"mallory", {{"b", true}}, extra(), "evil", "", {}, {"evil/ca.crt", "ca/ca.crt"}});
+  f.add({"b", {{"c", true}}, extra(), "ca", "", {}, {"ca/ca.crt", "evil/ca.crt"}});
+  f.add({"c", {}, extra()});
+  f.add({"d", {}, extra()});
   for (const char* n : {"c", "b", "mallory", "d"}) f.start(n);
   for (const char* n : {"mallory", "b", "c", "d"}) ASSERT_TRUE(f.wait_healthy(n)) << f.process(n).log();
   ASSERT_EQ(http(f.http_port("mallory"), "PUT", "/api/v1/data/user/x", R"({"evil":true})").status, 200);
@@ -234,6 +249,11 @@ TEST(SharedData, TamperedDeltasAndForeignCreatorsAreRefusedAndCounted) {
   auto garbage = as_b.post(f.fed_port("d"), "d", "/fed/v1/data/deltas", "{\"deltas\": 5}");
   ASSERT_TRUE(garbage);
   EXPECT_EQ(garbage->status, 400) << garbage->body;
+  json oversized = {{"runs", json::array()}, {"deltas", json::array()}};
+  for (int i = 0; i < 9000; ++i) oversized["deltas"].push_back(json::object());
+  auto big = as_b.post(f.fed_port("d"), "d", "/fed/v1/data/deltas", oversized.dump());
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413) << big->body;
   auto heads = as_b.post(f.fed_port("d"), "d", "/fed/v1/data/heads", R"({"heads":[{"creator":"b"}]})");
   ASSERT_TRUE(heads);
   EXPECT_EQ(heads->status, 400);
@@ -317,11 +337,11 @@ TEST(SharedData, ABadCollectionInAPackageIsRefusedAtInstall) {
 // kill -9 while writes and an ingest are in flight: every acknowledged write is there after
 // the restart, no transaction is half stored (each PUT sets ten properties to one value),
 // and the receiving node catches up to the same deltas.
-TEST(SharedData, KillNineDuringWritesAndIngestLosesNothingAcknowledged) {
+TEST_P(SharedDataOn, KillNineDuringWritesAndIngestLosesNothingAcknowledged) {
   TempDir dir;
   Federation f{dir};
-  f.add({"a", {{"b", true}}, kShareAll});
-  f.add({"b", {}, kShareAll});
+  f.add({"a", {{"b", true}}, extra()});
+  f.add({"b", {}, extra()});
   f.start("b");
   f.start("a");
   ASSERT_TRUE(f.wait_healthy("a") && f.wait_healthy("b"));
@@ -368,30 +388,7 @@ TEST(SharedData, KillNineDuringWritesAndIngestLosesNothingAcknowledged) {
   for (const auto& [id, value] : acked) EXPECT_TRUE(whole("b", id, value)) << id;
 }
 
-TEST(SharedData, ReplicationOnPostgreSql) {
-  PostgresServer pg;
-  TempDir dir;
-  Federation f{dir};
-  auto store = [&] { return "[store]\nbackend = \"postgresql\"\nurl = \"" + pg.create_database() + "\"\n"; };
-  f.add({"a", {{"b", true}}, kShareAll + store()});
-  f.add({"b", {}, kShareAll + store()});
-  f.start("b");
-  f.start("a");
-  ASSERT_TRUE(f.wait_healthy("a") && f.wait_healthy("b")) << f.process("a").log();
-  ASSERT_EQ(http(f.http_port("a"), "PUT", "/api/user/peon-1", R"({"name":"Peon","age":741})").status, 200);
-  ASSERT_TRUE(shows(f, "b", "peon-1", "age", 741)) << f.process("b").log();
-  // b restarts and keeps what it had; a's writes meanwhile arrive.
-  f.stop("b");
-  for (int i = 0; i < 20; ++i)
-    ASSERT_EQ(http(f.http_port("a"), "PUT", "/api/v1/data/user/u" + std::to_string(i), json{{"n", i}}.dump()).status,
-              200);
-  f.start("b");
-  ASSERT_TRUE(f.wait_healthy("b"));
-  ASSERT_TRUE(shows(f, "b", "u19", "n", 19));
-  EXPECT_EQ(get(f, "b", "/api/v1/data/user/peon-1")["properties"]["age"], 741);
-  auto bad = http(f.http_port("b"), "PUT", "/api/v1/data/user/z", "{]");
-  EXPECT_EQ(bad.status, 400);
-}
+INSTANTIATE_TEST_SUITE_P(Backends, SharedDataOn, ::testing::Values("sqlite", "postgresql"));
 
 }  // namespace
 }  // namespace fedmesh::testing
