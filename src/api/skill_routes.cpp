@@ -88,27 +88,31 @@ void add_skill_routes(net::Router& r, Node& node) {
           auto deadline = deadline_from(req, node, "x-fedmesh-timeout-ms");
           if (!deadline) co_return std::move(deadline).error();
           skills::CallContext ctx{skills::Caller{}, *deadline, 0, "", "operator"};
-          co_return co_await node.skills().invoke(std::string(req.param("package")), std::string(req.param("skill")),
-                                                  std::move(*args), ctx);
+          // Named first: g++ 12 may destroy temporaries in a co_await expression twice.
+          std::string package(req.param("package")), skill(req.param("skill"));
+          co_return co_await node.skills().invoke(std::move(package), std::move(skill), std::move(*args), ctx);
         }));
   r.add("GET", "/api/v1/packages", json_route([&node](Request&) -> asio::awaitable<Result<json>> {
           co_return json{{"packages", node.skills().packages()}};
         }));
   r.add("POST", "/api/v1/packages", [&node](Request& req) { return install(node, req); });
   r.add("POST", "/api/v1/packages/{name}/resume", json_route([&node](Request& req) -> asio::awaitable<Result<json>> {
-          auto s = co_await node.skills().resume(std::string(req.param("name")));
+          std::string name(req.param("name"));
+          auto s = co_await node.skills().resume(std::move(name));
           if (!s) co_return std::move(s).error();
           co_return json{{"resumed", req.param("name")}};
         }));
   r.add("DELETE", "/api/v1/packages/{name}", json_route([&node](Request& req) -> asio::awaitable<Result<json>> {
-          auto s = co_await node.skills().remove(std::string(req.param("name")));
+          std::string name(req.param("name"));
+          auto s = co_await node.skills().remove(std::move(name));
           if (!s) co_return std::move(s).error();
           co_return json{{"removed", req.param("name")}};
         }));
   r.add("POST", "/api/v1/events/{name}", json_route([&node](Request& req) -> asio::awaitable<Result<json>> {
           auto payload = call_args(req);
           if (!payload) co_return std::move(payload).error();
-          co_return co_await node.skills().fire(std::string(req.param("name")), std::move(*payload));
+          std::string name(req.param("name"));
+          co_return co_await node.skills().fire(std::move(name), std::move(*payload));
         }));
   r.add("GET", "/api/v1/ledger", json_route([&node](Request& req) -> asio::awaitable<Result<json>> {
           LedgerQuery q;
@@ -142,8 +146,9 @@ void add_federated_skill_routes(net::Router& r, Node& node) {
           ctx.depth = static_cast<int>(*depth);
           ctx.call_id = std::string(req.header("x-fedmesh-call-id").substr(0, 64));
           ctx.caller_name = req.peer_name;
-          co_return co_await node.skills().invoke(std::string(req.param("package")), std::string(req.param("skill")),
-                                                  std::move(*args), ctx);
+          // Named first: g++ 12 may destroy temporaries in a co_await expression twice.
+          std::string package(req.param("package")), skill(req.param("skill"));
+          co_return co_await node.skills().invoke(std::move(package), std::move(skill), std::move(*args), ctx);
         }));
 }
 

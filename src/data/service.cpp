@@ -233,6 +233,7 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
     std::unique_lock lock(write_mu_);
     std::map<std::string, std::shared_ptr<EntityState>> touched;  // this batch's states, pinned
     std::map<std::string, std::pair<bool, bool>> before;          // key -> (held deltas, existed)
+    std::set<std::string> listed;                                 // keys in commit->entities
     auto load = [&](const std::string& collection, const std::string& id) -> Result<std::shared_ptr<EntityState>> {
       auto key = cache_key(collection, id);
       if (auto it = touched.find(key); it != touched.end()) return it->second;
@@ -370,7 +371,9 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
         std::lock_guard clock(cache_mu_);
         for (std::size_t k = made.size() - deltas.size(); k < made.size(); ++k) st.apply(made[k]);
       }
-      commit->entities.push_back({req.collection, req.id});
+      // Each entity once: two writes to one new entity in one commit make one entity row
+      // (PostgreSQL refuses an upsert that touches a row twice).
+      if (listed.insert(cache_key(req.collection, req.id)).second) commit->entities.push_back({req.collection, req.id});
       writers.push_back(i);
     }
     if (!made.empty()) {

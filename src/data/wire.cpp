@@ -6,7 +6,44 @@ namespace fedmesh::data {
 
 using json = nlohmann::json;
 
+namespace {
+
+// Counts a body's JSON values without building them, and stops at `limit`: a message of
+// 16 MiB of `{},` would otherwise become millions of objects before any count is checked.
+class ValueCounter : public nlohmann::json_sax<json> {
+ public:
+  explicit ValueCounter(std::size_t limit) : limit_(limit) {}
+  bool over() const { return n_ > limit_; }
+  bool null() override { return more(); }
+  bool boolean(bool) override { return more(); }
+  bool number_integer(number_integer_t) override { return more(); }
+  bool number_unsigned(number_unsigned_t) override { return more(); }
+  bool number_float(number_float_t, const string_t&) override { return more(); }
+  bool string(string_t&) override { return more(); }
+  bool binary(binary_t&) override { return more(); }
+  bool start_object(std::size_t) override { return more(); }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return more(); }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  bool more() { return ++n_ <= limit_; }
+  std::size_t limit_;
+  std::size_t n_ = 0;
+};
+
+// A delta is about 20 values (up to 32 with an audit path), a run 7, a creator 1.
+constexpr std::size_t kMaxMessageValues = kMaxMessageDeltas * 40 + kMaxMessageRuns * 8 + kMaxMessageCreators + 16;
+
+}  // namespace
+
 Result<WireBatch> decode_batch(std::string_view body) {
+  ValueCounter counter(kMaxMessageValues);
+  (void)json::sax_parse(body.begin(), body.end(), &counter, json::input_format_t::json, false);
+  if (counter.over())
+    return make_error(ErrorCode::payload_too_large, "a message carries at most 1024 runs and 8192 deltas");
   auto parsed = parse_json_object(body, 8);
   if (!parsed) return std::move(parsed).error();
   const json& j = *parsed;
@@ -23,8 +60,9 @@ Result<WireBatch> decode_batch(std::string_view body) {
       out.creators[name] = cert.get<std::string>();
     }
   }
-  const json& runs = j.contains("runs") ? j["runs"] : json::array();
-  const json& deltas = j.contains("deltas") ? j["deltas"] : json::array();
+  static const json kNone = json::array();
+  const json& runs = j.contains("runs") ? j["runs"] : kNone;  // no copy of either list
+  const json& deltas = j.contains("deltas") ? j["deltas"] : kNone;
   if (!runs.is_array() || !deltas.is_array())
     return make_error(ErrorCode::bad_json, "'runs' and 'deltas' must be lists");
   if (runs.size() > kMaxMessageRuns || deltas.size() > kMaxMessageDeltas)

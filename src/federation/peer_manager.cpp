@@ -212,8 +212,13 @@ asio::awaitable<Status> PeerManager::greet(Peer& peer) {
   if (!theirs) co_return make_error(ErrorCode::peer_unavailable, "bad hello answer: " + theirs.error().message());
   if (theirs->name != name)
     co_return make_error(ErrorCode::peer_refused, "answered as '" + theirs->name + "', expected '" + name + "'");
+  // The organization is the certificate's, as on_hello takes it: sharing rules (org:NAME)
+  // must not trust what a peer says of itself.
+  if (!theirs->organization.empty() && theirs->organization != res->peer_organization)
+    co_return make_error(ErrorCode::peer_refused, "answered as organization '" + theirs->organization +
+                                                      "', but its certificate says '" + res->peer_organization + "'");
   std::lock_guard lock(mu_);
-  peer.info.organization = theirs->organization;
+  peer.info.organization = res->peer_organization;
   peer.info.version = theirs->version;
   peer.info.roles = theirs->roles;
   peer.info.skills = theirs->skills;

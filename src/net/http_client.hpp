@@ -40,6 +40,7 @@ struct ClientResponse {
   int status = 0;
   std::string body;
   Headers headers;
+  std::string peer_organization;  // the organization (O) of the server's certificate (mutual TLS)
   std::string_view header(std::string_view name) const;
 };
 

@@ -339,6 +339,30 @@ TEST_P(DataServiceTest, AMessageOfManyNewEntitiesIsStoredAndEachReadsBack) {
   EXPECT_EQ((*again.get("user", "n3", false, 0))["properties"], json({{"mine", true}, {"v", 3}}));
 }
 
+TEST_P(DataServiceTest, TwoWritesToOneNewEntityInOneCommitBothLand) {
+  auto red = node("red");
+  std::vector<std::function<void()>> queued;
+  DataService batched(red->store->deltas(), *red->creators, red->hlc,
+                      *crypto::SigningKey::from_pem(read_file(certs() + "/red.key")),
+                      [&](std::function<void()> f) { queued.push_back(std::move(f)); }, {.self = "red"});
+  ASSERT_TRUE(batched.open());
+  int ok = 0;
+  std::string failure;
+  for (int i = 0; i < 2; ++i)
+    batched.write({.collection = "user", .id = "same", .properties = {{"p" + std::to_string(i), i}}},
+                  [&](Result<json> r) {
+                    if (r)
+                      ++ok;
+                    else
+                      failure = r.error().message();
+                  });
+  ASSERT_EQ(queued.size(), 1u);
+  queued[0]();
+  EXPECT_EQ(ok, 2) << failure;
+  EXPECT_EQ((*batched.get("user", "same", false, 0))["properties"], json({{"p0", 0}, {"p1", 1}}));
+  EXPECT_EQ((*batched.ids("user", "", 10))["ids"], json::array({"same"}));
+}
+
 TEST_P(DataServiceTest, ConcurrentWritesConvergeToTheSameValue) {
   auto red = node("red");
   auto blue = node("blue");
