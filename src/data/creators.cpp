@@ -90,10 +90,16 @@ Creators::Verdict Creators::check(const std::string& name, const std::string& ce
     }
   }
   if (verdict.problem != CreatorProblem::none) return verdict;
-  (void)store_.put_creator({name, k.cert, k.fingerprint});  // remembered for relays; the next batch retries
-  std::lock_guard lock(mu_);
-  known_[name] = std::move(k);
+  verdict.new_cert = k.cert;
+  verdict.new_fingerprint = k.fingerprint;
   return verdict;
+}
+
+void Creators::confirm(const std::string& name, const Verdict& verdict) {
+  if (verdict.new_cert.empty() || !verdict.key) return;
+  (void)store_.put_creator({name, verdict.new_cert, verdict.new_fingerprint});  // for relays; the next batch retries
+  std::lock_guard lock(mu_);
+  known_[name] = Known{verdict.new_cert, verdict.new_fingerprint, verdict.key};
 }
 
 std::string Creators::cert_of(const std::string& name) const {

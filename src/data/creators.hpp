@@ -33,10 +33,16 @@ class Creators {
     CreatorProblem problem = CreatorProblem::none;
     std::shared_ptr<const crypto::VerifyingKey> key;
     std::string why;  // for the log, when problem != none
+    // A certificate not remembered yet: confirm() remembers it once deltas verified under it.
+    std::string new_cert;
+    std::string new_fingerprint;
   };
   // The key for `name`'s deltas. `cert` (may be empty) is the certificate that came with
   // them: a new or changed one is checked and, when good, remembered.
   Verdict check(const std::string& name, const std::string& cert);
+  // Remembers a verdict's new certificate (after the deltas that came with it verified),
+  // so that a certificate nobody's signature vouched for never replaces a known one.
+  void confirm(const std::string& name, const Verdict& verdict);
   // The certificate to send along with `name`'s deltas ("" when unknown).
   std::string cert_of(const std::string& name) const;
 

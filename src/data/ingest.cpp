@@ -151,6 +151,7 @@ Result<IngestReport> DataService::ingest(const std::string& from, const WireBatc
       reject(key, "future_time", fresh.size(), "a delta is stamped too far in the future");
       continue;
     }
+    creators_.confirm(creator, verdict);  // its certificate signed what it carried
     for (const Run* r : covering) {
       if (r->first > have) new_runs.push_back(record_of(*r));
       commit->runs.push_back(record_of(*r));

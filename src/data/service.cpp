@@ -18,7 +18,9 @@ namespace {
 
 constexpr std::size_t kRunBytes = std::size_t{256} << 10;  // a run closes past this much canonical text
 constexpr std::size_t kMaxQueued = 100'000;                // local writes waiting for the writer
-constexpr std::size_t kMaxScan = 100'000;                  // entities a query looks at
+constexpr std::size_t kMaxScan = 100'000;
+constexpr std::size_t kMaxExpanded =
+    1000;  // entities one read expands, at most                  // entities a query looks at
 
 std::string cache_key(const std::string& collection, const std::string& id) {
   return collection + '/' + id;
@@ -466,18 +468,25 @@ Result<json> DataService::get(const std::string& collection, const std::string& 
   }
   if (expand_depth > 0) {
     std::vector<std::string> path{cache_key(collection, id)};
-    out["properties"] = expand(out["properties"], std::min(expand_depth, options_.max_expand), path);
+    std::size_t budget = kMaxExpanded;
+    out["properties"] = expand(out["properties"], std::min(expand_depth, options_.max_expand), path, budget);
   }
   return out;
 }
 
-json DataService::expand(const json& properties, int depth, std::vector<std::string>& path) {
+json DataService::expand(const json& properties, int depth, std::vector<std::string>& path, std::size_t& budget) {
   auto one = [&](const json& v) -> json {
     auto ref = value_from_json(v, "");
     if (!ref || ref->index() != 4) return v;
     const auto& r = std::get<EntityRef>(*ref);
     std::string key = cache_key(r.collection, r.id);
     if (std::find(path.begin(), path.end(), key) != path.end()) return v;  // a cycle: leave the reference
+    if (budget == 0) {                                                     // wide fan-out: the rest stay references
+      json out = v;
+      out["truncated"] = true;
+      return out;
+    }
+    --budget;
     auto target = get(r.collection, r.id, false, 0);
     json out = v;
     if (!target) {
@@ -485,7 +494,7 @@ json DataService::expand(const json& properties, int depth, std::vector<std::str
       return out;
     }
     path.push_back(key);
-    out["properties"] = depth > 1 ? expand((*target)["properties"], depth - 1, path) : (*target)["properties"];
+    out["properties"] = depth > 1 ? expand((*target)["properties"], depth - 1, path, budget) : (*target)["properties"];
     path.pop_back();
     return out;
   };

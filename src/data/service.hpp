@@ -168,7 +168,9 @@ class DataService {
       const std::vector<EntityRef>& entities, const std::map<std::string, std::shared_ptr<EntityState>>& touched,
       const std::map<std::string, std::pair<bool, bool>>& before);
   nlohmann::json entity_json(const std::string& collection, const std::string& id, const EntityState& s) const;
-  nlohmann::json expand(const nlohmann::json& properties, int depth, std::vector<std::string>& path);
+  // Expands references `depth` deep; `budget` counts the entities one read may expand.
+  nlohmann::json expand(const nlohmann::json& properties, int depth, std::vector<std::string>& path,
+                        std::size_t& budget);
   void notify(const std::shared_ptr<const Commit>& commit);
   void count_reject(const std::string& reason, std::size_t n);
 

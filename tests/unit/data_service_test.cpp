@@ -363,6 +363,24 @@ TEST_P(DataServiceTest, TwoWritesToOneNewEntityInOneCommitBothLand) {
   EXPECT_EQ((*batched.ids("user", "", 10))["ids"], json::array({"same"}));
 }
 
+TEST_P(DataServiceTest, ACertificateIsRememberedOnlyOnceWhatItCarriedVerified) {
+  auto red = node("red");
+  auto blue = node("blue");
+  ASSERT_TRUE(red->put("user", "a", {{"v", 1}}));
+  ASSERT_EQ(blue->take("red", red->last_message()).stored, 1u);
+  std::string known = blue->creators->cert_of("red");
+  // Another valid certificate named red (a second key from the same CA) with a run its key
+  // never signed: refused, and the known certificate stays.
+  ASSERT_TRUE(crypto::issue_cert(dir_.path() + "/ca", "red", dir_.path() + "/other"));
+  ASSERT_TRUE(red->put("user", "b", {{"v", 2}}));
+  auto msg = json::parse(red->last_message());
+  msg["creators"]["red"] = read_file(dir_.path() + "/other/red.crt");
+  auto rep = blue->take("someone", msg.dump());
+  EXPECT_EQ(rep.rejected["bad_signature"], 1u);
+  EXPECT_EQ(blue->creators->cert_of("red"), known);
+  EXPECT_EQ(blue->take("red", red->last_message()).stored, 1u);
+}
+
 TEST_P(DataServiceTest, ConcurrentWritesConvergeToTheSameValue) {
   auto red = node("red");
   auto blue = node("blue");
