@@ -259,6 +259,32 @@ TEST_P(SharedDataOn, TamperedDeltasAndForeignCreatorsAreRefusedAndCounted) {
   EXPECT_EQ(heads->status, 400);
 }
 
+TEST(SharedData, SharingRulesByNameAndOrganizationDecideWhoGetsWhat) {
+  TempDir dir;
+  Federation f{dir};
+  // a shares `public` with everyone, `secret` only with the organization of b.
+  f.add({"a",
+         {{"b", true}, {"c", true}},
+         "[data]\nshare = [{collection = \"public\", with = [\"*\"]}, "
+         "{collection = \"secret\", with = [\"org:Org b\"]}]\n"});
+  f.add({"b", {}, kShareAll});
+  f.add({"c", {}, kShareAll});
+  for (const char* n : {"b", "c", "a"}) f.start(n);
+  for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(f.wait_healthy(n));
+  ASSERT_EQ(http(f.http_port("a"), "PUT", "/api/v1/data/secret/s1", R"({"v":1})").status, 200);
+  ASSERT_EQ(http(f.http_port("a"), "PUT", "/api/v1/data/public/p1", R"({"v":1})").status, 200);
+  auto has = [&](const std::string& node, const std::string& path) {
+    return http(f.http_port(node), "GET", path).status == 200;
+  };
+  EXPECT_TRUE(
+      wait_until([&] { return has("b", "/api/v1/data/secret/s1") && has("c", "/api/v1/data/public/p1"); }, 15s));
+  EXPECT_TRUE(has("b", "/api/v1/data/public/p1"));
+  // c gets the public collection, never the secret one.
+  EXPECT_TRUE(wait_until([&] { return f.peer_state("a", "c") == "up"; }, 10s));
+  EXPECT_FALSE(has("c", "/api/v1/data/secret/s1"));
+  EXPECT_EQ(get(f, "c", "/api/v1/deltas/count")["count"], 1);
+}
+
 TEST(SharedData, PackagesReadWriteAndHandleChangesWithALoopGuard) {
   TempDir dir;
   Federation f{dir};
