@@ -2,26 +2,15 @@
 
 #include <iostream>
 
-#include <fmt/format.h>
-
 #include "cli/network_commands.hpp"
 #include "core/json.hpp"
+#include "net/http_types.hpp"
 
 namespace fedmesh::cli {
 
 namespace {
 
-std::string encode(const std::string& in) {
-  std::string out;
-  for (unsigned char c : in) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
+using net::percent_encode;
 
 int usage(const std::string& verb, const std::string& why) {
   std::cerr << "fedmesh data " << verb << ": " << why << "\n";
@@ -37,7 +26,7 @@ int data_command(const DataCommand& c) {
   std::string what = "data " + c.verb;
   if (c.verb == "get") {
     if (a.size() != 2) return usage(c.verb, "expects COLLECTION ID");
-    std::string path = "/api/v1/data/" + encode(a[0]) + "/" + encode(a[1]) +
+    std::string path = "/api/v1/data/" + percent_encode(a[0]) + "/" + percent_encode(a[1]) +
                        "?view=" + (c.view.empty() ? "resolved" : c.view) + "&expand=" + std::to_string(c.expand);
     return print_answer(operator_request(*url, "GET", path), what);
   }
@@ -47,17 +36,20 @@ int data_command(const DataCommand& c) {
     if (!props) return usage(c.verb, "the properties are not a JSON object: " + props.error().message());
     if (a.size() == 3)
       return print_answer(
-          operator_request(*url, "PUT", "/api/v1/data/" + encode(a[0]) + "/" + encode(a[1]), props->dump()), what);
+          operator_request(*url, "PUT", "/api/v1/data/" + percent_encode(a[0]) + "/" + percent_encode(a[1]),
+                           props->dump()),
+          what);
     nlohmann::json body = {{"properties", *props}};
-    return print_answer(operator_request(*url, "PUT", "/api/v1/data/" + encode(a[0]), body.dump()), what);
+    return print_answer(operator_request(*url, "PUT", "/api/v1/data/" + percent_encode(a[0]), body.dump()), what);
   }
   if (c.verb == "delete") {
     if (a.size() != 2) return usage(c.verb, "expects COLLECTION ID");
-    return print_answer(operator_request(*url, "DELETE", "/api/v1/data/" + encode(a[0]) + "/" + encode(a[1])), what);
+    return print_answer(
+        operator_request(*url, "DELETE", "/api/v1/data/" + percent_encode(a[0]) + "/" + percent_encode(a[1])), what);
   }
   if (c.verb == "ids") {
     if (a.size() != 1) return usage(c.verb, "expects COLLECTION");
-    std::string path = "/api/v1/data/" + encode(a[0]) + "/ids";
+    std::string path = "/api/v1/data/" + percent_encode(a[0]) + "/ids";
     if (c.limit > 0) path += "?limit=" + std::to_string(c.limit);
     return print_answer(operator_request(*url, "GET", path), what);
   }
@@ -70,12 +62,13 @@ int data_command(const DataCommand& c) {
       body["filter"] = *filter;
     }
     if (c.limit > 0) body["limit"] = c.limit;
-    return print_answer(operator_request(*url, "POST", "/api/v1/data/" + encode(a[0]) + "/query", body.dump()), what);
+    return print_answer(operator_request(*url, "POST", "/api/v1/data/" + percent_encode(a[0]) + "/query", body.dump()),
+                        what);
   }
   if (c.verb == "deltas") {
     if (!a.empty()) return usage(c.verb, "takes no arguments (use --since and --limit)");
     std::string path = "/api/v1/deltas?limit=" + std::to_string(c.limit > 0 ? c.limit : 100);
-    if (!c.since.empty()) path += "&since=" + encode(c.since);
+    if (!c.since.empty()) path += "&since=" + percent_encode(c.since);
     return print_answer(operator_request(*url, "GET", path), what);
   }
   return usage(c.verb, "unknown; use get, put, delete, ids, query or deltas");

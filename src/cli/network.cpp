@@ -5,6 +5,7 @@
 #include <set>
 
 #include "config/loader.hpp"
+#include "config/options.hpp"
 #include "crypto/files.hpp"
 
 namespace fedmesh::cli {
@@ -38,18 +39,9 @@ Result<Network> load_network(const std::string& dir) {
     if (k != "name" && k != "nodes" && k != "links" && k != "data")
       return bad(k, "unknown key (known: name, nodes, links, data)");
   }
-  // [{collection = "...", with = ["*" | NAME | "org:NAME"]}], as a node's [data] share.
+  // The same rules as a node's [data] share.
   auto check_share = [&](const json& v, const std::string& key) -> Status {
-    if (!v.is_array()) return bad(key, "expected a list of {collection, with} tables");
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      const json& r = v[i];
-      std::string where = key + "[" + std::to_string(i) + "]";
-      if (!r.is_object() || !r.contains("collection") || !r["collection"].is_string() || !r.contains("with") ||
-          !r["with"].is_array() || r.size() != 2)
-        return bad(where, "expected {collection = \"NAME\" or \"*\", with = [\"*\", \"PEER\" or \"org:NAME\"]}");
-      for (const auto& w : r["with"])
-        if (!w.is_string()) return bad(where + ".with", "expected a list of strings");
-    }
+    if (auto why = config::check_share_rules(v); !why.empty()) return bad(key, why);
     return {};
   };
   if (auto d = t.find("data"); d != t.end()) {

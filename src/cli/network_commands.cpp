@@ -21,6 +21,7 @@
 #include "core/json.hpp"
 #include "crypto/certs.hpp"
 #include "crypto/files.hpp"
+#include "net/http_types.hpp"
 #include "skills/package.hpp"
 
 namespace fedmesh::cli {
@@ -323,19 +324,8 @@ int registry_query(const std::string& node, const std::string& q, const std::str
     std::cerr << "fedmesh registry query: " << url.error().message() << "\n";
     return 2;
   }
-  auto encode = [](const std::string& in) {
-    std::string out;
-    for (unsigned char c : in) {
-      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-        out += static_cast<char>(c);
-      } else {
-        out += fmt::format("%{:02X}", c);
-      }
-    }
-    return out;
-  };
-  std::string path =
-      fmt::format("/api/v1/registry/flows?p={}&pp={}&q={}&by={}", page, page_size, encode(q), encode(by));
+  std::string path = fmt::format("/api/v1/registry/flows?p={}&pp={}&q={}&by={}", page, page_size,
+                                 net::percent_encode(q), net::percent_encode(by));
   auto r = operator_request(*url, "GET", path);
   if (!r || r->status != 200) return print_answer(r, "registry query");
   auto body = parse_json(r->body);

@@ -95,7 +95,15 @@ std::string check_env_names(const json& v) {
   return "";
 }
 
-std::string check_share(const json& v) {
+std::string check_non_empty_list(const json& v) {
+  if (v.empty()) return "must list at least one CA certificate";
+  return "";
+}
+
+}  // namespace
+
+std::string check_share_rules(const json& v) {
+  if (!v.is_array()) return "expected a list of {collection, with} tables";
   static const std::regex collection("\\*|[a-z0-9][a-z0-9_-]{0,63}");
   static const std::regex peer("\\*|(org:)?[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}");
   for (std::size_t i = 0; i < v.size(); ++i) {
@@ -114,13 +122,6 @@ std::string check_share(const json& v) {
   }
   return "";
 }
-
-std::string check_non_empty_list(const json& v) {
-  if (v.empty()) return "must list at least one CA certificate";
-  return "";
-}
-
-}  // namespace
 
 // Apply functions are plain lambdas, so each option names its field exactly once.
 #define FM_APPLY(field) [](NodeConfig& c, const json& v) { set(c.field, v); }
@@ -267,7 +268,7 @@ const std::vector<NodeOption>& node_options() {
       {"data.share", Kind::TableList, "[]",
        "Which peers receive (and may send) which collections: [{collection = \"user\", with = [\"*\"]}]; `with` "
        "lists peer names, \"org:NAME\" or \"*\", `collection` may be \"*\".",
-       false, 0, 0, {}, check_share, FM_APPLY(data.share)},
+       false, 0, 0, {}, check_share_rules, FM_APPLY(data.share)},
       {"data.cache_deltas", Kind::Int, "500000",
        "Deltas kept in memory across the entities read or written lately (least recently used go first).", false, 0,
        100'000'000, {}, nullptr, FM_APPLY(data.cache_deltas)},

@@ -43,6 +43,10 @@ const std::vector<PeerOption>& peer_options();
 // Sections that group keys ("http", "federation", ...), for unknown-key checks.
 const std::vector<std::string_view>& sections();
 
+// [data] share rules: [{collection = NAME or "*", with = [PEER, "org:NAME" or "*"]}];
+// the reason they are wrong, or "". Network files (fedmesh up) check theirs with it too.
+std::string check_share_rules(const nlohmann::json& rules);
+
 // The reference table of every option, in Markdown (docs/configuration.md embeds it).
 std::string options_markdown();
 

@@ -14,10 +14,6 @@ namespace {
 
 using StreamKey = std::pair<std::string, std::string>;  // (creator, collection)
 
-std::string cache_key(const std::string& collection, const std::string& id) {
-  return collection + '/' + id;
-}
-
 }  // namespace
 
 void DataService::count_reject(const std::string& reason, std::size_t n) {

@@ -9,6 +9,7 @@
 
 #include "core/json.hpp"
 #include "federation/peer_link.hpp"
+#include "net/http_types.hpp"
 #include "net/offload.hpp"
 
 namespace fedmesh::data {
@@ -24,21 +25,6 @@ constexpr std::size_t kQueueLimit = 4096;            // commits waiting for one 
 constexpr std::size_t kMessageDeltas = 4096;         // deltas in one pushed message
 constexpr auto kLogEvery = std::chrono::minutes(1);  // rejections from one peer: one log line a minute
 constexpr std::size_t kMaxHeads = 100'000;
-
-std::string query_escape(const std::string& s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 json heads_json(const std::vector<StreamHead>& heads) {
   json out = json::array();
@@ -98,20 +84,26 @@ void Replicator::stop() {
   for (auto& [name, l] : links_) l->link->stop();
 }
 
+namespace {
+
+// Whether a rule's `with` names this peer: by name, by "org:" its organization, or "*".
+bool names(const ShareRule& rule, const std::string& peer, const std::string& organization) {
+  return std::any_of(rule.with.begin(), rule.with.end(), [&](const std::string& w) {
+    return w == "*" || w == peer || (!organization.empty() && w == "org:" + organization);
+  });
+}
+
+}  // namespace
+
 bool Replicator::shares(const std::string& peer, const std::string& organization, const std::string& collection) const {
-  for (const auto& rule : options_.share) {
-    if (rule.collection != "*" && rule.collection != collection) continue;
-    for (const auto& w : rule.with)
-      if (w == "*" || w == peer || (!organization.empty() && w == "org:" + organization)) return true;
-  }
-  return false;
+  return std::any_of(options_.share.begin(), options_.share.end(), [&](const ShareRule& rule) {
+    return (rule.collection == "*" || rule.collection == collection) && names(rule, peer, organization);
+  });
 }
 
 bool Replicator::shares_any(const std::string& peer, const std::string& organization) const {
-  for (const auto& rule : options_.share)
-    for (const auto& w : rule.with)
-      if (w == "*" || w == peer || (!organization.empty() && w == "org:" + organization)) return true;
-  return false;
+  return std::any_of(options_.share.begin(), options_.share.end(),
+                     [&](const ShareRule& rule) { return names(rule, peer, organization); });
 }
 
 std::string Replicator::organization_of(const std::string& peer) const {
@@ -313,8 +305,8 @@ asio::awaitable<Status> Replicator::pull(Link& link, const StreamHead& theirs, s
   auto fetch = [&](std::int64_t since) {
     net::ClientRequest req;
     req.method = "GET";
-    req.target = "/fed/v1/data/page?creator=" + query_escape(theirs.creator) +
-                 "&collection=" + query_escape(theirs.collection) + "&since=" + std::to_string(since) +
+    req.target = "/fed/v1/data/page?creator=" + net::percent_encode(theirs.creator) +
+                 "&collection=" + net::percent_encode(theirs.collection) + "&since=" + std::to_string(since) +
                  "&limit=" + std::to_string(options_.page_deltas);
     req.idempotent = true;
     ++link.messages;

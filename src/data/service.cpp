@@ -22,10 +22,6 @@ constexpr std::size_t kMaxScan = 100'000;
 constexpr std::size_t kMaxExpanded =
     1000;  // entities one read expands, at most                  // entities a query looks at
 
-std::string cache_key(const std::string& collection, const std::string& id) {
-  return collection + '/' + id;
-}
-
 std::string new_entity_id() {
   unsigned char b[16];
   RAND_bytes(b, sizeof b);
@@ -179,7 +175,10 @@ std::vector<EntityExistence> DataService::existence_changes(
 }
 
 json DataService::entity_json(const std::string& collection, const std::string& id, const EntityState& s) const {
-  auto settings = settings_for(collection);
+  return entity_json(settings_for(collection), id, s);
+}
+
+json DataService::entity_json(const CollectionSettings& settings, const std::string& id, const EntityState& s) {
   return {{"id", id}, {"properties", s.resolved([&](const std::string& p) { return settings.resolver_for(p); })}};
 }
 
@@ -545,7 +544,7 @@ Result<json> DataService::query(const std::string& collection, const json& filte
       json entity;
       {
         std::lock_guard lock(cache_mu_);
-        entity = entity_json(collection, id, *st);
+        entity = entity_json(settings, id, *st);  // the settings read once per query
       }
       json data = entity["properties"];
       data["id"] = id;

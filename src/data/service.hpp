@@ -152,6 +152,8 @@ class DataService {
     WriteRequest req;
     std::function<void(Result<nlohmann::json>)> done;
   };
+  // The entity cache's key of an entity.
+  static std::string cache_key(const std::string& collection, const std::string& id) { return collection + '/' + id; }
   void drain();
   void commit_writes(std::vector<Pending>& batch);
   // The state of an entity, from the cache or the store. Call with write_mu_ held
@@ -168,6 +170,7 @@ class DataService {
       const std::vector<EntityRef>& entities, const std::map<std::string, std::shared_ptr<EntityState>>& touched,
       const std::map<std::string, std::pair<bool, bool>>& before);
   nlohmann::json entity_json(const std::string& collection, const std::string& id, const EntityState& s) const;
+  static nlohmann::json entity_json(const CollectionSettings& settings, const std::string& id, const EntityState& s);
   // Expands references `depth` deep; `budget` counts the entities one read may expand.
   nlohmann::json expand(const nlohmann::json& properties, int depth, std::vector<std::string>& path,
                         std::size_t& budget);

@@ -1,5 +1,7 @@
 #include "net/http_types.hpp"
 
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error_json.hpp"
@@ -52,6 +54,22 @@ Response Response::text(int status, std::string body, std::string content_type) 
 
 Response Response::error(const Error& error) {
   return json(error.http_status(), {{"error", error_to_json(error)}});
+}
+
+std::string percent_encode(std::string_view in) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(in.size());
+  for (unsigned char c : in) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 std::string percent_decode(std::string_view in, bool plus_is_space) {

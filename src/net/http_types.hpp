@@ -53,5 +53,7 @@ using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
 // Percent-decoding for paths and query values ('+' is a space in queries only).
 std::string percent_decode(std::string_view in, bool plus_is_space);
+// Percent-encoding of a path segment or query value: everything but A-Z a-z 0-9 - _ . ~
+std::string percent_encode(std::string_view in);
 
 }  // namespace fedmesh::net

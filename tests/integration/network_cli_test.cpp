@@ -117,6 +117,26 @@ TEST_F(NetworkCli, BadNetworkFilesAndArguments) {
   EXPECT_NE(out.find("no node 'zz'"), std::string::npos) << out;
   EXPECT_EQ(run_fedmesh({"down", dir_ / "missing"}, &out), 2);
   EXPECT_NE(out.find("no network file"), std::string::npos) << out;
+  // Sharing rules are checked as a node's [data] share is.
+  write_file(dir_ / "fedmesh.toml",
+             "[data]\nshare = [{collection = \"User!\", with = [\"*\"]}]\n[nodes.a]\nhttp = 1\n"
+             "federation = 2\n");
+  EXPECT_EQ(run_fedmesh({"up", dir_.path()}, &out), 2);
+  EXPECT_NE(out.find("fedmesh.toml: data.share: entry 0: 'collection' must be a collection name"), std::string::npos)
+      << out;
+  write_file(dir_ / "fedmesh.toml", "[nodes.a]\nhttp = 1\nfederation = 2\nshare = [{collection = \"x\"}]\n");
+  EXPECT_EQ(run_fedmesh({"up", dir_.path()}, &out), 2);
+  EXPECT_NE(out.find("nodes.a.share: entry 0: 'with' must list"), std::string::npos) << out;
+  // fedmesh data: wrong arguments are named before anything is sent.
+  write_file(dir_ / "fedmesh.toml", "[nodes.a]\nhttp = 1\nfederation = 2\n");
+  EXPECT_EQ(run_fedmesh({"data", "get", "a", "user", "--network", dir_.path()}, &out), 2);
+  EXPECT_NE(out.find("fedmesh data get: expects COLLECTION ID"), std::string::npos) << out;
+  EXPECT_EQ(run_fedmesh({"data", "put", "a", "user", "x", "{", "--network", dir_.path()}, &out), 2);
+  EXPECT_NE(out.find("the properties are not a JSON object"), std::string::npos) << out;
+  EXPECT_EQ(run_fedmesh({"data", "query", "a", "user", "{nope", "--network", dir_.path()}, &out), 2);
+  EXPECT_NE(out.find("the filter is not JSON"), std::string::npos) << out;
+  EXPECT_EQ(run_fedmesh({"data", "drop", "a", "--network", dir_.path()}, &out), 2);
+  EXPECT_EQ(run_fedmesh({"data", "deltas", "a", "--limit", "0", "--network", dir_.path()}, &out), 2);
 }
 
 }  // namespace

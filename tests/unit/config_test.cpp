@@ -182,6 +182,20 @@ trust = ["t"]
   (void)with;
 }
 
+TEST(Config, DataShareRulesAndLimitsAreChecked) {
+  auto with = [](const std::string& data) { return error_of(toml(std::string(kToml) + "\n[data]\n" + data)); };
+  EXPECT_EQ(with("share = [{collection = \"user\", with = [\"*\", \"org:Acme\", \"red\"]}]"), "");
+  EXPECT_NE(with("share = [{collection = \"user\"}]").find("data.share: entry 0: 'with' must list"), std::string::npos);
+  EXPECT_NE(
+      with("share = [{collection = \"Bad Name\", with = [\"*\"]}]").find("'collection' must be a collection name"),
+      std::string::npos);
+  EXPECT_NE(with("share = [{collection = \"u\", with = [\"*\"], also = 1}]").find("unknown key 'also'"),
+            std::string::npos);
+  EXPECT_NE(with("share = [{collection = \"u\", with = [5]}]").find("'with' must list"), std::string::npos);
+  EXPECT_NE(with("max_expand = 11").find("data.max_expand: must be between 0 and 10"), std::string::npos);
+  EXPECT_NE(with("cache_deltas = -1").find("data.cache_deltas"), std::string::npos);
+}
+
 TEST(Config, PackagesMayReadOnlyPlainVariablesTheOperatorLists) {
   auto with_env = [](const std::string& list) {
     return error_of(toml(std::string(kToml) + "\n[skills]\nenv = " + list + "\n"));
