@@ -2,7 +2,8 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps demo-deps build demo-build test lint asan demo demo-down trio shared-data shared-data-down bench clean format
+.PHONY: deps demo-deps build demo-build test lint asan demo demo-down trio shared-data shared-data-down \
+        federated-housing federated-housing-down bench clean format
 
 # Everything: build, tests (PostgreSQL, Chromium, promtool), benchmarks.
 deps:
@@ -56,6 +57,14 @@ shared-data: demo-build
 
 shared-data-down: demo-build
 	@bash examples/shared-data/run.sh $(BUILD)/src/cli/fedmesh down
+
+# An aggregator and three clients with private California housing splits run federated
+# statistics and models; only aggregates leave a client (examples/federated-housing/README.md).
+federated-housing: demo-build
+	@bash examples/federated-housing/run.sh $(BUILD)/src/cli/fedmesh
+
+federated-housing-down: demo-build
+	@bash examples/federated-housing/run.sh $(BUILD)/src/cli/fedmesh down
 
 bench: build
 	@bash bench/run.sh $(BUILD)

@@ -17,6 +17,7 @@ std::shared_ptr<const net::Router> operator_routes(Node& node) {
   add_skill_routes(*r, node);
   if (node.catalog()) add_registry_routes(*r, node);
   if (node.kodo()) add_kodo_routes(*r, node);
+  add_job_routes(*r, node);
   add_data_routes(*r, node);  // last: Rhizome's /api/{collection}/{id} would shadow the routes above
   return r;
 }
@@ -36,6 +37,7 @@ std::shared_ptr<const net::Router> federation_routes(Node& node) {
   add_federated_skill_routes(*r, node);
   if (node.catalog()) add_federated_registry_routes(*r, node);
   add_federated_data_routes(*r, node);
+  add_federated_job_routes(*r, node);
   return r;
 }
 

@@ -17,6 +17,8 @@ std::shared_ptr<const net::Router> operator_routes(Node& node);
 std::shared_ptr<const net::Router> federation_routes(Node& node);
 // Kodo v1's routes alone, for the dedicated `registry.kodo_listen` listener (kodo_routes.cpp).
 std::shared_ptr<const net::Router> kodo_routes(Node& node);
+// Joining an aggregator, for the `jobs.join_listen` listener (job_routes.cpp).
+std::shared_ptr<const net::Router> join_routes(Node& node);
 
 // One function per module's routes file.
 void add_node_routes(net::Router& router, Node& node);                // node_routes.cpp: dashboard, health, status
@@ -27,6 +29,8 @@ void add_federated_registry_routes(net::Router& router, Node& node);  // registr
 void add_kodo_routes(net::Router& router, Node& node);                // kodo_routes.cpp: all Kodo routes but GET /
 void add_data_routes(net::Router& router, Node& node);                // data_routes.cpp: fedmesh's and Rhizome's (last)
 void add_federated_data_routes(net::Router& router, Node& node);      // data_routes.cpp: replication
+void add_job_routes(net::Router& router, Node& node);                 // job_routes.cpp: jobs, clients, worker
+void add_federated_job_routes(net::Router& router, Node& node);       // job_routes.cpp: hello, next, result
 
 // Shared by the route files.
 Result<registry::QueryRequest> query_request(const net::Request& req);  // q, by, p, pp

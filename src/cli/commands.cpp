@@ -18,6 +18,7 @@
 #include "core/log.hpp"
 #include "core/version.hpp"
 #include "crypto/certs.hpp"
+#include "crypto/files.hpp"
 #include "node/node.hpp"
 
 namespace fedmesh::cli {
@@ -47,6 +48,9 @@ int run_node(const std::string& config_path, bool reset_registry) {
   const NodeConfig& cfg = loaded->config;
   setup_logging({cfg.log.level, cfg.log.format, cfg.name});
   install_crash_handler(cfg.name, cfg.log.format == "json");
+  if (loaded->flotta)
+    spdlog::info("{} is a Flotta config: mapped onto fedmesh's options (docs/flotta-compat.md)", config_path);
+  for (const auto& w : loaded->warnings) spdlog::warn("{}: {}", config_path, w);
 
   // Signals are caught on this thread only; I/O threads start after this point.
   boost::asio::io_context signals_ctx;
@@ -61,7 +65,8 @@ int run_node(const std::string& config_path, bool reset_registry) {
   auto http_routes = api::operator_routes(**node);
   auto fed_routes = api::federation_routes(**node);
   auto kodo_routes = (*node)->kodo() ? api::kodo_routes(**node) : nullptr;
-  if (auto s = (*node)->start(http_routes, fed_routes, kodo_routes); !s) {
+  auto join_routes = (*node)->aggregator() ? api::join_routes(**node) : nullptr;
+  if (auto s = (*node)->start(http_routes, fed_routes, kodo_routes, join_routes); !s) {
     std::cerr << "fedmesh: cannot start node " << cfg.name << ": " << s.error().message() << "\n";
     (*node)->stop();
     return exit_code_for(s.error());
@@ -90,6 +95,7 @@ int config_check(const std::string& config_path, bool as_json) {
     std::cerr << loaded.error().message() << "\n";
     return 2;
   }
+  for (const auto& w : loaded->warnings) std::cerr << "warning: " << config_path << ": " << w << "\n";
   if (as_json) {
     std::cout << dump_json(config::masked_effective(*loaded), 2) << "\n";
   } else {
@@ -112,6 +118,9 @@ int ca_init(const std::string& dir, const std::string& common_name) {
   auto files = crypto::ca_files(dir);
   std::cout << "created federation CA\n  certificate: " << files.cert << "\n  key:         " << files.key
             << " (0600)\n";
+  if (auto pem = crypto::read_file(files.cert)) {
+    if (auto fp = crypto::cert_fingerprint(*pem)) std::cout << "  SHA-256:     " << *fp << "\n";
+  }
   return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/data_commands.hpp"
+#include "cli/job_commands.hpp"
 #include "cli/network_commands.hpp"
 
 int main(int argc, char** argv) {
@@ -115,6 +116,34 @@ int main(int argc, char** argv) {
   data->add_option("--limit", dc.limit, "ids, query, deltas: at most this many")->check(CLI::Range(1, 10000));
   data->add_option("--network", dc.network, "Network folder (default: the current directory)");
 
+  fedmesh::cli::JobCommand jc;
+  auto* job =
+      app.add_subcommand("job", "Federated jobs: fedmesh job submit|status|wait|list|clients NODE ... (docs/jobs.md)");
+  job->add_option("verb", jc.verb, "submit | status | wait | list | clients")
+      ->required()
+      ->check(CLI::IsMember({"submit", "status", "wait", "list", "clients"}));
+  job->add_option("node", jc.node, "Aggregator: node name (of the network) or operator URL")->required();
+  job->add_option("id", jc.id, "status, wait: the job's id");
+  job->add_option("--project", jc.project, "submit: the project");
+  job->add_option("--token", jc.token, "submit: the project token (or FEDMESH_PROJECT_TOKEN)");
+  job->add_option("--operation", jc.operation, "submit: '{\"kind\": \"mean\", \"columns\": [...]}'");
+  job->add_option("--where", jc.where, "submit: a JSON-Logic filter over the columns");
+  job->add_option("--datasource", jc.datasources, "submit: only this datasource, NAME or CLIENT/NAME (repeatable)")
+      ->allow_extra_args(false);
+  job->add_option("--file", jc.file, "submit: the whole job as a JSON file {project, token, where, operation}");
+  job->add_flag("--wait", jc.wait, "submit: wait for the result and print it");
+  job->add_option("--timeout", jc.timeout, "wait: give up after this many seconds")->check(CLI::Range(1, 86400));
+  job->add_option("--network", jc.network, "Network folder (default: the current directory)");
+
+  fedmesh::cli::JoinCommand joc;
+  auto* join = app.add_subcommand(
+      "join", "Join an aggregator with a token: make a key, get a certificate signed by its CA (docs/jobs.md)");
+  join->add_option("url", joc.url, "The aggregator's join listener, https://host:port")->required();
+  join->add_option("--name", joc.name, "This client's node name")->required();
+  join->add_option("--token", joc.token, "A join or project token (or FEDMESH_JOIN_TOKEN)");
+  join->add_option("--ca-sha256", joc.ca_sha256, "The aggregator's CA fingerprint, to pin it");
+  join->add_option("--out", joc.out, "Where to write NAME.key, NAME.crt and ca.crt (default: certs)");
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -143,6 +172,8 @@ int main(int argc, char** argv) {
   if (*event) return fedmesh::cli::fire_event(event_node, event_name, event_payload, event_net);
   if (*rquery) return fedmesh::cli::registry_query(rq_node, rq_q, rq_by, rq_page, rq_pp, rq_json, rq_net);
   if (*data) return fedmesh::cli::data_command(dc);
+  if (*job) return fedmesh::cli::job_command(jc);
+  if (*join) return fedmesh::cli::join_command(joc);
   if (*version) return fedmesh::cli::version();
   return 2;
 }

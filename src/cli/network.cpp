@@ -101,14 +101,40 @@ Result<Network> load_network(const std::string& dir) {
       } else if (k == "share") {
         if (auto s = check_share(v, key); !s) return std::move(s).error();
         n.share = v;
+      } else if (k == "roles") {
+        if (!v.is_array()) return bad(key, "expected a list of roles");
+        for (const auto& r : v) {
+          if (!r.is_string() ||
+              (r != "node" && r != "registry" && r != "aggregator" && r != "client" && r != "standalone"))
+            return bad(key, "roles are node, registry, aggregator, client or standalone");
+          n.roles.push_back(r.get<std::string>());
+        }
+      } else if (k == "jobs") {
+        if (!v.is_object()) return bad(key, "expected a table (the node's [jobs] options)");
+        n.jobs = v;
+        if (auto ds = n.jobs.find("datasources"); ds != n.jobs.end()) {
+          if (!ds->is_array()) return bad(key + ".datasources", "expected a list of tables");
+          for (auto& d : *ds) {
+            if (!d.is_object() || !d.contains("path") || !d["path"].is_string())
+              return bad(key + ".datasources", "each datasource needs a path");
+            d["path"] = (fs::path(net.dir) / d["path"].get<std::string>()).lexically_normal().string();
+          }
+        }
       } else {
-        return bad(key, "unknown key (known: organization, http, federation, env, packages, config, share)");
+        return bad(key,
+                   "unknown key (known: organization, http, federation, env, packages, config, share, roles, jobs)");
       }
     }
     if (n.http == 0) return bad(where + ".http", "missing required key");
     if (n.federation == 0) return bad(where + ".federation", "missing required key");
     if (n.organization.empty()) n.organization = name;
     net.nodes.push_back(std::move(n));
+  }
+  for (const auto& n : net.nodes) {
+    if (!n.jobs.is_object() || !n.jobs.contains("aggregator")) continue;
+    const json& a = n.jobs["aggregator"];
+    if (!a.is_string() || !net.node(a.get<std::string>()))
+      return bad("nodes." + n.name + ".jobs.aggregator", "must name a node of this network");
   }
   if (auto links = t.find("links"); links != t.end()) {
     if (!links->is_array()) return bad("links", "expected [[links]] tables");

@@ -22,7 +22,11 @@ struct NetworkNode {
   std::map<std::string, std::string> env;
   std::vector<std::string> packages;                 // folders, resolved against DIR
   nlohmann::json config = nlohmann::json::object();  // package name -> config table
-  nlohmann::json share;  // [{collection, with}] for this node; null: the network's [data] share
+  nlohmann::json share;            // [{collection, with}] for this node; null: the network's [data] share
+  std::vector<std::string> roles;  // empty: ["node"]
+  // The node's [jobs] table; datasource paths resolved against DIR, and `aggregator`
+  // naming a node of the network (resolved to its federation URL when configs are written).
+  nlohmann::json jobs;
 };
 
 struct NetworkLink {

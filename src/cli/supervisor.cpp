@@ -10,6 +10,7 @@
 
 #include <toml++/toml.h>
 
+#include "config/loader.hpp"
 #include "crypto/files.hpp"
 
 namespace fedmesh::cli {
@@ -90,6 +91,11 @@ Status write_node_config(const Network& net, const NetworkNode& n) {
     if (!k.starts_with("FEDMESH_")) readable.push_back(k);
   }
   if (!readable.empty()) root.insert("skills", toml::table{{"env", std::move(readable)}});
+  if (!n.roles.empty()) {
+    toml::array roles;
+    for (const auto& r : n.roles) roles.push_back(r);
+    root.insert("roles", std::move(roles));
+  }
   const auto& share = n.share.is_array() ? n.share : net.share;
   if (!share.empty()) {
     toml::array rules;
@@ -102,6 +108,13 @@ Status write_node_config(const Network& net, const NetworkNode& n) {
   }
   std::ostringstream out;
   out << "# Written by `fedmesh up` from " << net.dir << "/fedmesh.toml; edits are overwritten.\n" << root << "\n";
+  if (n.jobs.is_object()) {
+    nlohmann::json jobs = n.jobs;
+    if (jobs.contains("aggregator"))
+      jobs["aggregator"] =
+          "https://127.0.0.1:" + std::to_string(net.node(jobs["aggregator"].get<std::string>())->federation);
+    out << "\n" << config::render_toml(nlohmann::json{{"jobs", jobs}}) << "\n";
+  }
   return crypto::write_public_file(config_file(net, n.name), out.str(), true);
 }
 

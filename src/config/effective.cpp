@@ -23,11 +23,27 @@ json masked_effective(const LoadedConfig& loaded) {
     }
     auto name = std::string(dot == std::string_view::npos ? o.key : o.key.substr(dot + 1));
     auto it = slot->find(name);
+    if (it != slot->end() && it->is_array()) {
+      for (auto& item : *it) item = "****";
+      continue;
+    }
     if (it == slot->end() || !it->is_string() || it->get<std::string>().empty()) continue;
     if (o.key == "store.url") {
       *it = mask_url_password(it->get<std::string>());
     } else {
       *it = "****";
+    }
+  }
+  // Tokens inside tables: projects and datasources.
+  if (auto jobs = out.find("jobs"); jobs != out.end()) {
+    for (const char* list : {"projects", "datasources"}) {
+      auto it = jobs->find(list);
+      if (it == jobs->end()) continue;
+      for (auto& item : *it) {
+        if (item.contains("token")) item["token"] = "****";
+        if (item.contains("tokens"))
+          for (auto& t : item["tokens"]) t = "****";
+      }
     }
   }
   return out;
@@ -74,6 +90,12 @@ toml::array to_toml_array(const json& j) {
 }
 
 }  // namespace
+
+std::string render_toml(const json& tree) {
+  std::ostringstream out;
+  out << to_toml_table(tree);
+  return out.str();
+}
 
 std::string render_effective_toml(const LoadedConfig& loaded) {
   std::ostringstream out;

@@ -180,6 +180,24 @@ void cross_checks(NodeConfig& c, Problems& problems) {
                  "has no effect unless registry.kodo_compat = true");
   if (c.federation.retry_initial > c.federation.retry_max)
     problems.add("federation.retry_initial", "must not exceed federation.retry_max");
+  auto has_role = [&](const char* role) { return std::find(c.roles.begin(), c.roles.end(), role) != c.roles.end(); };
+  bool standalone = has_role("standalone");
+  bool aggregator = standalone || has_role("aggregator");
+  bool client = standalone || has_role("client");
+  if (!aggregator) {
+    if (!c.jobs.projects.empty()) problems.add("jobs.projects", "needs the aggregator or standalone role");
+    if (!c.jobs.join_listen.empty()) problems.add("jobs.join_listen", "needs the aggregator role");
+  }
+  if (!c.jobs.join_listen.empty() && c.federation.issuer.empty())
+    problems.add("jobs.join_listen", "needs federation.issuer (the CA folder that signs joining clients)");
+  if (!client && !c.jobs.datasources.empty()) problems.add("jobs.datasources", "needs the client or standalone role");
+  if (client && !standalone && c.jobs.aggregator.empty())
+    problems.add("jobs.aggregator", "the client role needs the aggregator's URL (https://host:port)");
+  if (has_role("client") && !c.federation.enabled)
+    problems.add("roles",
+                 "the client role needs a [federation] section: clients reach their aggregator over mutual TLS");
+  if (has_role("aggregator") && !c.federation.enabled)
+    problems.add("roles", "the aggregator role needs a [federation] section: clients poll it over mutual TLS");
   if (!c.federation.enabled) {
     // Without [federation] the node has no peers; say so where a key needs them.
     if (!c.registry.peers.empty())
@@ -214,6 +232,12 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   Problems problems(display_name);
   Sources sources;
   detail::substitute_tree(tree, "", env, problems);
+  std::vector<std::string> warnings;
+  bool flotta = format == Format::Yaml && detail::looks_like_flotta(tree);
+  if (flotta) {
+    tree = detail::from_flotta(tree, problems, warnings);
+    if (!problems.empty()) return problems.error();
+  }
   detail::apply_env_overrides(tree, env, problems, sources);
   // [system_services.NAME] tables are per-package config, not options: set them aside.
   json service_configs = json::object();
@@ -232,6 +256,8 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   LoadedConfig loaded;
   loaded.file = display_name;
   loaded.sources = std::move(sources);
+  loaded.warnings = std::move(warnings);
+  loaded.flotta = flotta;
   NodeConfig& c = loaded.config;
   // [federation] is optional: without it the node runs its operator listener only.
   c.federation.enabled = tree.contains("federation");
@@ -283,7 +309,9 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
     c.federation.cert = resolve(base, c.federation.cert);
     c.federation.key = resolve(base, c.federation.key);
     for (auto& t : c.federation.trust) t = resolve(base, t);
+    c.federation.issuer = resolve(base, c.federation.issuer);
   }
+  for (auto& d : c.jobs.datasources) d.path = resolve(base, d.path);
   for (auto& p : c.system_services.path) p = resolve(base, p);
   if (c.store.backend == "sqlite") c.store.path = resolve(c.workdir, c.store.path);
   if (c.federation.enabled && c.federation.advertise.empty()) c.federation.advertise = "https://" + c.federation.listen;
@@ -296,7 +324,10 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
     effective["federation"]["cert"] = c.federation.cert;
     effective["federation"]["key"] = c.federation.key;
     effective["federation"]["trust"] = c.federation.trust;
+    effective["federation"]["issuer"] = c.federation.issuer;
   }
+  for (std::size_t i = 0; i < c.jobs.datasources.size(); ++i)
+    effective["jobs"]["datasources"][i]["path"] = c.jobs.datasources[i].path;
   effective["store"]["path"] = c.store.path;
   effective["system_services"]["path"] = c.system_services.path;
   for (const auto& [name, table] : service_configs.items()) effective["system_services"][name] = table;

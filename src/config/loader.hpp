@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +39,9 @@ struct LoadedConfig {
   // Keys set from the environment: key path -> variable (FEDMESH_HTTP__LISTEN, or
   // FEDMESH_SYSTEM_SERVICES__SVC__GREETING for system_services.svc.greeting).
   std::map<std::string, std::string> sources;
+  // Keys of a Flotta config that mean nothing in fedmesh, with why (logged at start).
+  std::vector<std::string> warnings;
+  bool flotta = false;  // read from Flotta's config shape
 };
 
 enum class Format { Toml, Yaml };
@@ -51,6 +55,9 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
 
 // Parses TOML or YAML into a JSON tree (no validation). Errors carry line:column.
 Result<nlohmann::json> parse_tree(std::string_view text, Format format, const std::string& display_name);
+
+// A JSON tree as TOML text (tables, arrays of tables, strings, numbers, booleans).
+std::string render_toml(const nlohmann::json& tree);
 
 // The effective config as TOML, secrets replaced by "****".
 std::string render_effective_toml(const LoadedConfig& loaded);

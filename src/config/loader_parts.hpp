@@ -43,6 +43,11 @@ const NodeOption* find_option(std::string_view key);
 
 // ${NAME} and ${NAME:-default} in every string of the tree ("$$" is a literal "$").
 void substitute_tree(nlohmann::json& node, const std::string& path, const Environment& env, Problems& problems);
+// A YAML file in Flotta's shape (mode, node, join, datasources, database; no name).
+bool looks_like_flotta(const nlohmann::json& tree);
+// Flotta's config as a fedmesh tree; what has no meaning in fedmesh goes to `warnings`
+// (flotta.cpp, docs/flotta-compat.md).
+nlohmann::json from_flotta(const nlohmann::json& flotta, Problems& problems, std::vector<std::string>& warnings);
 // FEDMESH_SECTION__KEY (and FEDMESH_SYSTEM_SERVICES__NAME__KEY...) over the tree.
 void apply_env_overrides(nlohmann::json& tree, const Environment& env, Problems& problems, Sources& sources);
 

@@ -42,6 +42,7 @@ struct FederationConfig {
   std::vector<std::string> trust;
   std::vector<std::string> deny;
   std::vector<PeerConfig> peers;
+  std::string issuer;  // a CA folder (ca.crt, ca.key) that signs joining clients' certificates
   Millis hello_interval{0};
   Millis retry_initial{0};
   Millis retry_max{0};
@@ -110,6 +111,42 @@ struct DataConfig {
   bool operator==(const DataConfig&) const = default;
 };
 
+// One [[jobs.projects]] entry on an aggregator: a project and the token that gates it.
+struct ProjectConfig {
+  std::string name;
+  std::string token;  // secret
+  bool operator==(const ProjectConfig&) const = default;
+};
+
+// One [[jobs.datasources]] entry on a client: a CSV or TSV file and who may query it.
+struct DatasourceConfig {
+  std::string name;
+  std::string path;                 // resolved
+  std::string format;               // csv | tsv
+  std::vector<std::string> tokens;  // project tokens it serves (secrets)
+  std::int64_t min_rows = 0;        // refuse any task over fewer rows after filtering
+  bool summaries = false;           // whether per-column summaries may be shown to the aggregator
+  bool operator==(const DatasourceConfig&) const = default;
+};
+
+struct JobsConfig {
+  // Aggregator (roles aggregator or standalone).
+  std::vector<ProjectConfig> projects;
+  std::vector<std::string> join_tokens;  // one-time tokens for `fedmesh join` (secrets)
+  std::string join_listen;               // TLS listener for joining clients ("" = none)
+  Millis lease{0};
+  int max_attempts = 0;
+  Millis job_timeout{0};  // a job not over after this long fails (0: never)
+  bool allow_partial_results = false;
+  // Client (roles client or standalone).
+  std::string aggregator;                         // https://host:port of the aggregator's federation listener
+  std::vector<std::string> fallback_aggregators;  // more aggregators on the same database, tried in turn
+  std::string aggregator_name;                    // pins the aggregator's certificate name ("" = any trusted)
+  Millis poll{0};                                 // how long one poll waits at the aggregator for a task
+  std::vector<DatasourceConfig> datasources;
+  bool operator==(const JobsConfig&) const = default;
+};
+
 struct LogConfig {
   std::string level;
   std::string format;
@@ -131,6 +168,7 @@ struct NodeConfig {
   RegistryConfig registry;
   DiscoveryConfig discovery;
   DataConfig data;
+  JobsConfig jobs;
   LogConfig log;
   bool operator==(const NodeConfig&) const = default;
 };

@@ -45,6 +45,23 @@ void set(Millis& out, const json& v) {
 void set(std::vector<std::string>& out, const json& v) {
   out = v.get<std::vector<std::string>>();
 }
+void set(std::vector<ProjectConfig>& out, const json& v) {
+  out.clear();
+  for (const auto& item : v) out.push_back({item["name"].get<std::string>(), item["token"].get<std::string>()});
+}
+void set(std::vector<DatasourceConfig>& out, const json& v) {
+  out.clear();
+  for (const auto& item : v) {
+    DatasourceConfig d;
+    d.name = item["name"].get<std::string>();
+    d.path = item["path"].get<std::string>();
+    d.format = item.value("format", std::string("csv"));
+    d.tokens = item["tokens"].get<std::vector<std::string>>();
+    d.min_rows = item.value("min_rows", std::int64_t{0});
+    d.summaries = item.value("summaries", false);
+    out.push_back(std::move(d));
+  }
+}
 void set(std::vector<ShareRule>& out, const json& v) {
   out.clear();
   for (const auto& item : v)
@@ -97,6 +114,79 @@ std::string check_env_names(const json& v) {
 
 std::string check_non_empty_list(const json& v) {
   if (v.empty()) return "must list at least one CA certificate";
+  return "";
+}
+
+std::string check_https_urls(const json& v) {
+  for (const auto& u : v)
+    if (auto why = check_https_url(u); !why.empty()) return "'" + u.get<std::string>() + "': " + why;
+  return "";
+}
+
+std::string check_optional_https_url(const json& v) {
+  if (v.get<std::string>().empty()) return "";
+  return check_https_url(v);
+}
+
+bool job_name(const json& v) {
+  static const std::regex re("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
+  return v.is_string() && std::regex_match(v.get<std::string>(), re);
+}
+
+bool token_text(const json& v) {
+  return v.is_string() && v.get_ref<const std::string&>().size() >= 8 && v.get_ref<const std::string&>().size() <= 512;
+}
+
+std::string check_projects(const json& v) {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const json& item = v[i];
+    std::string at = "entry " + std::to_string(i) + ": ";
+    for (const auto& [k, _] : item.items())
+      if (k != "name" && k != "token") return at + "unknown key '" + k + "' (name, token)";
+    if (!item.contains("name") || !job_name(item["name"]))
+      return at + "'name' must be 1-63 characters of A-Z, a-z, 0-9, '.', '_', '-'";
+    if (!item.contains("token") || !token_text(item["token"]))
+      return at + "'token' must be a string of 8 to 512 characters";
+    if (std::find(names.begin(), names.end(), item["name"].get<std::string>()) != names.end())
+      return at + "project '" + item["name"].get<std::string>() + "' is listed twice";
+    names.push_back(item["name"].get<std::string>());
+  }
+  return "";
+}
+
+std::string check_tokens(const json& v) {
+  for (const auto& t : v)
+    if (!token_text(t)) return "each token must be a string of 8 to 512 characters";
+  return "";
+}
+
+std::string check_datasources(const json& v) {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const json& item = v[i];
+    std::string at = "entry " + std::to_string(i) + ": ";
+    for (const auto& [k, _] : item.items())
+      if (k != "name" && k != "path" && k != "format" && k != "tokens" && k != "min_rows" && k != "summaries")
+        return at + "unknown key '" + k + "' (name, path, format, tokens, min_rows, summaries)";
+    if (!item.contains("name") || !job_name(item["name"]))
+      return at + "'name' must be 1-63 characters of A-Z, a-z, 0-9, '.', '_', '-'";
+    if (!item.contains("path") || !item["path"].is_string() || item["path"].get<std::string>().empty())
+      return at + "'path' must name a CSV or TSV file";
+    if (item.contains("format") && item["format"] != "csv" && item["format"] != "tsv")
+      return at + "'format' must be \"csv\" or \"tsv\"";
+    if (!item.contains("tokens") || !item["tokens"].is_array() || item["tokens"].empty())
+      return at + "'tokens' must list the project tokens this datasource serves";
+    if (auto why = check_tokens(item["tokens"]); !why.empty()) return at + "'tokens': " + why;
+    if (item.contains("min_rows") &&
+        (!item["min_rows"].is_number_integer() || item["min_rows"].get<std::int64_t>() < 0 ||
+         item["min_rows"].get<std::int64_t>() > 1'000'000'000))
+      return at + "'min_rows' must be an integer from 0 to 1000000000";
+    if (item.contains("summaries") && !item["summaries"].is_boolean()) return at + "'summaries' must be true or false";
+    if (std::find(names.begin(), names.end(), item["name"].get<std::string>()) != names.end())
+      return at + "datasource '" + item["name"].get<std::string>() + "' is listed twice";
+    names.push_back(item["name"].get<std::string>());
+  }
   return "";
 }
 
@@ -181,6 +271,10 @@ const std::vector<NodeOption>& node_options() {
       {"federation.deny", Kind::StringList, "[]",
        "Revoked node names or SHA-256 certificate fingerprints (hex, colons optional).", false, 0, 0, {}, nullptr,
        FM_APPLY(federation.deny)},
+      {"federation.issuer", Kind::String, R"("")",
+       "A CA folder (ca.crt, ca.key, as `fedmesh ca init` makes) whose key signs the certificates of clients that "
+       "join with a token (`fedmesh join`); aggregators only. Relative to the config file.", false, 0, 0, {},
+       nullptr, FM_APPLY(federation.issuer)},
       {"federation.hello_interval", Kind::Duration, R"("10s")",
        "How often an up peer is greeted again to check it is alive.", false, 100, 3'600'000, {}, nullptr,
        FM_APPLY(federation.hello_interval)},
@@ -275,6 +369,47 @@ const std::vector<NodeOption>& node_options() {
       {"data.max_expand", Kind::Int, "3", "The deepest reference expansion (?expand=N) a read may ask for.", false, 0,
        10, {}, nullptr, FM_APPLY(data.max_expand)},
 
+      {"jobs.projects", Kind::TableList, "[]",
+       "Aggregator: projects and their tokens ([[jobs.projects]] name, token). A job names a project and must carry "
+       "its token; tokens are compared in constant time and masked everywhere.", false, 0, 0, {}, check_projects,
+       FM_APPLY(jobs.projects)},
+      {"jobs.join_tokens", Kind::StringList, "[]",
+       "Aggregator: one-time tokens with which a client may join (`fedmesh join`); project tokens may join too.",
+       true, 0, 0, {}, check_tokens, FM_APPLY(jobs.join_tokens)},
+      {"jobs.join_listen", Kind::String, R"("")",
+       "Aggregator: a TLS listener (host:port) that serves only joining (clients without a certificate yet); "
+       "needs federation.issuer. Empty: no joining.", false, 0, 0, {}, check_optional_listen,
+       FM_APPLY(jobs.join_listen)},
+      {"jobs.lease", Kind::Duration, R"("30s")",
+       "Aggregator: how long a client holds a task; a task whose lease expires is leased again.", false, 100,
+       86'400'000, {}, nullptr, FM_APPLY(jobs.lease)},
+      {"jobs.max_attempts", Kind::Int, "3", "Aggregator: leases of one task before the job fails.", false, 1, 100, {},
+       nullptr, FM_APPLY(jobs.max_attempts)},
+      {"jobs.job_timeout", Kind::Duration, R"("1h")",
+       "Aggregator: a job not completed this long after it was submitted fails, naming why (a client that holds one "
+       "of its datasources never came back); \"0s\" waits for ever.", false, 0, 31'536'000'000LL, {}, nullptr,
+       FM_APPLY(jobs.job_timeout)},
+      {"jobs.allow_partial_results", Kind::Bool, "false",
+       "Aggregator: whether each datasource's partial result may be read through the API (final results always "
+       "may).", false, 0, 0, {}, nullptr, FM_APPLY(jobs.allow_partial_results)},
+      {"jobs.aggregator", Kind::String, R"("")",
+       "Client: the aggregator's federation URL (https://host:port); the client calls it over mutual TLS and is "
+       "never called.", false, 0, 0, {}, check_optional_https_url, FM_APPLY(jobs.aggregator)},
+      {"jobs.fallback_aggregators", Kind::StringList, "[]",
+       "Client: more aggregators sharing the first one's PostgreSQL database; when one cannot be reached the "
+       "client polls (and sends results to) the next.", false, 0, 0, {}, check_https_urls,
+       FM_APPLY(jobs.fallback_aggregators)},
+      {"jobs.aggregator_name", Kind::String, R"("")",
+       "Client: the certificate name the aggregator must present; empty accepts any certificate from a trusted CA "
+       "and records its name.", false, 0, 0, {}, nullptr, FM_APPLY(jobs.aggregator_name)},
+      {"jobs.poll", Kind::Duration, R"("20s")",
+       "Client: how long one poll waits at the aggregator for a task before asking again.", false, 100, 300'000, {},
+       nullptr, FM_APPLY(jobs.poll)},
+      {"jobs.datasources", Kind::TableList, "[]",
+       "Client: [[jobs.datasources]] name, path, format (\"csv\" or \"tsv\"), tokens (project tokens served), "
+       "min_rows (refuse tasks over fewer rows), summaries (show per-column summaries to the aggregator).", false, 0,
+       0, {}, check_datasources, FM_APPLY(jobs.datasources)},
+
       {"log.level", Kind::String, R"("info")", "Least severe level written.", false, 0, 0,
        {"trace", "debug", "info", "warn", "error"}, nullptr, FM_APPLY(log.level)},
       {"log.format", Kind::String, R"("text")", "Log line format.", false, 0, 0, {"text", "json"}, nullptr,
@@ -298,7 +433,7 @@ const std::vector<PeerOption>& peer_options() {
 
 const std::vector<std::string_view>& sections() {
   static const std::vector<std::string_view> s = {"http",     "federation", "store", "skills", "system_services",
-                                                  "registry", "discovery",  "data",  "log"};
+                                                  "registry", "discovery",  "data",  "jobs",   "log"};
   return s;
 }
 

@@ -28,6 +28,7 @@ struct Free {
   void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
   void operator()(BIGNUM* p) const { BN_free(p); }
   void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
+  void operator()(X509_REQ* p) const { X509_REQ_free(p); }
 };
 template <class T>
 using Ptr = std::unique_ptr<T, Free>;
@@ -60,6 +61,12 @@ std::string key_pem(EVP_PKEY* key) {
 std::string cert_pem(X509* cert) {
   Ptr<BIO> bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_X509(bio.get(), cert);
+  return bio_string(bio.get());
+}
+
+std::string request_pem(X509_REQ* req) {
+  Ptr<BIO> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509_REQ(bio.get(), req);
   return bio_string(bio.get());
 }
 
@@ -131,6 +138,80 @@ std::string fingerprint(X509* cert) {
   return hex(md, len, true);
 }
 
+// The federation CA's certificate and key, loaded from its directory.
+struct Ca {
+  Ptr<X509> cert;
+  Ptr<EVP_PKEY> key;
+};
+
+Result<Ca> load_ca(const std::string& ca_dir) {
+  auto files = ca_files(ca_dir);
+  auto cert_text = read_file(files.cert);
+  if (!cert_text)
+    return make_error(ErrorCode::not_found, ca_dir + ": no CA here (run `fedmesh ca init " + ca_dir + "`)");
+  auto key_text = read_file(files.key);
+  if (!key_text) return make_error(ErrorCode::not_found, files.key + ": CA key missing");
+  Ca ca{parse_cert(*cert_text), parse_key(*key_text)};
+  if (!ca.cert || !ca.key) return crypto_fail(ca_dir + ": CA files are not valid PEM");
+  return ca;
+}
+
+// A node certificate for NAME holding public_key, signed by the CA: CN=NAME (O when given),
+// SAN DNS:NAME, not a CA, for TLS server and client use, valid as options say.
+Result<Ptr<X509>> node_cert(const Ca& ca, const std::string& name, EVP_PKEY* public_key, const CertOptions& options) {
+  Ptr<X509> cert(X509_new());
+  if (!cert) return crypto_fail("creating certificate");
+  X509_set_version(cert.get(), 2);
+  if (!set_serial(cert.get())) return crypto_fail("serial");
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), static_cast<long>(options.not_before.count()));
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(options.not_after.count()));
+  if (X509_set_pubkey(cert.get(), public_key) != 1) return crypto_fail("public key");
+  if (!set_name(X509_get_subject_name(cert.get()), name, options.organization)) return crypto_fail("subject");
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(ca.cert.get()));
+  std::string san = "DNS:" + name;
+  if (!add_ext(cert.get(), ca.cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
+      !add_ext(cert.get(), ca.cert.get(), NID_key_usage, "critical,digitalSignature") ||
+      !add_ext(cert.get(), ca.cert.get(), NID_ext_key_usage, "serverAuth,clientAuth") ||
+      !add_ext(cert.get(), ca.cert.get(), NID_subject_alt_name, san.c_str()) ||
+      !add_ext(cert.get(), ca.cert.get(), NID_authority_key_identifier, "keyid:always"))
+    return crypto_fail("certificate extensions");
+  if (X509_sign(cert.get(), ca.key.get(), nullptr) == 0) return crypto_fail("signing certificate");
+  return cert;
+}
+
+constexpr std::size_t kMaxRequestBytes = 16 * 1024;
+
+Error bad_request(const std::string& what) {
+  ERR_clear_error();
+  return make_error(ErrorCode::invalid_argument, "certificate request " + what);
+}
+
+// Parses a CSR from a peer and checks its key type, self-signature and CN.
+Result<Ptr<X509_REQ>> checked_request(const std::string& pem) {
+  if (pem.size() > kMaxRequestBytes) return bad_request("is larger than 16 KiB");
+  Ptr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return crypto_fail("reading certificate request");
+  Ptr<X509_REQ> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (!req) return bad_request("is not valid PEM");
+  EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
+  if (!key) return bad_request("has no readable public key");
+  if (EVP_PKEY_is_a(key, "ED25519") != 1) return bad_request("key is not Ed25519");
+  if (X509_REQ_verify(req.get(), key) != 1) return bad_request("signature does not verify");
+  if (name_entry(X509_REQ_get_subject_name(req.get()), NID_commonName).empty())
+    return bad_request("has no common name");
+  return req;
+}
+
+// Node names as `fedmesh ca issue` accepts them: 1-63 of a-z, 0-9, '.', '_', '-', starting with a
+// letter or digit. This also keeps the name from adding entries to the SAN configuration string.
+bool valid_node_name(const std::string& name) {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > 63 || !alnum(name[0])) return false;
+  for (char c : name)
+    if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
 }  // namespace
 
 CaFiles ca_files(const std::string& dir) {
@@ -170,15 +251,8 @@ Status init_ca(const std::string& dir, const std::string& common_name, std::chro
 Result<IssuedFiles> issue_cert(const std::string& ca_dir, const std::string& name, const std::string& out_dir,
                                const CertOptions& options) {
   namespace fs = std::filesystem;
-  auto ca = ca_files(ca_dir);
-  auto ca_cert_text = read_file(ca.cert);
-  if (!ca_cert_text)
-    return make_error(ErrorCode::not_found, ca_dir + ": no CA here (run `fedmesh ca init " + ca_dir + "`)");
-  auto ca_key_text = read_file(ca.key);
-  if (!ca_key_text) return make_error(ErrorCode::not_found, ca.key + ": CA key missing");
-  auto ca_cert = parse_cert(*ca_cert_text);
-  auto ca_key = parse_key(*ca_key_text);
-  if (!ca_cert || !ca_key) return crypto_fail(ca_dir + ": CA files are not valid PEM");
+  auto ca = load_ca(ca_dir);
+  if (!ca) return std::move(ca).error();
 
   IssuedFiles out{(fs::path(out_dir) / (name + ".crt")).string(), (fs::path(out_dir) / (name + ".key")).string(), ""};
   std::error_code ec;
@@ -188,28 +262,62 @@ Result<IssuedFiles> issue_cert(const std::string& ca_dir, const std::string& nam
   if (ec) return make_error(ErrorCode::io_error, out_dir + ": " + ec.message());
 
   auto key = new_ed25519();
-  Ptr<X509> cert(X509_new());
-  if (!key || !cert) return crypto_fail("creating node key");
-  X509_set_version(cert.get(), 2);
-  if (!set_serial(cert.get())) return crypto_fail("serial");
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), static_cast<long>(options.not_before.count()));
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(options.not_after.count()));
-  X509_set_pubkey(cert.get(), key.get());
-  if (!set_name(X509_get_subject_name(cert.get()), name, options.organization)) return crypto_fail("subject");
-  X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get()));
-  std::string san = "DNS:" + name;
-  if (!add_ext(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
-      !add_ext(cert.get(), ca_cert.get(), NID_key_usage, "critical,digitalSignature") ||
-      !add_ext(cert.get(), ca_cert.get(), NID_ext_key_usage, "serverAuth,clientAuth") ||
-      !add_ext(cert.get(), ca_cert.get(), NID_subject_alt_name, san.c_str()) ||
-      !add_ext(cert.get(), ca_cert.get(), NID_authority_key_identifier, "keyid:always"))
-    return crypto_fail("certificate extensions");
-  if (X509_sign(cert.get(), ca_key.get(), nullptr) == 0) return crypto_fail("signing certificate");
+  if (!key) return crypto_fail("creating node key");
+  auto cert = node_cert(*ca, name, key.get(), options);
+  if (!cert) return std::move(cert).error();
 
   if (auto s = write_private_file(out.key, key_pem(key.get())); !s) return std::move(s).error();
-  if (auto s = write_public_file(out.cert, cert_pem(cert.get())); !s) return std::move(s).error();
-  out.fingerprint = fingerprint(cert.get());
+  if (auto s = write_public_file(out.cert, cert_pem(cert->get())); !s) return std::move(s).error();
+  out.fingerprint = fingerprint(cert->get());
   return out;
+}
+
+Result<KeyAndRequest> make_request(const std::string& name, const std::string& organization) {
+  if (name.empty()) return make_error(ErrorCode::invalid_argument, "a certificate request needs a node name");
+  auto key = new_ed25519();
+  Ptr<X509_REQ> req(X509_REQ_new());
+  if (!key || !req) return crypto_fail("creating node key");
+  if (X509_REQ_set_version(req.get(), X509_REQ_VERSION_1) != 1 || X509_REQ_set_pubkey(req.get(), key.get()) != 1)
+    return crypto_fail("certificate request");
+  if (!set_name(X509_REQ_get_subject_name(req.get()), name, organization))
+    return crypto_fail("certificate request subject");
+  // Ed25519 signs the message itself: no separate digest.
+  if (X509_REQ_sign(req.get(), key.get(), nullptr) <= 0) return crypto_fail("signing certificate request");
+  return KeyAndRequest{key_pem(key.get()), request_pem(req.get())};
+}
+
+Result<RequestInfo> inspect_request(const std::string& csr_pem) {
+  auto req = checked_request(csr_pem);
+  if (!req) return std::move(req).error();
+  const X509_NAME* subject = X509_REQ_get_subject_name(req->get());
+  return RequestInfo{name_entry(subject, NID_commonName), name_entry(subject, NID_organizationName)};
+}
+
+Result<std::string> sign_request(const std::string& ca_dir, const std::string& csr_pem, const std::string& name,
+                                 const CertOptions& options) {
+  if (!valid_node_name(name))
+    return make_error(ErrorCode::invalid_argument,
+                      "node name '" + name + "' must be 1-63 characters of a-z, 0-9, '.', '_', '-'");
+  auto req = checked_request(csr_pem);
+  if (!req) return std::move(req).error();
+  std::string requested = name_entry(X509_REQ_get_subject_name(req->get()), NID_commonName);
+  if (requested != name)
+    return make_error(ErrorCode::invalid_argument,
+                      "certificate request is for '" + requested + "', not '" + name + "'");
+  auto ca = load_ca(ca_dir);
+  if (!ca) return std::move(ca).error();
+  auto cert = node_cert(*ca, name, X509_REQ_get0_pubkey(req->get()), options);
+  if (!cert) return std::move(cert).error();
+  return cert_pem(cert->get());
+}
+
+Result<std::string> cert_fingerprint(const std::string& text) {
+  auto cert = parse_cert(text);
+  if (!cert) {
+    ERR_clear_error();
+    return make_error(ErrorCode::crypto_error, "certificate is not valid PEM");
+  }
+  return fingerprint(cert.get());
 }
 
 Status verify_chain(const std::string& cert_text, const std::vector<std::string>& ca_pems) {

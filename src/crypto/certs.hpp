@@ -38,6 +38,33 @@ struct IssuedFiles {
 Result<IssuedFiles> issue_cert(const std::string& ca_dir, const std::string& name, const std::string& out_dir,
                                const CertOptions& options = {});
 
+// Certificate signing requests, for `fedmesh join`: the joining node makes its key and a CSR and
+// keeps the key; an aggregator holding the federation CA checks the CSR and signs it.
+struct KeyAndRequest {
+  std::string key_pem;  // the new private key; the caller writes it 0600
+  std::string csr_pem;
+};
+// A new Ed25519 key and a CSR for node NAME (CN=NAME, O=organization when not empty), signed by that key.
+Result<KeyAndRequest> make_request(const std::string& name, const std::string& organization);
+
+struct RequestInfo {
+  std::string common_name;
+  std::string organization;  // what the requester asked for; sign_request does not use it
+};
+// Parses a PEM CSR (at most 16 KiB) and checks that it holds an Ed25519 key, that its
+// self-signature verifies and that it names a CN. Bad input is invalid_argument naming what is wrong.
+Result<RequestInfo> inspect_request(const std::string& csr_pem);
+
+// Checks csr_pem as inspect_request does and signs its key with the CA in ca_dir. The signer decides
+// the subject: CN=name (refused with invalid_argument unless the CSR's CN is name; name is 1-63 of
+// a-z, 0-9, '.', '_', '-') and O=options.organization; the CSR's own organization and extensions are
+// ignored. Extensions, SAN and validity are those of issue_cert. Returns the certificate PEM.
+Result<std::string> sign_request(const std::string& ca_dir, const std::string& csr_pem, const std::string& name,
+                                 const CertOptions& options = {});
+
+// The SHA-256 fingerprint of a PEM certificate, formatted as CertInfo::fingerprint.
+Result<std::string> cert_fingerprint(const std::string& cert_pem);
+
 // Verifies that cert_pem chains to one of the CA PEMs and is currently valid.
 // The error message carries OpenSSL's reason (e.g. "certificate has expired").
 Status verify_chain(const std::string& cert_pem, const std::vector<std::string>& ca_pems);

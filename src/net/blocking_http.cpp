@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -58,6 +59,8 @@ class Channel {
   virtual Status send_all(const std::string& bytes) = 0;
   // Appends what arrives until the peer closes; false once the deadline passes.
   virtual Status read_all(std::string& in, std::size_t max) = 0;
+  // The server's certificate (PEM) on TLS, else "".
+  virtual std::string server_cert() const { return ""; }
 };
 
 class PlainChannel final : public Channel {
@@ -118,12 +121,12 @@ class TlsChannel final : public Channel {
     int loaded = o.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ch->ctx_)
                                    : SSL_CTX_load_verify_locations(ch->ctx_, o.ca_file.c_str(), nullptr);
     if (loaded != 1) return make_error(ErrorCode::invalid_argument, who + ": cannot read CA file '" + o.ca_file + "'");
-    SSL_CTX_set_verify(ch->ctx_, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_verify(ch->ctx_, o.unverified ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
     ch->ssl_ = SSL_new(ch->ctx_);
     SSL_set_fd(ch->ssl_, fd);
     bool ip = parse_ip(host);
     if (!ip) SSL_set_tlsext_host_name(ch->ssl_, host.c_str());
-    if (o.server_name.empty()) {
+    if (o.server_name.empty() && !o.unverified) {
       // No node name to expect: the URL's host must be one of the certificate's names.
       auto* param = SSL_get0_param(ch->ssl_);
       if (ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) != 1
@@ -138,6 +141,15 @@ class TlsChannel final : public Channel {
                              : "";
       return make_error(ErrorCode::peer_unavailable,
                         who + ": TLS handshake failed: " + (reason.empty() ? ssl_error_text() : reason) + hint);
+    }
+    if (X509* cert = SSL_get1_peer_certificate(ch->ssl_)) {
+      BIO* bio = BIO_new(BIO_s_mem());
+      PEM_write_bio_X509(bio, cert);
+      char* data = nullptr;
+      long len = BIO_get_mem_data(bio, &data);
+      ch->server_cert_.assign(data, static_cast<std::size_t>(len));
+      BIO_free(bio);
+      X509_free(cert);
     }
     if (!o.server_name.empty()) {
       std::string name = peer_certificate_name(ch->ssl_);
@@ -194,9 +206,12 @@ class TlsChannel final : public Channel {
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   }
+  std::string server_cert() const override { return server_cert_; }
+
   int fd_;
   Clock::time_point deadline_;
   std::string who_;
+  std::string server_cert_;
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
 };
@@ -240,6 +255,7 @@ Result<BlockingResponse> blocking_http_request(const std::string& base_url, cons
   if (auto s = channel->send_all(req); !s) return std::move(s).error();
   std::string in;
   if (auto s = channel->read_all(in, 16u << 20); !s) return std::move(s).error();
+  std::string server_cert = channel->server_cert();
   channel.reset();  // close TLS before the socket
   auto sep = in.find("\r\n\r\n");
   if (!in.starts_with("HTTP/1.") || in.size() < 12 || sep == std::string::npos)
@@ -247,6 +263,7 @@ Result<BlockingResponse> blocking_http_request(const std::string& base_url, cons
   BlockingResponse out;
   out.status = std::atoi(in.substr(9, 3).c_str());
   out.body = in.substr(sep + 4);
+  out.server_cert = std::move(server_cert);
   return out;
 }
 

@@ -21,6 +21,7 @@ namespace fedmesh::net {
 struct BlockingResponse {
   int status = 0;
   std::string body;
+  std::string server_cert;  // HTTPS: the server's certificate (PEM)
 };
 
 struct BlockingOptions {
@@ -28,6 +29,9 @@ struct BlockingOptions {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string ca_file;      // HTTPS: PEM roots to verify the server with
   std::string server_name;  // HTTPS: expected certificate node name (CN)
+  // HTTPS without verifying the server: only to fetch what is checked afterwards against
+  // a pinned fingerprint (`fedmesh join` reading the aggregator's CA). Never send secrets.
+  bool unverified = false;
 };
 
 // `base_url` is "http(s)://host:port"; `path` starts with '/'.

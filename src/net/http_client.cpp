@@ -215,6 +215,7 @@ asio::awaitable<Result<ClientResponse>> HttpClient::send(ClientTarget target, Cl
     ClientResponse out;
     out.status = static_cast<int>(msg.result_int());
     out.peer_organization = peer_certificate_organization(stream->native_handle());
+    out.peer_name = peer_certificate_name(stream->native_handle());
     for (const auto& f : msg) {
       std::string name(f.name_string());
       for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));

@@ -41,6 +41,7 @@ struct ClientResponse {
   std::string body;
   Headers headers;
   std::string peer_organization;  // the organization (O) of the server's certificate (mutual TLS)
+  std::string peer_name;          // the node name (CN) of the server's certificate
   std::string_view header(std::string_view name) const;
 };
 

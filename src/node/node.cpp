@@ -78,7 +78,7 @@ Result<std::unique_ptr<Node>> Node::create(NodeConfig config, const Clock& clock
   // One builder per part, in dependency order; the first failure stops the node.
   for (auto build :
        {&Node::build_workdir, &Node::build_store, &Node::build_transport, &Node::build_federation, &Node::build_skills,
-        &Node::build_registry, &Node::build_discovery, &Node::build_data, &Node::record_start}) {
+        &Node::build_registry, &Node::build_discovery, &Node::build_data, &Node::build_jobs, &Node::record_start}) {
     if (auto s = (node.get()->*build)(); !s) return std::move(s).error();
   }
   return node;
@@ -318,6 +318,59 @@ Status Node::build_data() {
   return {};
 }
 
+// Federated jobs: the aggregator (hands out tasks), the worker (computes them), or both
+// in one process (standalone, where the worker calls its aggregator directly).
+Status Node::build_jobs() {
+  const auto& c = config_;
+  auto has_role = [&](const char* role) { return std::find(c.roles.begin(), c.roles.end(), role) != c.roles.end(); };
+  bool standalone = has_role("standalone");
+  if (standalone || has_role("aggregator")) {
+    jobs::AggregatorOptions aopt;
+    aopt.self = c.name;
+    aopt.projects = c.jobs.projects;
+    aopt.join_tokens = c.jobs.join_tokens;
+    aopt.reserved_names.push_back(c.name);
+    for (const auto& p : c.federation.peers) aopt.reserved_names.push_back(p.name);
+    aopt.issuer = c.federation.issuer;
+    aopt.lease = c.jobs.lease;
+    aopt.max_attempts = c.jobs.max_attempts;
+    aopt.job_timeout = c.jobs.job_timeout;
+    aopt.allow_partial_results = c.jobs.allow_partial_results;
+    if (!aopt.issuer.empty()) {
+      auto ca = crypto::read_file(crypto::ca_files(aopt.issuer).cert);
+      if (!ca) return make_error(ErrorCode::config_invalid, "federation.issuer: " + ca.error().message());
+      if (auto s = crypto::check_private_permissions(crypto::ca_files(aopt.issuer).key); !s)
+        return make_error(ErrorCode::config_invalid, "federation.issuer: " + s.error().message());
+    }
+    aggregator_ = std::make_unique<jobs::Aggregator>(store_->jobs(), *io_, std::move(aopt), clock_);
+    if (!c.jobs.join_listen.empty()) {
+      auto tls = net::make_server_context({c.federation.cert, c.federation.key, {}, {}}, false);
+      if (!tls) return make_error(ErrorCode::config_invalid, "jobs.join_listen: " + tls.error().message());
+      join_tls_ = std::move(*tls);
+    }
+  }
+  if (standalone || has_role("client")) {
+    auto sources = jobs::load_datasources(c.jobs.datasources);
+    if (!sources) return std::move(sources).error();
+    std::unique_ptr<jobs::JobsLink> link;
+    if (standalone) {
+      link = jobs::make_local_link(*aggregator_, c.name, c.organization);
+    } else {
+      std::vector<std::string> urls{c.jobs.aggregator};
+      urls.insert(urls.end(), c.jobs.fallback_aggregators.begin(), c.jobs.fallback_aggregators.end());
+      link = jobs::make_http_link(*client_, urls, c.jobs.aggregator_name);
+    }
+    jobs::WorkerOptions wopt;
+    wopt.poll = c.jobs.poll;
+    if (c.federation.enabled) {
+      wopt.retry_initial = c.federation.retry_initial;
+      wopt.retry_max = c.federation.retry_max;
+    }
+    worker_ = std::make_unique<jobs::Worker>(*io_, std::move(link), std::move(*sources), wopt);
+  }
+  return {};
+}
+
 // Identity facts that persist across restarts.
 Status Node::record_start() {
   const auto& c = config_;
@@ -334,7 +387,7 @@ Status Node::record_start() {
 }
 
 Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_ptr<const net::Router> fed_routes,
-                   std::shared_ptr<const net::Router> kodo_routes) {
+                   std::shared_ptr<const net::Router> kodo_routes, std::shared_ptr<const net::Router> join_routes) {
   const auto& c = config_;
   started_at_ = clock_.now();
   started_steady_ = std::chrono::steady_clock::now();
@@ -369,6 +422,19 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
     kodo_metrics_ = std::make_shared<net::HttpMetrics>("kodo", kodo_routes->patterns());
     kodo_server_ = std::make_unique<net::HttpServer>(*io_, kopt, std::move(kodo_routes), kodo_metrics_);
   }
+  if (join_tls_ && join_routes) {
+    // Clients without a certificate yet: TLS with the node's certificate, no client
+    // certificate asked, and the join routes only.
+    net::ServerOptions jopt;
+    jopt.name = "join";
+    jopt.listen = c.jobs.join_listen;
+    jopt.tls = join_tls_;
+    jopt.max_body = 64 * 1024;
+    jopt.request_timeout = c.http.request_timeout;
+    jopt.idle_timeout = c.http.idle_timeout;
+    join_metrics_ = std::make_shared<net::HttpMetrics>("join", join_routes->patterns());
+    join_server_ = std::make_unique<net::HttpServer>(*io_, jopt, std::move(join_routes), join_metrics_);
+  }
   http_server_ = std::make_unique<net::HttpServer>(*io_, hopt, std::move(http_routes), http_metrics_);
   if (c.federation.enabled)
     fed_server_ = std::make_unique<net::HttpServer>(*io_, fopt, std::move(fed_routes), fed_metrics_);
@@ -381,6 +447,12 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
     if (!bound) return std::move(bound).error();
     fp = *bound;
   }
+  if (join_server_) {
+    auto jp = join_server_->start();
+    if (!jp) return std::move(jp).error();
+    spdlog::info("jobs: clients may join on port {}", *jp);
+  }
+  if (aggregator_) aggregator_->start();
   if (kodo_) {
     std::string listen = c.http.listen;
     std::uint16_t port = *hp;
@@ -424,6 +496,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   if (catalog_) catalog_->prepare_index();  // a restarted registry answers its first query at once
   if (mesh_) mesh_->start();
   if (registrant_) registrant_->start();
+  if (worker_) worker_->start();
   if (catalog_) {
     // Evict nodes whose heartbeat is older than gone_after (store writes: on the blocking pool).
     sweeper_ = std::make_shared<boost::asio::steady_timer>(io_->at(0));
@@ -468,6 +541,8 @@ void Node::stop() {
   if (!io_) return;
   spdlog::info("stopping: draining requests (grace {} ms)", config_.shutdown_grace.count());
   if (registrant_) registrant_->stop();  // deregisters while the network is still up
+  if (worker_) worker_->stop();
+  if (aggregator_) aggregator_->stop();  // answers held polls now, so listeners drain at once
   if (mesh_) mesh_->stop();
   if (replicator_) replicator_->stop();
   if (kodo_) kodo_->stop();
@@ -490,6 +565,7 @@ void Node::stop() {
     if (fed_server_) fed_server_->stop(config_.shutdown_grace);
   });
   if (kodo_server_) kodo_server_->stop(config_.shutdown_grace);
+  if (join_server_) join_server_->stop(config_.shutdown_grace);
   if (http_server_) http_server_->stop(config_.shutdown_grace);
   fed_stop.join();
   {
@@ -545,6 +621,7 @@ std::string Node::metrics_text() const {
   std::vector<const net::HttpMetrics*> listeners{http_metrics_.get()};
   if (fed_metrics_) listeners.push_back(fed_metrics_.get());
   if (kodo_metrics_) listeners.push_back(kodo_metrics_.get());
+  if (join_metrics_) listeners.push_back(join_metrics_.get());
   net::HttpMetrics::render(listeners, out);
   out += "# HELP fedmesh_peers Peers by state.\n# TYPE fedmesh_peers gauge\n";
   auto summary = peers_->summary();
@@ -575,6 +652,25 @@ std::string Node::metrics_text() const {
       dc.local_deltas.load(), dc.ingested.load(), dc.duplicates.load());
   for (const auto& [reason, n] : dc.rejected)
     out += fmt::format("fedmesh_data_rejected_total{{reason=\"{}\"}} {}\n", reason, n.load());
+  if (aggregator_) {
+    const auto& jc = aggregator_->counters();
+    out +=
+        "# HELP fedmesh_jobs_events_total Jobs and tasks at this aggregator, by event.\n"
+        "# TYPE fedmesh_jobs_events_total counter\n";
+    for (auto [event, n] :
+         {std::pair{"submitted", &jc.submitted}, std::pair{"leased", &jc.leases}, std::pair{"result", &jc.results},
+          std::pair{"result_refused", &jc.refused_results}, std::pair{"lease_expired", &jc.expired},
+          std::pair{"failed", &jc.failed}, std::pair{"completed", &jc.completed}})
+      out += fmt::format("fedmesh_jobs_events_total{{event=\"{}\"}} {}\n", event, n->load());
+  }
+  if (worker_) {
+    const auto& wc = worker_->counters();
+    out += fmt::format(
+        "# HELP fedmesh_worker_tasks_total Tasks this client computed, and refused.\n"
+        "# TYPE fedmesh_worker_tasks_total counter\nfedmesh_worker_tasks_total{{outcome=\"done\"}} {}\n"
+        "fedmesh_worker_tasks_total{{outcome=\"refused\"}} {}\n",
+        wc.tasks.load(), wc.refused.load());
+  }
   return out;
 }
 

@@ -20,6 +20,8 @@
 #include "data/replicator.hpp"
 #include "data/service.hpp"
 #include "federation/peer_manager.hpp"
+#include "jobs/aggregator.hpp"
+#include "jobs/worker.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
 #include "net/io_pool.hpp"
@@ -41,9 +43,11 @@ class Node {
   ~Node();
 
   // Starts the I/O threads, the listeners (with these routers) and the peer loops.
-  // `kodo_routes` serve `registry.kodo_listen` when that is set.
+  // `kodo_routes` serve `registry.kodo_listen` when that is set, `join_routes` serve
+  // `jobs.join_listen` when that is set.
   Status start(std::shared_ptr<const net::Router> http_routes, std::shared_ptr<const net::Router> federation_routes,
-               std::shared_ptr<const net::Router> kodo_routes = nullptr);
+               std::shared_ptr<const net::Router> kodo_routes = nullptr,
+               std::shared_ptr<const net::Router> join_routes = nullptr);
   // Graceful stop; idempotent.
   void stop();
 
@@ -64,6 +68,10 @@ class Node {
   registry::kodo::Gateway* kodo() { return kodo_.get(); }
   data::DataService& data() { return *data_; }
   data::Replicator& replicator() { return *replicator_; }
+  // The jobs aggregator (roles aggregator or standalone), else null.
+  jobs::Aggregator* aggregator() { return aggregator_.get(); }
+  // The jobs worker (roles client or standalone), else null.
+  jobs::Worker* worker() { return worker_.get(); }
   net::IoPool& io() { return *io_; }
   std::uint16_t http_port() const;
   std::uint16_t federation_port() const;
@@ -79,6 +87,7 @@ class Node {
   Status build_registry();
   Status build_discovery();
   Status build_data();
+  Status build_jobs();
   Status record_start();
   Status write_runtime_file() const;
 
@@ -102,6 +111,11 @@ class Node {
   std::unique_ptr<data::DataService> data_;
   std::unique_ptr<data::Replicator> replicator_;
   std::unique_ptr<net::HttpServer> kodo_server_;
+  std::unique_ptr<jobs::Aggregator> aggregator_;
+  std::unique_ptr<jobs::Worker> worker_;
+  std::optional<net::TlsContext> join_tls_;
+  std::unique_ptr<net::HttpServer> join_server_;
+  std::shared_ptr<net::HttpMetrics> join_metrics_;
   std::shared_ptr<boost::asio::steady_timer> sweeper_;
   std::shared_ptr<net::HttpMetrics> http_metrics_;
   std::shared_ptr<net::HttpMetrics> fed_metrics_;

@@ -109,6 +109,55 @@ CREATE TABLE data_collections (
   source   TEXT NOT NULL
 );
 )sql"},
+      {7, "federated jobs: clients, artifacts, tasks and leases, joins", R"sql(
+CREATE TABLE jobs_clients (
+  name         TEXT PRIMARY KEY,
+  organization TEXT NOT NULL,
+  datasources  TEXT NOT NULL,
+  seen_at      {int64} NOT NULL
+);
+CREATE TABLE jobs_artifacts (
+  id         TEXT PRIMARY KEY,
+  project    TEXT NOT NULL,
+  token      TEXT NOT NULL,
+  spec       TEXT NOT NULL,
+  state      TEXT NOT NULL,
+  round      INTEGER NOT NULL,
+  rounds     INTEGER NOT NULL,
+  input      TEXT NOT NULL,
+  progress   TEXT NOT NULL,
+  result     TEXT NOT NULL,
+  model      TEXT NOT NULL,
+  error      TEXT NOT NULL,
+  created_at {int64} NOT NULL,
+  updated_at {int64} NOT NULL
+);
+CREATE INDEX jobs_artifacts_created ON jobs_artifacts(created_at);
+CREATE TABLE jobs_tasks (
+  id          TEXT PRIMARY KEY,
+  artifact    TEXT NOT NULL,
+  round       INTEGER NOT NULL,
+  client      TEXT NOT NULL,
+  datasource  TEXT NOT NULL,
+  state       TEXT NOT NULL,
+  lease       TEXT NOT NULL DEFAULT '',
+  lease_until {int64} NOT NULL DEFAULT 0,
+  leased_by   TEXT NOT NULL DEFAULT '',
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  result      TEXT NOT NULL DEFAULT '',
+  error       TEXT NOT NULL DEFAULT '',
+  created_at  {int64} NOT NULL,
+  updated_at  {int64} NOT NULL
+);
+CREATE INDEX jobs_tasks_claim ON jobs_tasks(client, state, created_at);
+CREATE INDEX jobs_tasks_artifact ON jobs_tasks(artifact, round);
+CREATE TABLE jobs_joins (
+  name        TEXT PRIMARY KEY,
+  token_hash  TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  issued_at   {int64} NOT NULL
+);
+)sql"},
   };
   return list;
 }

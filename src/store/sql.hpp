@@ -62,6 +62,8 @@ class SqlBackend : public Sql {
 
 // Shared data's log over one backend (sql_delta_store.cpp).
 std::unique_ptr<DeltaStore> make_sql_delta_store(Sql& db);
+// Federated jobs over one backend (sql_job_store.cpp).
+std::unique_ptr<JobStore> make_sql_job_store(Sql& db);
 
 // The Store over one backend: every aggregate, written once.
 std::unique_ptr<Store> make_sql_store(std::unique_ptr<SqlBackend> backend);

@@ -284,7 +284,8 @@ class SqlStore final : public Store {
         state_(*db_),
         ledger_(*db_),
         catalog_(*db_),
-        deltas_(make_sql_delta_store(*db_)) {}
+        deltas_(make_sql_delta_store(*db_)),
+        jobs_(make_sql_job_store(*db_)) {}
   MetaStore& meta() override { return meta_; }
   PeerStore& peers() override { return peers_; }
   PackageStore& packages() override { return packages_; }
@@ -292,6 +293,7 @@ class SqlStore final : public Store {
   LedgerStore& ledger() override { return ledger_; }
   CatalogStore& catalog() override { return catalog_; }
   DeltaStore& deltas() override { return *deltas_; }
+  JobStore& jobs() override { return *jobs_; }
   Status migrate() override { return db_->migrate(); }
   int schema_version() override { return db_->schema_version(); }
   Status flush() override { return db_->flush(); }
@@ -306,6 +308,7 @@ class SqlStore final : public Store {
   SqlLedger ledger_;
   SqlCatalog catalog_;
   std::unique_ptr<DeltaStore> deltas_;
+  std::unique_ptr<JobStore> jobs_;
 };
 
 }  // namespace

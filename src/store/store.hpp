@@ -3,7 +3,7 @@
 // open_store() (store/open.hpp) opens. Modules are handed only the interface they need:
 // scripts get StateStore, the registry CatalogStore. Calls are synchronous and may block
 // on disk or the network: run them on the store pool, never on an I/O thread. Every
-// implementation is thread-safe. Jobs will add JobStore here.
+// implementation is thread-safe.
 #pragma once
 
 #include <string_view>
@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "store/catalog_store.hpp"
 #include "store/delta_store.hpp"
+#include "store/job_store.hpp"
 #include "store/ledger_store.hpp"
 #include "store/meta_store.hpp"
 #include "store/package_store.hpp"
@@ -30,6 +31,7 @@ class Store {
   virtual LedgerStore& ledger() = 0;
   virtual CatalogStore& catalog() = 0;
   virtual DeltaStore& deltas() = 0;
+  virtual JobStore& jobs() = 0;
 
   // Applies pending schema migrations; idempotent (open_store already did).
   virtual Status migrate() = 0;

@@ -35,9 +35,9 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(StoreTest, MigrationsAreIdempotent) {
-  EXPECT_EQ(store_->schema_version(), 6);
+  EXPECT_EQ(store_->schema_version(), 7);
   EXPECT_TRUE(store_->migrate());
-  EXPECT_EQ(store_->schema_version(), 6);
+  EXPECT_EQ(store_->schema_version(), 7);
 }
 
 TEST_P(StoreTest, MetaRoundTrip) {
@@ -184,7 +184,7 @@ TEST(PostgresBackend, PersistsAcrossReconnectAndMasksThePassword) {
   auto s = open_postgres_store(url);
   ASSERT_TRUE(s);
   EXPECT_EQ(**(*s)->meta().get("name"), "red");
-  EXPECT_EQ((*s)->schema_version(), 6);
+  EXPECT_EQ((*s)->schema_version(), 7);
   EXPECT_EQ((*(*s)->ledger().query({}))[0].duration_us, 5'000'000'000LL);  // 64-bit on PostgreSQL too
 
   auto bad = open_postgres_store("postgresql://fedmesh:hunter2@127.0.0.1:1/none?connect_timeout=2");

@@ -1,0 +1,108 @@
+// Aggregator: the jobs role that hands out work. A workbench submits an artifact (a
+// project, its token, a JSON-Logic `where` and an operation); the aggregator plans one
+// task per datasource that serves the project, leases each task to the client that
+// holds the datasource when that client polls (long-poll; clients are never called),
+// checks every partial result on arrival, and combines each round once all its tasks
+// are done. Leases expire and are granted again up to `max_attempts`; a result for a
+// lease that is not current is refused. All of it lives in the JobStore, so several
+// aggregator processes on one PostgreSQL database share the work. Also signs the
+// certificates of clients that join with a token. Thread-safe; the coroutines run on
+// any I/O thread and leave it for the store pool.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "config/node_config.hpp"
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "net/io_pool.hpp"
+#include "store/job_store.hpp"
+
+namespace fedmesh::jobs {
+
+struct AggregatorOptions {
+  std::string self;  // this node's name (recorded on the leases it grants)
+  std::vector<ProjectConfig> projects;
+  std::vector<std::string> join_tokens;
+  std::vector<std::string> reserved_names;  // names a joining client may not take (self, peers)
+  std::string issuer;                       // CA folder that signs joining clients ("" = no joining)
+  Millis lease{30'000};
+  Millis max_wait{20'000};  // the longest a poll is held
+  Millis job_timeout{0};    // a job not over after this long fails (0: never)
+  int max_attempts = 3;
+  bool allow_partial_results = false;
+};
+
+// The hash a client reports for each project token its datasource serves, so the
+// aggregator can match datasources to projects without the client sending the token.
+std::string token_digest(std::string_view token);
+
+struct AggregatorCounters {
+  std::atomic<std::uint64_t> submitted{0}, leases{0}, results{0}, refused_results{0}, expired{0}, failed{0},
+      completed{0};
+};
+
+class Aggregator {
+ public:
+  Aggregator(JobStore& store, net::IoPool& io, AggregatorOptions options, const Clock& clock);
+  ~Aggregator();
+
+  // Starts the sweeper that fails tasks whose leases ran out of attempts.
+  void start();
+  // Answers every held poll at once (no task) and stops the sweeper.
+  void stop();
+
+  // Operator API.
+  boost::asio::awaitable<Result<nlohmann::json>> submit(std::string body);
+  boost::asio::awaitable<Result<nlohmann::json>> job(std::string id);
+  boost::asio::awaitable<Result<nlohmann::json>> model(std::string id);
+  // Fails a job that is not over yet ("cancelled by the operator"); its open tasks end.
+  boost::asio::awaitable<Result<nlohmann::json>> cancel(std::string id);
+  boost::asio::awaitable<Result<nlohmann::json>> jobs(std::size_t limit);
+  boost::asio::awaitable<Result<nlohmann::json>> clients();
+
+  // What clients call (over mutual TLS, or in process in standalone): `client` is the
+  // certificate's name. hello registers datasources; next holds until a task is leased
+  // or `wait_ms` passes; result stores a partial or an error for a lease.
+  boost::asio::awaitable<Result<nlohmann::json>> hello(std::string client, std::string organization, std::string body);
+  boost::asio::awaitable<Result<nlohmann::json>> next(std::string client, std::string body);
+  boost::asio::awaitable<Result<nlohmann::json>> result(std::string client, std::string body);
+
+  // Joining: the CA certificate (no secret) and signing a CSR for a good token.
+  Result<nlohmann::json> ca() const;
+  boost::asio::awaitable<Result<nlohmann::json>> join(std::string body);
+
+  const AggregatorCounters& counters() const { return counters_; }
+  bool can_join() const { return !options_.issuer.empty(); }
+
+ private:
+  std::int64_t now_ms() const;
+  // Combines the round when its last task is in; fails the job when that fails.
+  void try_advance(const std::string& artifact, int round);
+  void fail_job(const std::string& artifact, const nlohmann::json& error);
+  void notify();
+  boost::asio::awaitable<void> sweep_loop();
+
+  JobStore& store_;
+  net::IoPool& io_;
+  AggregatorOptions options_;
+  const Clock& clock_;
+  AggregatorCounters counters_;
+  std::mutex mu_;  // guards waiters_, known_
+  std::set<std::shared_ptr<boost::asio::steady_timer>> waiters_;
+  std::set<std::string> known_;  // clients that said hello to this process
+  std::atomic<bool> stopping_{false};
+  std::shared_ptr<boost::asio::steady_timer> sweeper_;
+};
+
+}  // namespace fedmesh::jobs
