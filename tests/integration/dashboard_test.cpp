@@ -108,5 +108,45 @@ TEST(Dashboard, TheDataPageShowsCollectionsEntitiesAndHistory) {
   b.screenshot("dashboard-data.png");
 }
 
+TEST(Dashboard, TheJobsPageShowsClientsJobsAndResultsInChromium) {
+  ASSERT_TRUE(fs::exists("/usr/bin/chromedriver") && fs::exists("/usr/bin/chromium"));
+  TempDir dir;
+  Federation f(dir);
+  std::string data = source_dir() + "/../shared/data/california/california_housing.validation.csv";
+  f.add({"agg", {}, "roles = [\"aggregator\"]\n[[jobs.projects]]\nname = \"housing\"\ntoken = \"dash-token-123\"\n"});
+  f.add({"north",
+         {},
+         "roles = [\"client\"]\n[jobs]\naggregator = \"https://127.0.0.1:" + std::to_string(f.fed_port("agg")) +
+             "\"\n[[jobs.datasources]]\nname = \"holdout\"\npath = \"" + data + "\"\ntokens = [\"dash-token-123\"]\n"});
+  f.start("agg");
+  f.start("north");
+  int port = f.http_port("agg");
+  ASSERT_TRUE(wait_until([&] { return http(port, "GET", "/api/v1/jobs/clients").json()["clients"].size() == 1; }, 15s));
+  auto r = http(port, "POST", "/api/v1/jobs",
+                R"({"project":"housing","token":"dash-token-123","operation":{"kind":"count"}})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string id = r.json()["id"];
+  ASSERT_TRUE(wait_until([&] { return http(port, "GET", "/api/v1/jobs/" + id).json()["state"] == "completed"; }, 15s));
+
+  Browser b(dir);
+  ASSERT_TRUE(b.ok()) << b.error();
+  b.open("http://127.0.0.1:" + std::to_string(port) + "/#jobs");
+  ASSERT_TRUE(wait_until([&] { return !b.find("#jobs-list a.job[data-id='" + id + "']").empty(); }, 10s))
+      << b.text("#jobs");
+  EXPECT_NE(b.text("#jobs-clients").find("north"), std::string::npos);
+  EXPECT_NE(b.text("#jobs-clients").find("2064 rows"), std::string::npos) << b.text("#jobs-clients");
+  EXPECT_NE(b.text("#jobs-list").find("completed"), std::string::npos);
+  b.click("#jobs-list a.job[data-id='" + id + "']");
+  ASSERT_TRUE(wait_until([&] { return b.text("#job-result").find("2064") != std::string::npos; }, 10s))
+      << b.text("#job-result");
+  EXPECT_NE(b.text("#job-tasks").find("holdout"), std::string::npos);
+  b.screenshot("dashboard-jobs.png");
+  // The client's own dashboard shows its datasource and the aggregator it works for.
+  b.open("http://127.0.0.1:" + std::to_string(f.http_port("north")) + "/#worker");
+  ASSERT_TRUE(wait_until([&] { return b.text("#worker-summary").find("connected to agg") != std::string::npos; }, 10s))
+      << b.text("#worker-summary");
+  EXPECT_NE(b.text("#worker-datasources").find("holdout"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace fedmesh::testing

@@ -255,7 +255,63 @@ async function openEntity(id) {
   fill($("#data-history tbody"), rows.map((r) => r.tr));
 }
 
-function refreshAll() { refreshStatus(); refreshPeers(); refreshLedger(); refreshData(); }
+// ---- federated jobs: an aggregator's clients and jobs, a client's datasources ----
+const jobs = { selected: null };
+
+function summary(result) {
+  if (result === null || result === undefined) return "";
+  const text = JSON.stringify(result);
+  return text.length > 80 ? text.slice(0, 77) + "..." : text;
+}
+
+async function refreshJobs() {
+  const [list, clients] = await Promise.all([api("GET", "/api/v1/jobs?limit=50"), api("GET", "/api/v1/jobs/clients")]);
+  if (list.status === 404) { $("#jobs").hidden = true; } else if (list.ok && clients.ok) {
+    $("#jobs").hidden = false;
+    const all = list.data.jobs;
+    $("#jobs-summary").textContent = clients.data.clients.length + " clients, " + all.length + " jobs";
+    fill($("#jobs-clients tbody"), clients.data.clients.length ? clients.data.clients.map((c) => el("tr", {},
+      el("td", {}, c.name), el("td", {}, c.organization),
+      el("td", {}, ...c.datasources.map((d) => el("div", { class: "datasource" },
+        el("code", {}, d.name), " ", d.rows + " rows, " + d.columns.length + " columns",
+        el("span", { class: "muted small" }, " " + d.projects.join(", "))))))) :
+      [el("tr", {}, el("td", { colspan: 3, class: "muted" }, "No client has connected yet."))]);
+    fill($("#jobs-list tbody"), all.length ? all.map((j) => el("tr", { class: j.id === jobs.selected ? "selected" : "" },
+      el("td", {}, el("a", { href: "#jobs", class: "skill-link job", "data-id": j.id,
+                             onclick: (ev) => { ev.preventDefault(); openJob(j.id); } }, j.id)),
+      el("td", {}, j.project), el("td", {}, j.kind),
+      el("td", {}, el("span", { class: "badge " + (j.state === "completed" ? "ok" : j.state === "failed" ? "error" : "") }, j.state)),
+      el("td", {}, (j.round + 1) + "/" + j.rounds),
+      el("td", { class: "small" }, el("code", {}, j.state === "failed" ? (j.error || {}).message || "" : summary(j.result))))) :
+      [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No jobs yet."))]);
+    if (jobs.selected) openJob(jobs.selected);
+  }
+  const w = await api("GET", "/api/v1/worker");
+  if (!w.ok) { $("#worker").hidden = true; return; }
+  $("#worker").hidden = false;
+  $("#worker-summary").textContent = (w.data.connected ? "connected to " + w.data.aggregator : "not connected") +
+    ", " + w.data.tasks + " tasks done, " + w.data.refused + " refused" + (w.data.last_error ? " (last error: " + w.data.last_error + ")" : "");
+  fill($("#worker-datasources tbody"), w.data.datasources.map((d) => el("tr", {},
+    el("td", {}, el("code", {}, d.name)), el("td", {}, d.rows),
+    el("td", { class: "small" }, d.columns.map((c) => c.name + " (" + c.type + ")").join(", ")), el("td", {}, d.min_rows))));
+}
+
+async function openJob(id) {
+  jobs.selected = id;
+  $("#job-name").textContent = id;
+  const r = await api("GET", "/api/v1/jobs/" + enc(id));
+  if (!r.ok) return;
+  fill($("#job-tasks tbody"), r.data.tasks.map((t) => el("tr", {},
+    el("td", {}, t.client), el("td", {}, t.datasource), el("td", {}, t.round),
+    el("td", {}, el("span", { class: "badge " + (t.state === "done" ? "ok" : t.state === "failed" ? "error" : "") }, t.state)),
+    el("td", {}, t.attempts))));
+  $("#job-result").textContent = r.data.state === "failed" ? "failed: " + (r.data.error || {}).message :
+    r.data.result ? JSON.stringify(r.data.result, null, 2) : r.data.state;
+  document.querySelectorAll("#jobs-list tr").forEach((tr) =>
+    tr.classList.toggle("selected", !!tr.querySelector(`[data-id="${CSS.escape(id)}"]`)));
+}
+
+function refreshAll() { refreshStatus(); refreshPeers(); refreshLedger(); refreshData(); refreshJobs(); }
 
 $("#run-form").addEventListener("submit", runSkill);
 $("#skill-select").addEventListener("change", describeSkill);
