@@ -74,6 +74,7 @@ bench: build
 	@bash bench/registry_mesh.sh $(BUILD) 4 16 64
 	@$(BUILD)/bench/data_ingest 100000
 	@python3 bench/data_network.py $(BUILD) 100000
+	@$(BUILD)/bench/jobs_bench 40
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -72,9 +72,13 @@ int job_command(const JobCommand& c) {
     if (c.id.empty()) return usage(what, "expects NODE ID");
     return wait_job(*url, c.id, c.timeout);
   }
+  if (c.verb == "cancel") {
+    if (c.id.empty()) return usage(what, "expects NODE ID");
+    return print_answer(operator_request(*url, "DELETE", "/api/v1/jobs/" + net::percent_encode(c.id)), what);
+  }
   if (c.verb == "list") return print_answer(operator_request(*url, "GET", "/api/v1/jobs"), what);
   if (c.verb == "clients") return print_answer(operator_request(*url, "GET", "/api/v1/jobs/clients"), what);
-  if (c.verb != "submit") return usage(what, "unknown; use submit, status, wait, list or clients");
+  if (c.verb != "submit") return usage(what, "unknown; use submit, status, wait, cancel, list or clients");
 
   json artifact = json::object();
   if (!c.file.empty()) {

@@ -1,4 +1,4 @@
-// `fedmesh job submit|status|wait|list|clients NODE ...`: federated jobs from the shell,
+// `fedmesh job submit|status|wait|cancel|list|clients NODE ...`: federated jobs from the shell,
 // through an aggregator's operator API (docs/jobs.md); and `fedmesh join URL`, which
 // makes a client's key, has the aggregator's CA sign its certificate for a token, and
 // writes both beside the CA certificate. Each returns the process exit code: 0 on
@@ -12,9 +12,9 @@
 namespace fedmesh::cli {
 
 struct JobCommand {
-  std::string verb;  // submit, status, wait, list, clients
+  std::string verb;  // submit, status, wait, cancel, list, clients
   std::string node;  // a node name of the network, or an operator URL
-  std::string id;    // status, wait
+  std::string id;    // status, wait, cancel
   std::string project;
   std::string token;  // or FEDMESH_PROJECT_TOKEN
   std::string where;

@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"submit", "status", "wait", "list", "clients"}));
   job->add_option("node", jc.node, "Aggregator: node name (of the network) or operator URL")->required();
-  job->add_option("id", jc.id, "status, wait: the job's id");
+  job->add_option("id", jc.id, "status, wait, cancel: the job's id");
   job->add_option("--project", jc.project, "submit: the project");
   job->add_option("--token", jc.token, "submit: the project token (or FEDMESH_PROJECT_TOKEN)");
   job->add_option("--operation", jc.operation, "submit: '{\"kind\": \"mean\", \"columns\": [...]}'");

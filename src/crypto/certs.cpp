@@ -179,7 +179,7 @@ Result<Ptr<X509>> node_cert(const Ca& ca, const std::string& name, EVP_PKEY* pub
   return cert;
 }
 
-constexpr std::size_t kMaxRequestBytes = 16 * 1024;
+constexpr std::size_t kMaxRequestBytes = std::size_t{16} * 1024;
 
 Error bad_request(const std::string& what) {
   ERR_clear_error();

@@ -61,9 +61,11 @@ Error bad(const std::string& why) {
 }
 
 Status only_keys(const json& body, std::initializer_list<const char*> keys, const char* what) {
-  for (const auto& [k, _] : body.items())
+  for (const auto& item : body.items()) {
+    const std::string& k = item.key();
     if (std::none_of(keys.begin(), keys.end(), [&](const char* known) { return k == known; }))
       return bad(std::string(what) + ": unknown field '" + k + "'");
+  }
   return {};
 }
 
@@ -121,6 +123,28 @@ std::int64_t Aggregator::now_ms() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now().time_since_epoch()).count();
 }
 
+Result<std::shared_ptr<const Aggregator::RoundView>> Aggregator::round_view(const std::string& artifact, int round) {
+  auto key = std::make_pair(artifact, round);
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = rounds_.find(key); it != rounds_.end()) return it->second;
+  }
+  auto a = store_.artifact(artifact);
+  if (!a) return std::move(a).error();
+  if (!*a) return make_error(ErrorCode::not_found, "no job '" + artifact + "'");
+  auto view = std::make_shared<RoundView>(RoundView{(*a)->project, (*a)->token, parse_or((*a)->spec, json::object()),
+                                                    parse_or((*a)->input, json::object())});
+  if ((*a)->round != round)
+    return std::shared_ptr<const RoundView>(std::move(view));  // not the round asked for: no cache
+  std::lock_guard lock(mu_);
+  if (rounds_.emplace(key, view).second) round_order_.push_back(key);
+  while (round_order_.size() > 256) {
+    rounds_.erase(round_order_.front());
+    round_order_.pop_front();
+  }
+  return std::shared_ptr<const RoundView>(std::move(view));
+}
+
 void Aggregator::start() {
   sweeper_ = std::make_shared<asio::steady_timer>(io_.at(0));
   asio::co_spawn(io_.at(0), sweep_loop(), asio::detached);
@@ -159,6 +183,10 @@ asio::awaitable<void> Aggregator::sweep_loop() {
                                               " did not return a result within its lease on any of " +
                                               std::to_string(t.attempts) + " attempts"}});
       }
+      // A round whose last result was stored by an aggregator that died before combining it.
+      if (auto stalled = store_.stalled(); stalled) {
+        for (const auto& [id, round] : *stalled) try_advance(id, round);
+      }
       if (options_.job_timeout.count() > 0) {
         auto overdue = store_.overdue(now_ms() - options_.job_timeout.count());
         for (const auto& id : overdue ? *overdue : std::vector<std::string>{})
@@ -195,7 +223,8 @@ void Aggregator::fail_job(const std::string& artifact, const json& error) {
 }
 
 void Aggregator::try_advance(const std::string& artifact, int round) {
-  bool more = false, completed = false;
+  bool more = false, completed = false, failed = false;
+  std::string failure;
   auto advanced =
       store_.advance(artifact, round, now_ms(), [&](const ArtifactRecord& a, const std::vector<TaskRecord>& tasks) {
         RoundOutcome out;
@@ -208,6 +237,8 @@ void Aggregator::try_advance(const std::string& artifact, int round) {
         Result<Step> step = op ? combine_round(*op, a.round, input, partials, progress) : Result<Step>(op.error());
         out.progress = progress.dump();
         if (!step) {
+          failed = true;
+          failure = step.error().message();
           out.state = "failed";
           out.error = json{{"code", "combine_failed"}, {"message", step.error().message()}}.dump();
           return out;
@@ -241,6 +272,10 @@ void Aggregator::try_advance(const std::string& artifact, int round) {
   if (completed) {
     counters_.completed.fetch_add(1);
     spdlog::info("jobs: {} completed", artifact);
+  }
+  if (failed) {
+    counters_.failed.fetch_add(1);
+    spdlog::warn("jobs: {} failed while combining round {}: {}", artifact, round, failure);
   }
   if (more) notify();
 }
@@ -310,7 +345,9 @@ asio::awaitable<Result<json>> Aggregator::submit(std::string text) {
       auto named =
           std::find_if(only.begin(), only.end(), [&](const std::string& n) { return n == ds || n == qualified; });
       if (!only.empty() && named == only.end()) continue;
-      for (const auto& [column, numeric] : op->columns) {
+      for (const auto& needed : op->columns) {
+        const std::string& column = needed.first;
+        bool numeric = needed.second;
         auto col = std::find_if(d["columns"].begin(), d["columns"].end(),
                                 [&](const json& x) { return x.value("name", "") == column; });
         if (col == d["columns"].end())
@@ -480,10 +517,9 @@ asio::awaitable<Result<json>> Aggregator::next(std::string client, std::string t
     if (!claimed) co_return std::move(claimed).error();
     if (*claimed) {
       const TaskRecord& t = **claimed;
-      auto a = co_await net::offload(io_.store(), [&] { return store_.artifact(t.artifact); });
-      if (!a) co_return std::move(a).error();
-      if (!*a) co_return make_error(ErrorCode::internal, "task " + t.id + " has no job");
-      json spec = parse_or((*a)->spec, json::object());
+      auto view = co_await net::offload(io_.store(), [&] { return round_view(t.artifact, t.round); });
+      if (!view) co_return std::move(view).error();
+      const RoundView& v = **view;
       counters_.leases.fetch_add(1);
       co_return json{{"task",
                       {{"id", t.id},
@@ -493,11 +529,11 @@ asio::awaitable<Result<json>> Aggregator::next(std::string client, std::string t
                        {"round", t.round},
                        {"attempt", t.attempts},
                        {"datasource", t.datasource},
-                       {"project", (*a)->project},
-                       {"token", (*a)->token},
-                       {"where", spec["where"]},
-                       {"operation", spec["operation"]},
-                       {"input", parse_or((*a)->input, json::object())}}}};
+                       {"project", v.project},
+                       {"token", v.token},
+                       {"where", v.spec["where"]},
+                       {"operation", v.spec["operation"]},
+                       {"input", v.input}}}};
     }
     auto left = deadline - std::chrono::steady_clock::now();
     if (stopping_ || left <= std::chrono::steady_clock::duration::zero()) co_return json{{"task", nullptr}};
@@ -552,17 +588,17 @@ asio::awaitable<Result<json>> Aggregator::result(std::string client, std::string
     }
     co_return json{{"accepted", true}};
   }
-  auto a = co_await net::offload(io_.store(), [&] { return store_.artifact(t.artifact); });
-  if (!a) co_return std::move(a).error();
-  if (!*a) co_return make_error(ErrorCode::not_found, "no job '" + t.artifact + "'");
-  json spec = parse_or((*a)->spec, json::object());
-  auto op = parse_operation(spec.value("operation", json()));
+  auto view = co_await net::offload(io_.store(), [&] { return round_view(t.artifact, t.round); });
+  if (!view) co_return std::move(view).error();
+  auto op = parse_operation((*view)->spec.value("operation", json()));
   if (!op) co_return std::move(op).error();
   const json& partial = (*body)["result"];
-  json input = parse_or((*a)->input, json::object());
-  if (auto s = check_partial(*op, t.round, input, partial); !s) {
+  const json& input = (*view)->input;
+  // Checking a partial may mean reading a forest: not on an I/O thread.
+  auto checked = co_await net::offload(io_.compute(), [&] { return check_partial(*op, t.round, input, partial); });
+  if (!checked) {
     counters_.refused_results.fetch_add(1);
-    co_return std::move(s).error();
+    co_return std::move(checked).error();
   }
   std::string partial_text = partial.dump();
   auto done = co_await net::offload(io_.store(),
@@ -573,10 +609,12 @@ asio::awaitable<Result<json>> Aggregator::result(std::string client, std::string
     co_return make_error(ErrorCode::conflict, "the lease of task " + task_id + " is no longer current");
   }
   counters_.results.fetch_add(1);
-  co_await net::offload(io_.store(), [&] {
-    try_advance(t.artifact, t.round);
-    return 0;
-  });
+  if (**done == 0) {  // the round's last result: combine it
+    co_await net::offload(io_.store(), [&] {
+      try_advance(t.artifact, t.round);
+      return 0;
+    });
+  }
   co_return json{{"accepted", true}};
 }
 

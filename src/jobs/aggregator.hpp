@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -92,6 +94,15 @@ class Aggregator {
   void fail_job(const std::string& artifact, const nlohmann::json& error);
   void notify();
   boost::asio::awaitable<void> sweep_loop();
+  // What a round's tasks carry, read once per (job, round): a round never changes once
+  // it has begun. Blocking (store pool).
+  struct RoundView {
+    std::string project;
+    std::string token;
+    nlohmann::json spec;
+    nlohmann::json input;
+  };
+  Result<std::shared_ptr<const RoundView>> round_view(const std::string& artifact, int round);
 
   JobStore& store_;
   net::IoPool& io_;
@@ -101,6 +112,8 @@ class Aggregator {
   std::mutex mu_;  // guards waiters_, known_
   std::set<std::shared_ptr<boost::asio::steady_timer>> waiters_;
   std::set<std::string> known_;  // clients that said hello to this process
+  std::map<std::pair<std::string, int>, std::shared_ptr<const RoundView>> rounds_;  // guarded by mu_
+  std::deque<std::pair<std::string, int>> round_order_;                             // oldest first
   std::atomic<bool> stopping_{false};
   std::shared_ptr<boost::asio::steady_timer> sweeper_;
 };

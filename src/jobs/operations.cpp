@@ -83,7 +83,8 @@ Result<bool> bool_field(json& spec, const char* key, bool def) {
 }
 
 Status only_keys(const json& spec, std::initializer_list<const char*> keys) {
-  for (const auto& [k, _] : spec.items()) {
+  for (const auto& item : spec.items()) {
+    const std::string& k = item.key();
     if (k == "kind") continue;
     if (std::none_of(keys.begin(), keys.end(), [&](const char* known) { return k == known; })) {
       std::string list;

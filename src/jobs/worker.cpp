@@ -153,6 +153,7 @@ Result<std::vector<LoadedDatasource>> load_datasources(const std::vector<Datasou
 std::unique_ptr<JobsLink> make_http_link(net::HttpClient& client, const std::vector<std::string>& urls,
                                          const std::string& expected_name) {
   std::vector<Url> parsed;
+  parsed.reserve(urls.size());
   for (const auto& u : urls) parsed.push_back(*parse_url(u));
   return std::make_unique<HttpLink>(client, std::move(parsed), expected_name);
 }

@@ -2,7 +2,7 @@
 // strands). Connections are spread round-robin with next(). Beside them, three pools for
 // work that must never run on an I/O thread, kept apart so one kind cannot starve
 // another: `store` (disk and database calls), `scripts` (Lua, each package on a strand)
-// and `compute` (index builds; job estimators next). start() once, stop() once; next()
+// and `compute` (index builds, jobs' partials and checks). start() once, stop() once; next()
 // and the pools are safe from any thread.
 #pragma once
 

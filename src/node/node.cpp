@@ -429,7 +429,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
     jopt.name = "join";
     jopt.listen = c.jobs.join_listen;
     jopt.tls = join_tls_;
-    jopt.max_body = 64 * 1024;
+    jopt.max_body = std::size_t{64} * 1024;
     jopt.request_timeout = c.http.request_timeout;
     jopt.idle_timeout = c.http.idle_timeout;
     join_metrics_ = std::make_shared<net::HttpMetrics>("join", join_routes->patterns());

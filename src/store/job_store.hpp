@@ -87,14 +87,16 @@ class JobStore {
 
   // Leases the oldest task of `client` that is pending, or leased with its lease expired
   // and fewer than `max_attempts` attempts made: one conditional update, so no task is
-  // handed out twice. The artifact turns running. nullopt when there is none.
+  // handed out twice. The first lease of a job's first round turns it running. nullopt
+  // when there is none.
   virtual Result<std::optional<TaskRecord>> claim(std::string_view client, std::string_view lease,
                                                   std::string_view leased_by, std::int64_t now, std::int64_t until,
                                                   int max_attempts) = 0;
-  // Stores the result of the current lease (state done). False when `lease` is not the
-  // task's current lease (expired and granted again, or the task is over).
-  virtual Result<bool> complete(std::string_view task, std::string_view client, std::string_view lease,
-                                std::string_view result, std::int64_t now) = 0;
+  // Stores the result of the current lease (state done) and says how many tasks of its
+  // round are not done yet. nullopt when `lease` is not the task's current lease (expired
+  // and granted again, or the task is over).
+  virtual Result<std::optional<int>> complete(std::string_view task, std::string_view client, std::string_view lease,
+                                              std::string_view result, std::int64_t now) = 0;
   // A client's error for its current lease: the task fails for good when `permanent` or
   // out of attempts, else returns to pending. False when the lease is not current.
   virtual Result<bool> fail_task(std::string_view task, std::string_view client, std::string_view lease,
@@ -107,13 +109,17 @@ class JobStore {
   virtual Result<bool> advance(
       std::string_view artifact, int round, std::int64_t now,
       const std::function<RoundOutcome(const ArtifactRecord&, const std::vector<TaskRecord>&)>& decide) = 0;
+  // Artifacts not over yet whose current round has every task done: a round whose
+  // combine did not happen (the aggregator that stored its last result died first).
+  virtual Result<std::vector<std::pair<std::string, int>>> stalled() = 0;
   // Artifacts not over yet that were created before `cutoff`.
   virtual Result<std::vector<std::string>> overdue(std::int64_t cutoff) = 0;
   // Fails an artifact that is not over yet, and cancels its open tasks.
   virtual Status fail_artifact(std::string_view artifact, std::string_view error, std::int64_t now) = 0;
 
   // Records a certificate issued to a joining client; false (nothing recorded) when the
-  // name already has one, or a one-time token (`token_hash` non-empty) was used before.
+  // name already has one, is a client's that connected already, or a one-time token
+  // (`token_hash` non-empty) was used before. Atomic across aggregators.
   virtual Result<bool> record_join(std::string_view name, std::string_view token_hash, std::string_view fingerprint,
                                    std::int64_t now) = 0;
 };

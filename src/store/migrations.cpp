@@ -157,6 +157,7 @@ CREATE TABLE jobs_joins (
   fingerprint TEXT NOT NULL,
   issued_at   {int64} NOT NULL
 );
+CREATE UNIQUE INDEX jobs_joins_token ON jobs_joins(token_hash) WHERE token_hash <> '';
 )sql"},
   };
   return list;

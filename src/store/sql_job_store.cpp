@@ -124,34 +124,41 @@ class SqlJobs final : public JobStore {
                                           std::int64_t now, std::int64_t until, int max_attempts) override {
     std::optional<TaskRecord> out;
     std::string skip = db_.dialect() == Dialect::postgresql ? " FOR UPDATE SKIP LOCKED" : "";
-    auto s = db_.transaction("jobs.claim", [&](Sql& tx) -> Status {
-      auto st = tx.run("jobs.claim",
-                       "UPDATE jobs_tasks SET state = 'leased', lease = ?1, lease_until = ?2, leased_by = ?3, "
-                       "attempts = attempts + 1, updated_at = ?4 WHERE id = (SELECT id FROM jobs_tasks "
-                       "WHERE client = ?5 AND (state = 'pending' OR (state = 'leased' AND lease_until < ?4)) "
-                       "AND attempts < ?6 ORDER BY created_at, id LIMIT 1" +
-                           skip + ") RETURNING " + std::string(kTaskColumns),
-                       {lease, until, leased_by, now, client, static_cast<std::int64_t>(max_attempts)},
-                       [&](const SqlRow& r) { out = read_task(r); });
-      if (!st || !out) return st;
-      return tx.run("jobs.running",
-                    "UPDATE jobs_artifacts SET state = 'running', updated_at = ?2 WHERE id = ?1 AND state = "
-                    "'submitted'",
-                    {out->artifact, now});
-    });
+    // One statement: atomic on its own, and one round trip.
+    auto s = db_.run("jobs.claim",
+                     "UPDATE jobs_tasks SET state = 'leased', lease = ?1, lease_until = ?2, leased_by = ?3, "
+                     "attempts = attempts + 1, updated_at = ?4 WHERE id = (SELECT id FROM jobs_tasks "
+                     "WHERE client = ?5 AND (state = 'pending' OR (state = 'leased' AND lease_until < ?4)) "
+                     "AND attempts < ?6 ORDER BY created_at, id LIMIT 1" +
+                         skip + ") RETURNING " + std::string(kTaskColumns),
+                     {lease, until, leased_by, now, client, static_cast<std::int64_t>(max_attempts)},
+                     [&](const SqlRow& r) { out = read_task(r); });
     if (!s) return std::move(s).error();
+    if (out && out->round == 0 && out->attempts == 1) {
+      s = db_.run("jobs.running",
+                  "UPDATE jobs_artifacts SET state = 'running', updated_at = ?2 WHERE id = ?1 AND state = 'submitted'",
+                  {out->artifact, now});
+      if (!s) return std::move(s).error();
+    }
     return out;
   }
 
-  Result<bool> complete(std::string_view task, std::string_view client, std::string_view lease, std::string_view result,
-                        std::int64_t now) override {
-    bool done = false;
-    auto s = db_.run("jobs.complete",
-                     "UPDATE jobs_tasks SET state = 'done', result = ?4, updated_at = ?5 "
-                     "WHERE id = ?1 AND client = ?2 AND lease = ?3 AND state = 'leased' RETURNING id",
-                     {task, client, lease, result, now}, [&](const SqlRow&) { done = true; });
+  Result<std::optional<int>> complete(std::string_view task, std::string_view client, std::string_view lease,
+                                      std::string_view result, std::int64_t now) override {
+    std::optional<std::pair<std::string, std::int64_t>> done;
+    auto s =
+        db_.run("jobs.complete",
+                "UPDATE jobs_tasks SET state = 'done', result = ?4, updated_at = ?5 "
+                "WHERE id = ?1 AND client = ?2 AND lease = ?3 AND state = 'leased' RETURNING artifact, round",
+                {task, client, lease, result, now}, [&](const SqlRow& r) { done.emplace(r.text(0), r.integer(1)); });
     if (!s) return std::move(s).error();
-    return done;
+    if (!done) return std::optional<int>();
+    int remaining = 0;
+    s = db_.run("jobs.remaining",
+                "SELECT count(*) FROM jobs_tasks WHERE artifact = ?1 AND round = ?2 AND state <> 'done'",
+                {done->first, done->second}, [&](const SqlRow& r) { remaining = static_cast<int>(r.integer(0)); });
+    if (!s) return std::move(s).error();
+    return std::optional<int>(remaining);
   }
 
   Result<bool> fail_task(std::string_view task, std::string_view client, std::string_view lease, std::string_view error,
@@ -252,17 +259,30 @@ class SqlJobs final : public JobStore {
     bool recorded = false;
     auto s = db_.transaction("jobs.join", [&](Sql& tx) -> Status {
       bool taken = false;
-      auto st = tx.run("jobs.join", "SELECT name FROM jobs_joins WHERE name = ?1 OR (?2 <> '' AND token_hash = ?2)",
-                       {name, token_hash}, [&](const SqlRow&) { taken = true; });
+      auto st = tx.run("jobs.join", "SELECT name FROM jobs_clients WHERE name = ?1", {name},
+                       [&](const SqlRow&) { taken = true; });
       if (!st || taken) return st;
+      // The name's primary key and the one-time token's unique index decide, even between
+      // aggregators racing on one database.
       st = tx.run("jobs.join",
-                  "INSERT INTO jobs_joins(name, token_hash, fingerprint, issued_at) VALUES (?1, ?2, ?3, ?4)",
-                  {name, token_hash, fingerprint, now});
-      recorded = static_cast<bool>(st);
+                  "INSERT INTO jobs_joins(name, token_hash, fingerprint, issued_at) VALUES (?1, ?2, ?3, ?4) "
+                  "ON CONFLICT DO NOTHING RETURNING name",
+                  {name, token_hash, fingerprint, now}, [&](const SqlRow&) { recorded = true; });
       return st;
     });
     if (!s) return std::move(s).error();
     return recorded;
+  }
+
+  Result<std::vector<std::pair<std::string, int>>> stalled() override {
+    std::vector<std::pair<std::string, int>> out;
+    auto s = db_.run("jobs.stalled",
+                     "SELECT a.id, a.round FROM jobs_artifacts a WHERE a.state IN ('submitted', 'running') AND "
+                     "NOT EXISTS (SELECT 1 FROM jobs_tasks t WHERE t.artifact = a.id AND t.round = a.round AND "
+                     "t.state <> 'done')",
+                     {}, [&](const SqlRow& r) { out.emplace_back(r.text(0), static_cast<int>(r.integer(1))); });
+    if (!s) return std::move(s).error();
+    return out;
   }
 
  private:

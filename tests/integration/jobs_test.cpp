@@ -88,7 +88,9 @@ json evaluate_on(const json& model, const std::string& file) {
 }
 
 void expect_close(const json& a, const json& b, double rel) {
-  if (!(a.is_number() && b.is_number())) ASSERT_EQ(a.type(), b.type()) << a << " vs " << b;
+  if (!(a.is_number() && b.is_number())) {
+    ASSERT_EQ(a.type(), b.type()) << a << " vs " << b;
+  }
   if (a.is_object()) {
     for (const auto& [k, v] : a.items()) {
       ASSERT_TRUE(b.contains(k)) << k;
@@ -581,6 +583,86 @@ TEST(Jobs, JoiningWithATokenIssuesAWorkingCertificateAndNothingForABadOne) {
   ASSERT_TRUE(net.clients_connected(1)) << newbie.log();
   auto job = net.run(artifact({{"kind", "count"}}));
   EXPECT_EQ(job["result"]["count"], 9288) << job.dump(2);
+}
+
+TEST(Jobs, AClientKilledMidTaskFinishesItAfterARestartWithTheSameResult) {
+  TempDir dir;
+  JobsNetwork net(dir);
+  net.add_client("c1", datasource("medinc1", california(kSplits[0].second)));
+  for (const char* n : {"agg", "c1"}) net.fed().start(n);
+  ASSERT_TRUE(net.clients_connected(1));
+  // A forest large enough to take a few seconds: the client is killed while growing it.
+  json forest = {{"kind", "random_forest"},
+                 {"target", "MedHouseValDiscrete"},
+                 {"features", {"MedInc", "HouseAge", "AveRooms", "AveOccup", "Latitude", "Longitude"}},
+                 {"trees_per_datasource", 300},
+                 {"max_depth", 16}};
+  auto r = http(net.api(), "POST", "/api/v1/jobs", artifact(forest).dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string id = r.json()["id"];
+  ASSERT_TRUE(wait_until(
+      [&] { return http(net.api(), "GET", "/api/v1/jobs/" + id).json()["tasks"][0].value("state", "") == "leased"; },
+      10s));
+  net.fed().stop("c1", SIGKILL);
+  EXPECT_EQ(http(net.api(), "GET", "/api/v1/jobs/" + id).json()["state"], "running");
+  net.fed().start("c1");
+  json job;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        job = http(net.api(), "GET", "/api/v1/jobs/" + id).json();
+        return job.value("state", "") == "completed" || job.value("state", "") == "failed";
+      },
+      60s))
+      << job.dump(2);
+  ASSERT_EQ(job["state"], "completed") << job.dump(2);
+  EXPECT_GE(job["tasks"][0]["attempts"].get<int>(), 2);
+  EXPECT_EQ(job["result"]["trees"], 300);
+  // The same trees as an uninterrupted run: growing is deterministic, and one result was kept.
+  auto again = net.run(artifact(forest), 60s);
+  ASSERT_EQ(again["state"], "completed");
+  EXPECT_EQ(http(net.api(), "GET", "/api/v1/jobs/" + id + "/model").body,
+            http(net.api(), "GET", "/api/v1/jobs/" + again["id"].get<std::string>() + "/model").body);
+}
+
+TEST(Jobs, AMalformedCsvStopsTheClientNamingTheFileLineAndColumn) {
+  TempDir dir;
+  write_file(dir / "bad.csv", "a,b\n1,2\n3,4,5\n");
+  JobsNetwork net(dir);
+  net.add_client("c1", datasource("bad", dir / "bad.csv"));
+  net.fed().start("c1");
+  EXPECT_EQ(net.fed().process("c1").wait(10s), 2);
+  EXPECT_NE(net.fed().process("c1").log().find("bad.csv:3:3: 3 cells, but the header names 2 columns"),
+            std::string::npos)
+      << net.fed().process("c1").log();
+}
+
+TEST(Jobs, AnOperatorCancelsAJobThatWaitsForAClientThatIsGone) {
+  TempDir dir;
+  JobsNetwork net(dir, "", "job_timeout = \"3s\"\n");
+  net.add_client("c1", datasource("medinc1", california(kSplits[0].second)));
+  net.add_client("c2", datasource("medinc2", california(kSplits[1].second)));
+  for (const char* n : {"agg", "c1", "c2"}) net.fed().start(n);
+  ASSERT_TRUE(net.clients_connected(2));
+  net.fed().stop("c2");
+  auto a =
+      http(net.api(), "POST", "/api/v1/jobs", artifact({{"kind", "count"}}).dump()).json()["id"].get<std::string>();
+  auto cancelled = http(net.api(), "DELETE", "/api/v1/jobs/" + a);
+  ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+  EXPECT_EQ(cancelled.json()["state"], "failed");
+  EXPECT_EQ(cancelled.json()["error"]["message"], "cancelled by the operator");
+  EXPECT_EQ(http(net.api(), "DELETE", "/api/v1/jobs/" + a).status, 409);
+  // Left alone, a job waiting for c2 fails once jobs.job_timeout has passed.
+  auto b =
+      http(net.api(), "POST", "/api/v1/jobs", artifact({{"kind", "count"}}).dump()).json()["id"].get<std::string>();
+  json job;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        job = http(net.api(), "GET", "/api/v1/jobs/" + b).json();
+        return job.value("state", "") == "failed";
+      },
+      15s))
+      << job.dump(2);
+  EXPECT_NE(job["error"]["message"].get<std::string>().find("jobs.job_timeout"), std::string::npos);
 }
 
 }  // namespace

@@ -72,7 +72,9 @@ Both both(const json& spec, const json& where = nullptr) {
 }
 
 void expect_close(const json& a, const json& b, double rel = 1e-9) {
-  if (!(a.is_number() && b.is_number())) ASSERT_EQ(a.type(), b.type()) << a << " vs " << b;
+  if (!(a.is_number() && b.is_number())) {
+    ASSERT_EQ(a.type(), b.type()) << a << " vs " << b;
+  }
   if (a.is_object()) {
     ASSERT_EQ(a.size(), b.size()) << a << " vs " << b;
     for (const auto& [k, v] : a.items()) {

@@ -2,6 +2,9 @@
 // file, and PostgreSQL on a private server started for the test process.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "store/open.hpp"
@@ -38,6 +41,103 @@ TEST_P(StoreTest, MigrationsAreIdempotent) {
   EXPECT_EQ(store_->schema_version(), 7);
   EXPECT_TRUE(store_->migrate());
   EXPECT_EQ(store_->schema_version(), 7);
+}
+
+TEST_P(StoreTest, JobTasksAreClaimedOnceEvenByConcurrentClaimers) {
+  auto& jobs = store_->jobs();
+  ArtifactRecord a;
+  a.id = "job-1";
+  a.project = "p";
+  a.token = "t";
+  a.spec = "{}";
+  a.state = "submitted";
+  a.input = "{}";
+  a.progress = "{}";
+  std::vector<TaskRecord> tasks;
+  for (int i = 0; i < 40; ++i) {
+    TaskRecord t;
+    t.id = "job-1.0." + std::to_string(i);
+    t.artifact = "job-1";
+    t.client = "c";
+    t.datasource = "d" + std::to_string(i);
+    t.created_at = i;
+    tasks.push_back(t);
+  }
+  ASSERT_TRUE(jobs.create(a, tasks));
+  std::mutex mu;
+  std::set<std::string> claimed;
+  std::atomic<int> duplicates{0};
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      for (int n = 0;; ++n) {
+        auto t = jobs.claim("c", "lease-" + std::to_string(k) + "-" + std::to_string(n), "agg", 1000, 61'000, 3);
+        ASSERT_TRUE(t) << t.error().message();
+        if (!*t) return;
+        std::lock_guard lock(mu);
+        if (!claimed.insert((*t)->id).second) ++duplicates;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(claimed.size(), 40u);
+  EXPECT_EQ(duplicates, 0);
+  EXPECT_EQ((*jobs.artifact("job-1"))->state, "running");
+  // A result needs the current lease; the round's last one says nothing remains.
+  auto all = *jobs.tasks("job-1");
+  EXPECT_FALSE(jobs.complete(all[0].id, "c", "not-the-lease", "{}", 2000)->has_value());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    auto left = jobs.complete(all[i].id, "c", all[i].lease, R"({"n":1})", 2000);
+    ASSERT_TRUE(left && left->has_value());
+    EXPECT_EQ(**left, static_cast<int>(all.size() - i - 1));
+  }
+  EXPECT_FALSE(jobs.complete(all[0].id, "c", all[0].lease, "{}", 2000)->has_value()) << "completed once";
+  // One combine per round, however many aggregators try.
+  int decided = 0;
+  auto decide = [&](const ArtifactRecord&, const std::vector<TaskRecord>& done) {
+    ++decided;
+    EXPECT_EQ(done.size(), 40u);
+    RoundOutcome out;
+    out.state = "completed";
+    out.result = R"({"count":40})";
+    return out;
+  };
+  EXPECT_TRUE(*jobs.advance("job-1", 0, 3000, decide));
+  EXPECT_FALSE(*jobs.advance("job-1", 0, 3000, decide));
+  EXPECT_EQ(decided, 1);
+  EXPECT_EQ((*jobs.artifact("job-1"))->result, R"({"count":40})");
+}
+
+TEST_P(StoreTest, ExpiredLeasesAreLeasedAgainThenFailAndJoinsAreRecordedOnce) {
+  auto& jobs = store_->jobs();
+  ArtifactRecord a;
+  a.id = "job-2";
+  a.state = "submitted";
+  a.spec = a.input = a.progress = "{}";
+  TaskRecord t;
+  t.id = "job-2.0.0";
+  t.artifact = "job-2";
+  t.client = "c";
+  ASSERT_TRUE(jobs.create(a, {t}));
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    auto c = jobs.claim("c", "l" + std::to_string(attempt), "agg", attempt * 1000, attempt * 1000 + 500, 2);
+    ASSERT_TRUE(c && *c);
+    EXPECT_EQ((*c)->attempts, attempt);
+    EXPECT_FALSE(*jobs.claim("c", "x", "agg", attempt * 1000 + 100, attempt * 1000 + 600, 2)) << "still leased";
+  }
+  EXPECT_FALSE(*jobs.claim("c", "l3", "agg", 9000, 9500, 2)) << "no attempts left";
+  auto expired = jobs.expire(9000, 2);
+  ASSERT_TRUE(expired);
+  ASSERT_EQ(expired->size(), 1u);
+  ASSERT_TRUE(jobs.fail_artifact("job-2", R"({"code":"deadline_exceeded"})", 9000));
+  EXPECT_EQ((*jobs.artifact("job-2"))->state, "failed");
+
+  EXPECT_TRUE(*jobs.record_join("alice", "digest-1", "fp", 1));
+  EXPECT_FALSE(*jobs.record_join("alice", "", "fp", 2)) << "one certificate per name";
+  EXPECT_FALSE(*jobs.record_join("bob", "digest-1", "fp", 3)) << "a one-time token once";
+  EXPECT_TRUE(*jobs.record_join("bob", "", "fp", 4));
+  EXPECT_TRUE(*jobs.record_join("carol", "", "fp", 5)) << "project tokens (no digest) join many";
+  ASSERT_TRUE(jobs.put_client({"dave", "Org", "[]", 1}));
+  EXPECT_FALSE(*jobs.record_join("dave", "", "fp", 6)) << "a connected client's name is taken";
 }
 
 TEST_P(StoreTest, MetaRoundTrip) {
