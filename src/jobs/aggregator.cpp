@@ -233,6 +233,7 @@ void Aggregator::try_advance(const std::string& artifact, int round) {
         json progress = parse_or(a.progress, json::object());
         auto op = parse_operation(spec.value("operation", json()));
         std::vector<json> partials;
+        partials.reserve(tasks.size());
         for (const auto& t : tasks) partials.push_back(parse_or(t.result, json()));
         Result<Step> step = op ? combine_round(*op, a.round, input, partials, progress) : Result<Step>(op.error());
         out.progress = progress.dump();

@@ -168,6 +168,7 @@ struct Moments {
 
 std::vector<const Column*> columns_of(const Table& t, const std::vector<std::string>& names) {
   std::vector<const Column*> out;
+  out.reserve(names.size());
   for (const auto& n : names) out.push_back(t.find(n));
   return out;
 }
