@@ -20,6 +20,7 @@ test_packages=(
   sqlite3 postgresql
   libgtest-dev libgmock-dev libbenchmark-dev
   wrk procps clang-format clang-tidy
+  clang-14 libclang-rt-14-dev  # make fuzz: libFuzzer and the sanitizer runtimes
   chromium chromium-driver fonts-dejavu-core
   nats-server libnats-dev
   prometheus

@@ -39,7 +39,7 @@ asio::awaitable<Result<json>> register_node(Node& node, Request& req) {
   auto* catalog = node.catalog();
   auto body = parse_json_object(req.body, 16);
   if (!body) co_return std::move(body).error();
-  auto url = body->value("url", "");
+  auto url = string_or(*body, "url");
   auto organization = body->contains("organization") && (*body)["organization"].is_string()
                           ? (*body)["organization"].get<std::string>()
                           : std::string();

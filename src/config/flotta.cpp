@@ -73,7 +73,11 @@ bool looks_like_flotta(const json& tree) {
 json from_flotta(const json& f, Problems& problems, std::vector<std::string>& warnings) {
   json out = json::object();
   auto warn = [&](const std::string& key, const std::string& why) { warnings.push_back(key + ": " + why); };
-  const json node = f.value("node", json::object());
+  json node = f.value("node", json::object());
+  if (!node.is_object()) {
+    problems.add("node", "expected a table (name, port, interface, ...)");
+    return json::object();
+  }
   std::string mode = f.contains("mode") ? text_of(f["mode"]) : "node";
   if (mode != "node" && mode != "client" && mode != "standalone") {
     problems.add("mode", "must be one of: node, client, standalone (Flotta's modes)");
@@ -139,7 +143,11 @@ json from_flotta(const json& f, Problems& problems, std::vector<std::string>& wa
                           {"token", p.contains("token") ? text_of(p["token"]) : ""}});
     jobs["projects"] = std::move(projects);
   }
-  const json join = f.value("join", json::object());
+  json join = f.value("join", json::object());
+  if (!join.is_object()) {
+    problems.add("join", "expected a table (first, url)");
+    join = json::object();
+  }
   if (join.contains("first") && mode != "node")
     warn("join.first", "only an aggregator (mode: node) can be first; ignored for mode " + mode);
   if (join.contains("url") && !text_of(join["url"]).empty()) {
@@ -156,7 +164,9 @@ json from_flotta(const json& f, Problems& problems, std::vector<std::string>& wa
       jobs["aggregator"] = url;
     }
   }
-  if (f.contains("datasources")) {
+  if (f.contains("datasources") && !f["datasources"].is_array()) {
+    problems.add("datasources", "expected a list of datasources");
+  } else if (f.contains("datasources")) {
     json sources = json::array();
     for (std::size_t i = 0; i < f["datasources"].size(); ++i) {
       const json& d = f["datasources"][i];
@@ -181,7 +191,11 @@ json from_flotta(const json& f, Problems& problems, std::vector<std::string>& wa
   }
   if (!jobs.empty()) out["jobs"] = std::move(jobs);
 
-  const json db = f.value("database", json::object());
+  json db = f.value("database", json::object());
+  if (!db.is_object()) {
+    problems.add("database", "expected a table (dialect, host, port, username, password, scheme, memory)");
+    db = json::object();
+  }
   std::string dialect = db.contains("dialect") ? text_of(db["dialect"]) : "sqlite";
   std::transform(dialect.begin(), dialect.end(), dialect.begin(), [](unsigned char c) { return std::tolower(c); });
   if (db.empty() || truthy(db.value("memory", json(false)))) {

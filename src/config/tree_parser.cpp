@@ -42,14 +42,20 @@ json yaml_scalar(const YAML::Node& node) {
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
   if (s == "null" || s == "Null" || s == "~" || s.empty()) return nullptr;
-  if (std::regex_match(s, int_re)) {
+  if (s.size() <= 64 && std::regex_match(s, int_re)) {
     try {
       return std::stoll(s);
     } catch (...) {
       return s;
     }
   }
-  if (std::regex_match(s, float_re)) return std::stod(s);
+  if (s.size() <= 64 && std::regex_match(s, float_re)) {
+    try {
+      return std::stod(s);
+    } catch (...) {
+      return s;  // out of range (1e999): left as text, so the option check names it
+    }
+  }
   return s;
 }
 

@@ -102,4 +102,11 @@ Result<std::string> string_member(const nlohmann::json& obj, std::string_view ke
   return s;
 }
 
+std::string string_or(const nlohmann::json& obj, std::string_view key, std::string fallback) {
+  if (!obj.is_object()) return fallback;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return fallback;
+  return it->get<std::string>();
+}
+
 }  // namespace fedmesh

@@ -30,6 +30,9 @@ std::string dump_json(const nlohmann::json& value, int indent = -1);
 // True when `text` is well-formed UTF-8.
 bool valid_utf8(std::string_view text);
 
+// A member that is a string, or `fallback` (absent, or another type); never throws.
+std::string string_or(const nlohmann::json& obj, std::string_view key, std::string fallback = "");
+
 // Reads a required string member; bad_json naming the member otherwise.
 Result<std::string> string_member(const nlohmann::json& obj, std::string_view key, std::size_t max_len = 4096);
 

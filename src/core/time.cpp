@@ -60,6 +60,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   if (ec != std::errc() || end == text.data() || n < 0) return std::nullopt;
   std::string_view unit(end, text.data() + text.size() - end);
   constexpr long long kMaxMs = 1000LL * 60 * 60 * 24 * 365;
+  if (n > kMaxMs) return std::nullopt;  // before any multiplication can overflow
   long long ms = 0;
   if (unit == "ms") {
     ms = n;

@@ -204,7 +204,7 @@ asio::awaitable<Status> PeerManager::greet(Peer& peer) {
     std::string message = "hello answered " + std::to_string(res->status);
     auto body = nlohmann::json::parse(res->body, nullptr, false);
     if (body.is_object() && body.contains("error") && body["error"].is_object())
-      message += ": " + body["error"].value("message", std::string());
+      message += ": " + string_or(body["error"], "message");
     auto code = res->status == 403 || res->status == 401 ? ErrorCode::peer_refused : ErrorCode::peer_unavailable;
     co_return make_error(code, message);
   }

@@ -18,6 +18,7 @@ namespace {
 constexpr std::size_t kMaxColumns = 256;
 constexpr std::size_t kMaxBins = 10'000;
 constexpr std::size_t kMaxGroups = 10'000;
+constexpr std::int64_t kMaxCount = std::int64_t{1} << 53;
 
 Error bad(const std::string& why) {
   return make_error(ErrorCode::invalid_argument, why);
@@ -107,7 +108,8 @@ Result<double> number_in(const json& j, const char* key) {
 
 Result<std::int64_t> count_in(const json& j, const char* key) {
   auto it = j.find(key);
-  if (it == j.end() || !it->is_number_integer() || it->get<std::int64_t>() < 0)
+  // Counts stay below 2^53: exact as doubles, and far beyond any datasource.
+  if (it == j.end() || !it->is_number_integer() || it->get<std::int64_t>() < 0 || it->get<std::int64_t>() > kMaxCount)
     return bad(std::string("partial result: '") + key + "' must be a count");
   return it->get<std::int64_t>();
 }
@@ -159,8 +161,8 @@ struct Moments {
     if (!j.is_array() || j.size() != 3 || !j[0].is_number() || !j[1].is_number() || !j[2].is_number())
       return bad("partial result: column moments must be [count, mean, m2]");
     Moments m{j[0].get<double>(), j[1].get<double>(), j[2].get<double>()};
-    if (!std::isfinite(m.n) || m.n < 0 || m.n != std::floor(m.n) || !std::isfinite(m.mean) || !std::isfinite(m.m2) ||
-        m.m2 < 0)
+    if (!std::isfinite(m.n) || m.n < 0 || m.n > static_cast<double>(kMaxCount) || m.n != std::floor(m.n) ||
+        !std::isfinite(m.mean) || !std::isfinite(m.m2) || m.m2 < 0)
       return bad("partial result: column moments must be [count, mean, m2] with a whole count and m2 >= 0");
     return m;
   }
@@ -248,7 +250,7 @@ json score_partial(const std::vector<double>& scores, const std::vector<double>&
   std::vector<std::uint64_t> pos(kBins, 0), neg(kBins, 0);
   std::uint64_t tp = 0, fp = 0, tn = 0, fn = 0;
   for (std::size_t i = 0; i < scores.size(); ++i) {
-    double s = std::clamp(scores[i], 0.0, 1.0);
+    double s = std::isnan(scores[i]) ? 0.5 : std::clamp(scores[i], 0.0, 1.0);
     auto bin = std::min<std::size_t>(kBins - 1, static_cast<std::size_t>(s * kBins));
     bool predicted = s >= 0.5;
     if (labels[i] == 1) {
@@ -366,8 +368,13 @@ Result<json> evaluate_model(const json& model, const Table& t, const std::vector
     if (!forest) return std::move(forest).error();
     return evaluate_partial(*forest, t, rows, target);
   }
-  if (model["kind"] != "logistic_regression" || !model["features"].is_array()) return bad("round input: not a model");
-  auto features = model["features"].get<std::vector<std::string>>();
+  if (model["kind"] != "logistic_regression" || !model.contains("features") || !model["features"].is_array())
+    return bad("round input: not a model");
+  std::vector<std::string> features;
+  for (const auto& f : model["features"]) {
+    if (!f.is_string()) return bad("round input: not a model");
+    features.push_back(f.get<std::string>());
+  }
   auto coef = numbers_in(model, "coefficients", features.size() + 1);
   if (!coef) return std::move(coef).error();
   auto names = features;
@@ -473,7 +480,8 @@ Result<Step> combine_counts(const Operation& op, const std::vector<json>& partia
     if (it == p.end() || !it->is_array() || it->size() != bins)
       return bad("partial result: 'counts' must hold " + std::to_string(bins) + " counts");
     for (std::size_t i = 0; i < bins; ++i) {
-      if (!(*it)[i].is_number_unsigned()) return bad("partial result: 'counts' must hold counts");
+      if (!(*it)[i].is_number_unsigned() || (*it)[i].get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxCount))
+        return bad("partial result: 'counts' must hold counts");
       counts[i] += (*it)[i].get<std::uint64_t>();
     }
     auto b = count_in(p, "below");
@@ -500,7 +508,8 @@ Result<Step> combine_groups(const Operation& op, const std::vector<json>& partia
     if (error) return *error;
     for (const auto& [key, g] : groups.items()) {
       if (!means) {
-        if (!g.is_number_unsigned()) return bad("partial result: group counts must be counts");
+        if (!g.is_number_unsigned() || g.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxCount))
+          return bad("partial result: group counts must be counts");
         counts[key] += g.get<std::uint64_t>();
         continue;
       }

@@ -215,7 +215,7 @@ asio::awaitable<void> Worker::loop() {
   bool registered = false;
   json report = json::array();
   for (const auto& d : sources_) report.push_back(d.report);
-  std::string hello = json{{"datasources", report}}.dump();
+  std::string hello = dump_json(json{{"datasources", report}});  // cells may hold any bytes
   std::string poll = json{{"wait_ms", options_.poll.count()}}.dump();
   while (!stopping_) {
     if (!registered) {
@@ -245,8 +245,16 @@ asio::awaitable<void> Worker::loop() {
     }
     connected_ = true;
     backoff = options_.retry_initial;
-    const json task = r->value("task", json());
+    const json task = r->contains("task") ? (*r)["task"] : json();
     if (!task.is_object()) continue;
+    auto is = [&](const char* key, bool (json::*type)() const noexcept) {
+      return task.contains(key) && (task[key].*type)();
+    };
+    if (!is("id", &json::is_string) || !is("lease", &json::is_string) || !is("datasource", &json::is_string) ||
+        !is("lease_ms", &json::is_number_integer)) {
+      note_error("the aggregator sent a task of the wrong shape; ignored");
+      continue;
+    }
     auto outcome = co_await net::offload(io_.compute(), [this, &task] { return run_task(task); });
     co_await send_result(task, std::move(outcome));
   }
@@ -282,7 +290,7 @@ asio::awaitable<void> Worker::send_result(const json& task, json outcome) {
     counters_.refused.fetch_add(1);
     spdlog::info("jobs: task {} refused: {}", task.value("id", ""), body["error"].value("message", ""));
   }
-  std::string text = body.dump();
+  std::string text = dump_json(body);
   // Safe to send again: a result names its lease, and a lease takes one result.
   auto until = std::chrono::steady_clock::now() + Millis(task.value("lease_ms", std::int64_t{30'000}));
   Millis backoff = options_.retry_initial;

@@ -53,14 +53,16 @@ asio::awaitable<Result<json>> FedCalls::find(std::string skill, const CallContex
     }
     json providers = json::array();
     for (const auto& p : (*body)["providers"]) {
-      if (!p.is_object() || !p["name"].is_string() || !p["url"].is_string()) continue;
+      if (!p.is_object() || !p.contains("name") || !p["name"].is_string() || !p.contains("url") ||
+          !p["url"].is_string())
+        continue;
       std::string name = p["name"], url = p["url"];
       if (name == options_.node_name) continue;
       peers_.remember_endpoint(name, url);  // so fed.call can reach it by name
       providers.push_back({{"name", name},
                            {"url", url},
-                           {"organization", p.value("organization", "")},
-                           {"status", p.value("status", "")},
+                           {"organization", string_or(p, "organization")},
+                           {"status", string_or(p, "status")},
                            {"registry", registry}});
     }
     co_return providers;

@@ -21,6 +21,7 @@ inline const config::Environment& config_environment() {
       {"HOUSING_TOKEN", "housing-token-0123"},
       {"DATABASE_USER", "flotta"},
       {"DATABASE_PASSWORD", "secret"},
+      {"JOIN_TOKEN", "join-token-0123"},
       {"JOIN_TOKEN_NORTH", "join-north-0123"},
       {"JOIN_TOKEN_SOUTH", "join-south-0123"},
       {"FEDMESH_LOG__LEVEL", "debug"},

@@ -111,15 +111,15 @@ constexpr std::pair<const char*, const char*> kRoutes[] = {
 
 // What handlers read from a request: path parameters and query parameters.
 constexpr const char* kParams[] = {"collection", "id", "name", "package", "skill", "path"};
-constexpr const char* kQueryParams[] = {"q",     "by",   "p",     "pp",     "format",  "after", "collection",
-                                        "limit", "ms",   "since", "status", "creator", "view",  "skill",
-                                        "expand"};
+constexpr const char* kQueryParams[] = {"q",  "by",    "p",      "pp",      "format", "after", "collection", "limit",
+                                        "ms", "since", "status", "creator", "view",   "skill", "expand"};
 
 const net::Router& router() {
   static const net::Router* r = [] {
     auto* out = new net::Router;  // lives for the process, like a node's routers
     for (const auto& [method, pattern] : kRoutes) {
-      out->add(method, pattern, [](net::Request&) -> boost::asio::awaitable<net::Response> { co_return net::Response{}; });
+      out->add(method, pattern,
+               [](net::Request&) -> boost::asio::awaitable<net::Response> { co_return net::Response{}; });
     }
     return out;
   }();

@@ -36,8 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!catalog->load(true)) return 0;
   seed(*catalog);
   auto now = fixture.clock.now();
-  if (auto changes = body->find("changes"); changes != body->end() && changes->is_array() &&
-                                            changes->size() <= kMaxChanges) {
+  if (auto changes = body->find("changes");
+      changes != body->end() && changes->is_array() && changes->size() <= kMaxChanges) {
     std::vector<registry::CatalogNode> decoded;
     for (const auto& change : *changes) {
       auto c = registry::decode_change(change, now);
@@ -50,8 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
   }
-  if (auto digest = body->find("digest"); digest != body->end() && digest->is_object() &&
-                                          digest->size() <= kMaxDigest) {
+  if (auto digest = body->find("digest");
+      digest != body->end() && digest->is_object() && digest->size() <= kMaxDigest) {
     json changes = json::array();
     for (const auto& n : catalog->newer_than(*digest)) changes.push_back(registry::encode_change(n));
     (void)dump_json(json{{"changes", changes}, {"want", catalog->wanted_from(*digest)}});

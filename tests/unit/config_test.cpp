@@ -2,6 +2,7 @@
 
 #include "config/loader.hpp"
 #include "config/options.hpp"
+#include "core/time.hpp"
 
 namespace fedmesh::config {
 namespace {
@@ -324,6 +325,36 @@ TEST(Config, FileFormatByExtension) {
   EXPECT_EQ(r.error().message(), "/nonexistent/node.ini: unknown config format '.ini' (use .toml, .yaml or .yml)");
   r = load_config("/nonexistent/node.toml", Environment());
   EXPECT_EQ(r.error().message(), "/nonexistent/node.toml: no such file");
+}
+
+}  // namespace
+}  // namespace fedmesh::config
+
+namespace fedmesh::config {
+namespace {
+
+// Found by reading the decoders for the fuzz targets (issue 13): each once ended the
+// process; now each is a clear error naming the key.
+TEST(ConfigHostile, NumbersOutOfRangeAndFlottaShapesAreErrorsNotCrashes) {
+  Environment none;
+  auto huge = load_config_text("name: n1\nthreads: 1.0e999\n", Format::Yaml, "node.yaml", "/base", none);
+  ASSERT_FALSE(huge);
+  EXPECT_NE(huge.error().message().find("threads"), std::string::npos) << huge.error().message();
+  auto tiny = load_config_text("name: n1\nhttp:\n  max_body: 1.0e-400\n", Format::Yaml, "node.yaml", "/base", none);
+  ASSERT_FALSE(tiny);
+  auto long_number =
+      load_config_text("name: n1\nthreads: " + std::string(5000, '7') + "\n", Format::Yaml, "node.yaml", "/base", none);
+  ASSERT_FALSE(long_number);
+  for (const char* flotta :
+       {"mode: client\nnode:\n  name: c\ndatasources: 5\n", "mode: client\nnode:\n  name: c\ndatasources:\n  a: 1\n",
+        "mode: node\nnode:\n  name: n\ndatabase: 7\n", "mode: node\nnode:\n  name: n\ndatabase: [1]\n",
+        "mode: node\nnode: 3\n", "mode: client\nnode:\n  name: c\njoin: yes\n"}) {
+    auto r = load_config_text(flotta, Format::Yaml, "config.yaml", "/base", none);
+    EXPECT_FALSE(r) << flotta;
+  }
+  EXPECT_FALSE(parse_duration("9999999999999999h"));
+  EXPECT_FALSE(parse_duration("9223372036854775807m"));
+  EXPECT_EQ(parse_duration("2h")->count(), 7'200'000);
 }
 
 }  // namespace

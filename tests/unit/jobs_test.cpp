@@ -301,5 +301,28 @@ TEST(JobsOperations, AColumnThatIsNotNumericIsRefusedAtTheClient) {
   EXPECT_FALSE(compute_partial(*unknown, json::object(), *t, *rows));
 }
 
+TEST(JobsOperations, HostileNumbersAndModelsAreRefusedNotUndefined) {
+  auto mean = parse_operation({{"kind", "mean"}, {"columns", {"MedInc"}}});
+  EXPECT_FALSE(check_partial(*mean, 0, json::object(),
+                             {{"n", 9223372036854775807LL}, {"columns", {{"MedInc", {9.2e18, 1, 0}}}}}));
+  auto count = parse_operation({{"kind", "count"}});
+  EXPECT_FALSE(check_partial(*count, 0, json::object(), {{"n", 9223372036854775807LL}}));
+  auto eval = parse_operation({{"kind", "evaluate"}, {"model", "m"}});
+  const Table& t = load(splits()[2]);
+  std::vector<std::size_t> rows = {0, 1, 2};
+  for (const json& model : {json{{"kind", "logistic_regression"}, {"target", "MedHouseValDiscrete"}},
+                            json{{"kind", "logistic_regression"}, {"target", "MedHouseValDiscrete"}, {"features", {1}}},
+                            json{{"kind", "random_forest"}, {"target", "MedHouseValDiscrete"}}, json::array()})
+    EXPECT_FALSE(compute_partial(*eval, model, t, rows)) << model;
+  // Coefficients that overflow score NaN: counted as 0.5, never cast.
+  json nan_model = {{"kind", "logistic_regression"},
+                    {"target", "MedHouseValDiscrete"},
+                    {"features", {"MedInc", "HouseAge"}},
+                    {"coefficients", {1e308, 1e308, -1e308}}};
+  auto p = compute_partial(*eval, nan_model, t, rows);
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ((*p)["n"], 3);
+}
+
 }  // namespace
 }  // namespace fedmesh::jobs
