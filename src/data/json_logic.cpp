@@ -148,7 +148,10 @@ json eval(const json& rule, const json& data) {
     return out;
   }
   if (!rule.is_object() || rule.size() != 1) return rule;
-  const auto& [op, args] = *rule.items().begin();
+  // Not a binding to *items().begin(): that proxy is a temporary, and its key() with it.
+  auto first = rule.begin();
+  const std::string& op = first.key();
+  const json& args = first.value();
   std::size_t n = args.is_array() ? args.size() : 1;
   if (op == "var") {
     json evaluated = eval(args, data);

@@ -419,7 +419,10 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
         publish_heads();
         counters_.local_deltas += made.size();
         int depth = 0;
-        for (auto i : writers) depth = std::max(depth, batch[i].req.depth);
+        for (auto i : writers) {
+          depth = std::max(depth, batch[i].req.depth);
+          if (!commit->trigger_budget) commit->trigger_budget = batch[i].req.trigger_budget;
+        }
         commit->depth = depth;
         done_commit = commit;
         std::lock_guard clock(cache_mu_);
@@ -674,7 +677,8 @@ void DataService::publish_heads() {
   published_ = std::move(out);
 }
 
-Result<json> DataService::script_call(const std::string& op, const json& args, int depth) {
+Result<json> DataService::script_call(const std::string& op, const json& args, int depth,
+                                      std::shared_ptr<std::atomic<int>> trigger_budget) {
   auto text = [&](const char* k) { return args.contains(k) && args[k].is_string() ? args[k].get<std::string>() : ""; };
   std::string collection = text("collection");
   if (op == "put" || op == "delete") {
@@ -684,6 +688,7 @@ Result<json> DataService::script_call(const std::string& op, const json& args, i
     req.id = text("id");
     if (op == "put") req.properties = args.value("properties", json::object());
     req.depth = depth;
+    req.trigger_budget = std::move(trigger_budget);
     return write_and_wait(std::move(req));
   }
   if (op == "get") return get(collection, text("id"), false, 0);

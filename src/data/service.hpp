@@ -48,6 +48,9 @@ struct Commit {
   std::vector<RunRecord> runs;
   std::vector<EntityRef> entities;  // changed, each once
   int depth = 0;                    // handler nesting of the writes (local only)
+  // How many more data.*.changed handler runs the write that began this cascade may set
+  // off (shared along the cascade; null for writes no handler made). Opaque here.
+  std::shared_ptr<std::atomic<int>> trigger_budget;
 };
 using CommitListener = std::function<void(const std::shared_ptr<const Commit>&)>;
 
@@ -58,8 +61,9 @@ struct WriteRequest {
   std::string collection;
   std::string id;  // "" in a set: a new id is made
   nlohmann::json properties = nlohmann::json::object();
-  std::string negate;  // op negate: the delta id
-  int depth = 0;       // nesting of data.*.changed handlers that made this write
+  std::string negate;                                // op negate: the delta id
+  int depth = 0;                                     // nesting of data.*.changed handlers that made this write
+  std::shared_ptr<std::atomic<int>> trigger_budget;  // see Commit
 };
 
 struct IngestReport {
@@ -139,7 +143,8 @@ class DataService {
   // Scripts' data.put/get/query/delete (op "put", "get", "query", "delete") with their
   // arguments as JSON; `depth` is the handler nesting their writes carry. Blocks until
   // durable: call it from the scripts pool, never from the store pool.
-  Result<nlohmann::json> script_call(const std::string& op, const nlohmann::json& args, int depth);
+  Result<nlohmann::json> script_call(const std::string& op, const nlohmann::json& args, int depth,
+                                     std::shared_ptr<std::atomic<int>> trigger_budget = nullptr);
 
   int add_listener(CommitListener listener);
   void remove_listener(int id);

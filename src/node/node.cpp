@@ -288,9 +288,8 @@ Status Node::build_data() {
   // Packages: data.* and [collections.NAME]; data.<collection>.changed handlers, nested at
   // most max_trigger_depth deep (a handler that rewrites what it handles stops there).
   auto* data = data_.get();
-  skills_->set_data({[data](const std::string& op, const nlohmann::json& args, int depth) {
-                       return data->script_call(op, args, depth);
-                     },
+  skills_->set_data({[data](const std::string& op, const nlohmann::json& args, int depth,
+                            const skills::TriggerBudget& budget) { return data->script_call(op, args, depth, budget); },
                      [data](const std::string& package, const nlohmann::json& collections) -> Status {
                        for (const auto& [name, settings] : collections.items())
                          if (auto s = data->set_collection(name, settings, "package:" + package); !s) return s;
@@ -311,7 +310,11 @@ Status Node::build_data() {
                                 {"ids", std::move(ids)},
                                 {"from", commit->from.empty() ? config_.name : commit->from},
                                 {"deltas", commit->deltas.size()}};
-      boost::asio::co_spawn(io_->next(), skills_->fire(event, std::move(payload), commit->depth + 1),
+      // The cascade's budget: the handler runs this write may still set off (a write no
+      // handler made starts one).
+      auto budget = commit->trigger_budget;
+      if (!budget) budget = std::make_shared<std::atomic<int>>(skills::kMaxTriggerRuns);
+      boost::asio::co_spawn(io_->next(), skills_->fire(event, std::move(payload), commit->depth + 1, budget),
                             boost::asio::detached);
     }
   });

@@ -85,9 +85,9 @@ class SkillHost::Host : public RuntimeHost {
       spdlog::info("[{}] {}", package, message);
     }
   }
-  Result<json> data(std::string_view op, const json& args, int depth) override {
-    if (!data_.op) return RuntimeHost::data(op, args, depth);
-    return data_.op(std::string(op), args, depth);
+  Result<json> data(std::string_view op, const json& args, int depth, const TriggerBudget& budget) override {
+    if (!data_.op) return RuntimeHost::data(op, args, depth, budget);
+    return data_.op(std::string(op), args, depth, budget);
   }
   DataHooks data_;  // set once, before packages load
 
@@ -440,7 +440,7 @@ bool SkillHost::has_handlers(std::string_view event) const {
                      [&](const auto& s) { return s.second->runtime && s.second->runtime->handler_count(event) > 0; });
 }
 
-asio::awaitable<json> SkillHost::fire(std::string event, json payload, int data_depth) {
+asio::awaitable<json> SkillHost::fire(std::string event, json payload, int data_depth, TriggerBudget budget) {
   std::vector<std::shared_ptr<Slot>> slots;
   {
     std::lock_guard lock(mu_);
@@ -452,6 +452,14 @@ asio::awaitable<json> SkillHost::fire(std::string event, json payload, int data_
     if (unavailable(*slot)) continue;
     auto count = slot->runtime->handler_count(event);  // fixed once loaded: no hop to the strand
     for (std::size_t i = 0; i < count; ++i) {
+      if (budget && budget->fetch_sub(1) <= 0) {
+        if (budget->load() == -1)
+          spdlog::warn(
+              "[{}] {} not run: one write has set off {} handler runs already (a handler fanning out over "
+              "its own event?)",
+              slot->package.manifest.name, event, kMaxTriggerRuns);
+        continue;
+      }
       auto started = Clock::now();
       auto deadline = started + options_.default_timeout;
       CallContext ctx{Caller{}, deadline, 0, new_call_id(), "event " + event};
@@ -459,7 +467,10 @@ asio::awaitable<json> SkillHost::fire(std::string event, json payload, int data_
           slot,
           [&](LuaRuntime& rt) {
             auto inv = rt.start_handler(event, i, payload, deadline);
-            if (inv) (*inv)->data_depth = data_depth;
+            if (inv) {
+              (*inv)->data_depth = data_depth;
+              (*inv)->trigger_budget = budget;
+            }
             return inv;
           },
           ctx);

@@ -41,7 +41,11 @@ namespace fedmesh::skills {
 // How packages reach the node's shared data (set by the node; absent in tests).
 struct DataHooks {
   // data.put/get/query/delete with their arguments, at a handler nesting depth.
-  std::function<Result<nlohmann::json>(const std::string& op, const nlohmann::json& args, int depth)> op;
+  // `budget` is the handler runs the cascade the write belongs to may still set off: the
+  // commit carries it to the data.*.changed fire it causes.
+  std::function<Result<nlohmann::json>(const std::string& op, const nlohmann::json& args, int depth,
+                                       const TriggerBudget& budget)>
+      op;
   // A package's [collections.NAME] settings, applied when it is installed.
   std::function<Status(const std::string& package, const nlohmann::json& collections)> collections;
 };
@@ -74,7 +78,9 @@ class SkillHost {
                                                         CallContext context);
   // Runs every handler of `event` in every package; returns how many ran and failures.
   // `data_depth`: data.*.changed nesting, carried by the handlers' own writes.
-  boost::asio::awaitable<nlohmann::json> fire(std::string event, nlohmann::json payload, int data_depth = 0);
+  // `budget` (data.*.changed fires) bounds the handler runs one write sets off in all.
+  boost::asio::awaitable<nlohmann::json> fire(std::string event, nlohmann::json payload, int data_depth = 0,
+                                              TriggerBudget budget = nullptr);
   // Whether any loaded package handles `event` (cheap: no hop to a strand).
   bool has_handlers(std::string_view event) const;
   // Before restore(): how data.* reaches the node.

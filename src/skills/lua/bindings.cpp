@@ -272,7 +272,9 @@ int data_op(lua_State* L, const char* op, const json& args) {
   State* st = state_of(L);
   Invocation* inv = invocation_of(L);
   int depth = inv ? inv->data_depth : 0;
-  auto r = st->host->data(op, args, depth);
+  if (inv && !inv->trigger_budget) inv->trigger_budget = std::make_shared<std::atomic<int>>(kMaxTriggerRuns);
+  static const TriggerBudget none;
+  auto r = st->host->data(op, args, depth, inv ? inv->trigger_budget : none);
   if (!r) {
     if (r.error().code() == ErrorCode::not_found && std::string_view(op) == "get") {
       lua_pushnil(L);

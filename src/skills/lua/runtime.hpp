@@ -52,6 +52,11 @@ struct FedRequest {
 };
 
 // The node as Lua sees it; called synchronously from the Lua strand.
+// The data.*.changed handler runs one write may set off in all, shared along its
+// cascade: with a depth guard alone, a handler that writes k times per run sets off k^8.
+constexpr int kMaxTriggerRuns = 32;
+using TriggerBudget = std::shared_ptr<std::atomic<int>>;
+
 class RuntimeHost {
  public:
   virtual ~RuntimeHost() = default;
@@ -64,8 +69,9 @@ class RuntimeHost {
   virtual void log(std::string_view package, std::string_view level, std::string_view message) = 0;
   // data.put/get/query/delete: `op` with its arguments; `depth` is the data.*.changed
   // handler nesting of the invocation (0 outside such handlers).
-  virtual Result<nlohmann::json> data(std::string_view op, const nlohmann::json& args, int depth) {
-    (void)op, (void)args, (void)depth;
+  virtual Result<nlohmann::json> data(std::string_view op, const nlohmann::json& args, int depth,
+                                      const TriggerBudget& budget) {
+    (void)op, (void)args, (void)depth, (void)budget;
     return make_error(ErrorCode::unavailable, "shared data is not available here");
   }
 };
@@ -107,11 +113,14 @@ class LuaRuntime {
     int thread_ref = -2;  // LUA_NOREF
     std::uint64_t instructions = 0;
     int protected_depth = 0;  // pcall/xpcall frames open now (bounded: see sandbox.cpp)
+    int hook_every = 0;       // VM instructions between limit checks now (0: kHookEvery)
+    Clock::time_point last_hook{};
     Clock::time_point deadline;
     std::string what;
     bool allow_fed = true;
-    int data_depth = 0;  // data.*.changed handler nesting: writes made here carry it
-    std::string killed;  // why the invocation was stopped ("" while running)
+    int data_depth = 0;            // data.*.changed handler nesting: writes made here carry it
+    TriggerBudget trigger_budget;  // the cascade this run belongs to (made at its first write otherwise)
+    std::string killed;            // why the invocation was stopped ("" while running)
     ErrorCode kill_code = ErrorCode::resource_exhausted;
     std::optional<FedRequest> request;
     std::optional<Result<nlohmann::json>> reply;

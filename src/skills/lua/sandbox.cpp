@@ -4,9 +4,11 @@
 // the memory cap and the count hook.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <regex>
+#include <string>
 
 #include "core/json.hpp"
 #include "skills/lua/bounded_patterns.hpp"
@@ -70,9 +72,14 @@ void charge_upfront(lua_State* L, double units, const char* what) {
   if (!inv) return;
   const auto limit = inv->st->limits.instructions;
   double left = inv->instructions < limit ? static_cast<double>(limit - inv->instructions) : 0.0;
-  if (units > left)
-    luaL_error(L, "%s: about %.0f units of work, more than the %.0f left of this call's instruction budget", what,
-               units, left);
+  if (units > left) {
+    // lua_pushfstring knows no precision (%.0f): format here.
+    char text[256];
+    std::snprintf(text, sizeof text,
+                  "%s: about %.0f units of work, more than the %.0f left of this call's instruction budget", what,
+                  units, left);
+    luaL_error(L, "%s", text);
+  }
   auto needed = std::chrono::nanoseconds(static_cast<long long>(units * kNsPerUnit));
   if (Clock::now() + needed > inv->deadline) luaL_error(L, "%s would run past this call's deadline", what);
   inv->instructions += static_cast<std::uint64_t>(units);
@@ -105,7 +112,21 @@ namespace {
 void count_hook(lua_State* L, lua_Debug*) {
   Invocation* inv = invocation_of(L);
   if (!inv) return;
-  inv->instructions += kHookEvery;
+  int every = inv->hook_every > 0 ? inv->hook_every : kHookEvery;
+  inv->instructions += static_cast<std::uint64_t>(every);
+  // Some C functions are charged nothing (utf8.len, upper, concatenating long strings) and
+  // make one instruction cost milliseconds: while instructions are that slow, check more
+  // often, so a deadline is noticed within about a millisecond of work plus one call.
+  auto now = Clock::now();
+  if (inv->last_hook != Clock::time_point{}) {
+    auto per = std::chrono::duration_cast<std::chrono::nanoseconds>(now - inv->last_hook).count() / every;
+    int next = per > 0 ? static_cast<int>(std::clamp<long long>(1'000'000 / per, 1, kHookEvery)) : kHookEvery;
+    if (next != every) {
+      inv->hook_every = next;
+      lua_sethook(L, count_hook, LUA_MASKCOUNT, next);
+    }
+  }
+  inv->last_hook = now;
   enforce_limits(L, *inv);
 }
 
@@ -300,6 +321,20 @@ int bounded_rep(lua_State* L) {
   return call_original(L);
 }
 
+// Functions that walk their string arguments byte by byte (upper, lower, reverse,
+// utf8.len, tonumber, os.date): charged by those bytes, with the name as upvalue 2. Each
+// call is then also a point where the deadline is checked, however few instructions the
+// loop around it takes.
+int bounded_by_bytes(lua_State* L) {
+  double bytes = 0;
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; ++i) {
+    if (lua_type(L, i) == LUA_TSTRING) bytes += static_cast<double>(lua_rawlen(L, i));
+  }
+  charge_upfront(L, bytes / 16.0 + 1.0, lua_tostring(L, lua_upvalueindex(2)));
+  return call_original(L);
+}
+
 int bounded_format(lua_State* L) {
   double bytes = 0;
   int n = lua_gettop(L);
@@ -356,6 +391,15 @@ int bounded_sort(lua_State* L) {
   return call_original(L);
 }
 
+// Replaces t[name] (t at `index`) by bounded_by_bytes holding the original and `label`.
+void wrap_by_bytes(lua_State* L, int index, const char* name, const char* label) {
+  index = lua_absindex(L, index);
+  lua_getfield(L, index, name);
+  lua_pushstring(L, label);
+  lua_pushcclosure(L, bounded_by_bytes, 2);
+  lua_setfield(L, index, name);
+}
+
 // Replaces t[name] (t at `index`) by `wrapper` holding the original as upvalue 1.
 void wrap(lua_State* L, int index, const char* name, lua_CFunction wrapper) {
   lua_getfield(L, index, name);
@@ -365,9 +409,21 @@ void wrap(lua_State* L, int index, const char* name, lua_CFunction wrapper) {
 
 // ---- read-only proxies ------------------------------------------------------------------
 
+// The iterator behind a proxy's pairs(): steps through the real table (its upvalue) and
+// yields only keys and values, so the real, writable table never reaches the script.
+int proxy_next(lua_State* L) {
+  lua_settop(L, 2);  // (proxy, key)
+  if (lua_next(L, lua_upvalueindex(1)) == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  return 2;
+}
+
 int proxy_pairs(lua_State* L) {
-  lua_getglobal(L, "next");
   lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushcclosure(L, proxy_next, 1);
+  lua_pushvalue(L, 1);  // the state pairs() hands back is the proxy, not the real table
   lua_pushnil(L);
   return 3;
 }
@@ -449,6 +505,17 @@ void open_sandbox(lua_State* L, State* st, int g) {
   install_bounded_patterns(L, string_lib, &charge);
   wrap(L, string_lib, "rep", bounded_rep);
   wrap(L, string_lib, "format", bounded_format);
+  for (const char* name : {"upper", "lower", "reverse"}) {
+    std::string label = std::string("string.") + name;
+    wrap_by_bytes(L, string_lib, name, label.c_str());
+  }
+  lua_getfield(L, g, "utf8");
+  for (const char* name : {"len", "codepoint", "offset"}) {
+    std::string label = std::string("utf8.") + name;
+    wrap_by_bytes(L, -1, name, label.c_str());
+  }
+  lua_pop(L, 1);
+  wrap_by_bytes(L, g, "tonumber", "tonumber");
   lua_getfield(L, g, "table");
   int table_lib = lua_gettop(L);
   wrap(L, table_lib, "concat", bounded_concat);
@@ -462,6 +529,7 @@ void open_sandbox(lua_State* L, State* st, int g) {
     lua_getfield(L, os_lib, name);
     lua_setfield(L, -2, name);
   }
+  wrap_by_bytes(L, -1, "date", "os.date");
   lua_setfield(L, g, "os");
   lua_settop(L, top);
 
