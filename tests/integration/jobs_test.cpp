@@ -16,6 +16,7 @@
 #include "jobs/operations.hpp"
 #include "jobs/table.hpp"
 #include "support/harness.hpp"
+#include "support/json_close.hpp"
 #include "support/peer_client.hpp"
 #include "support/postgres.hpp"
 
@@ -87,26 +88,6 @@ json evaluate_on(const json& model, const std::string& file) {
   return jobs::combine_round(*op, 0, model, {*p}, state)->result;
 }
 
-void expect_close(const json& a, const json& b, double rel) {
-  if (!(a.is_number() && b.is_number())) {
-    ASSERT_EQ(a.type(), b.type()) << a << " vs " << b;
-  }
-  if (a.is_object()) {
-    for (const auto& [k, v] : a.items()) {
-      ASSERT_TRUE(b.contains(k)) << k;
-      expect_close(v, b[k], rel);
-    }
-  } else if (a.is_array()) {
-    ASSERT_EQ(a.size(), b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) expect_close(a[i], b[i], rel);
-  } else if (a.is_number()) {
-    double x = a.get<double>(), y = b.get<double>();
-    EXPECT_LE(std::abs(x - y), rel * std::max({1.0, std::abs(x), std::abs(y)})) << x << " vs " << y;
-  } else {
-    EXPECT_EQ(a, b);
-  }
-}
-
 class JobsNetwork {
  public:
   explicit JobsNetwork(const TempDir& dir, const std::string& aggregator_more = "", const std::string& jobs_more = "",
@@ -147,6 +128,17 @@ json artifact(const json& operation, const json& where = nullptr) {
   json a = {{"project", "housing"}, {"token", kToken}, {"operation", operation}};
   if (!where.is_null()) a["where"] = where;
   return a;
+}
+
+// A process holding c1's certificate that says hello as c1 would, with the first split.
+::testing::AssertionResult ghost_hello(PeerClient& ghost, int fed_port) {
+  auto table = jobs::read_table(california(kSplits[0].second), ',');
+  json report = table->metadata();
+  report["name"] = "medinc1";
+  report["tokens"] = {jobs::token_digest(kToken)};
+  auto hello = ghost.post(fed_port, "agg", "/fed/v1/jobs/hello", json{{"datasources", {report}}}.dump());
+  if (hello && hello->status == 200) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << (hello ? hello->body : hello.error().message());
 }
 
 class JobsThreeClients : public ::testing::Test {
@@ -266,12 +258,7 @@ TEST(Jobs, AClientThatDiesHoldingALeaseHasItsTaskLeasedAgainAndCompletedOnce) {
   // wrong shape (refused, nothing changes) and then never answers again: a crash.
   PeerClient ghost(dir, "c1");
   int fed = net.fed().fed_port("agg");
-  auto table = jobs::read_table(california(kSplits[0].second), ',');
-  json report = table->metadata();
-  report["name"] = "medinc1";
-  report["tokens"] = {jobs::token_digest(kToken)};
-  auto hello = ghost.post(fed, "agg", "/fed/v1/jobs/hello", json{{"datasources", {report}}}.dump());
-  ASSERT_TRUE(hello && hello->status == 200) << (hello ? hello->body : hello.error().message());
+  ASSERT_TRUE(ghost_hello(ghost, fed));
   auto submitted = http(net.api(), "POST", "/api/v1/jobs", artifact({{"kind", "count"}}).dump());
   ASSERT_EQ(submitted.status, 201) << submitted.body;
   std::string id = submitted.json()["id"];
@@ -319,11 +306,7 @@ TEST(Jobs, ATaskWhoseLeaseExpiresOnEveryAttemptFailsTheJobWithTheReason) {
   net.fed().start("agg");
   PeerClient ghost(dir, "c1");
   int fed = net.fed().fed_port("agg");
-  auto table = jobs::read_table(california(kSplits[0].second), ',');
-  json report = table->metadata();
-  report["name"] = "medinc1";
-  report["tokens"] = {jobs::token_digest(kToken)};
-  ASSERT_TRUE(ghost.post(fed, "agg", "/fed/v1/jobs/hello", json{{"datasources", {report}}}.dump()));
+  ASSERT_TRUE(ghost_hello(ghost, fed));
   auto submitted = http(net.api(), "POST", "/api/v1/jobs", artifact({{"kind", "count"}}).dump());
   std::string id = submitted.json()["id"];
   // Three leases (max_attempts), none answered.

@@ -8,11 +8,13 @@
 #include "jobs/operations.hpp"
 #include "jobs/table.hpp"
 #include "support/harness.hpp"
+#include "support/json_close.hpp"
 
 namespace fedmesh::jobs {
 namespace {
 
 using json = nlohmann::json;
+using testing::expect_close;
 
 std::string california(const std::string& file) {
   return testing::source_dir() + "/../shared/data/california/" + file;
@@ -69,27 +71,6 @@ Both both(const json& spec, const json& where = nullptr) {
   auto op = parse_operation(spec);
   EXPECT_TRUE(op) << op.error().message();
   return {run(*op, splits(), where), run(*op, {"california.csv"}, where)};
-}
-
-void expect_close(const json& a, const json& b, double rel = 1e-9) {
-  if (!(a.is_number() && b.is_number())) {
-    ASSERT_EQ(a.type(), b.type()) << a << " vs " << b;
-  }
-  if (a.is_object()) {
-    ASSERT_EQ(a.size(), b.size()) << a << " vs " << b;
-    for (const auto& [k, v] : a.items()) {
-      ASSERT_TRUE(b.contains(k)) << k;
-      expect_close(v, b[k], rel);
-    }
-  } else if (a.is_array()) {
-    ASSERT_EQ(a.size(), b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) expect_close(a[i], b[i], rel);
-  } else if (a.is_number()) {
-    double x = a.get<double>(), y = b.get<double>();
-    EXPECT_LE(std::abs(x - y), rel * std::max({1.0, std::abs(x), std::abs(y)})) << x << " vs " << y;
-  } else {
-    EXPECT_EQ(a, b);
-  }
 }
 
 const std::vector<std::string> kColumns = {"MedInc",   "HouseAge", "AveRooms",  "AveBedrms",          "Population",
