@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/json.hpp"
 #include "crypto/certs.hpp"
 #include "jobs/aggregator.hpp"
 #include "jobs/operations.hpp"
@@ -105,12 +106,12 @@ class JobsNetwork {
   json run(const json& artifact, std::chrono::milliseconds timeout = 60s) {
     auto r = http(api(), "POST", "/api/v1/jobs", artifact.dump());
     EXPECT_EQ(r.status, 201) << r.body;
-    std::string id = r.json().value("id", "");
+    std::string id = string_or(r.json(), "id");
     json job;
     EXPECT_TRUE(wait_until(
         [&] {
           job = http(api(), "GET", "/api/v1/jobs/" + id).json();
-          return job.value("state", "") == "completed" || job.value("state", "") == "failed";
+          return string_or(job, "state") == "completed" || string_or(job, "state") == "failed";
         },
         timeout))
         << job.dump(2);
@@ -284,7 +285,7 @@ TEST(Jobs, AClientThatDiesHoldingALeaseHasItsTaskLeasedAgainAndCompletedOnce) {
   ASSERT_TRUE(wait_until(
       [&] {
         job = http(net.api(), "GET", "/api/v1/jobs/" + id).json();
-        return job.value("state", "") == "completed";
+        return string_or(job, "state") == "completed";
       },
       20s))
       << job.dump(2) << net.fed().process("agg").log();
@@ -319,7 +320,7 @@ TEST(Jobs, ATaskWhoseLeaseExpiresOnEveryAttemptFailsTheJobWithTheReason) {
   ASSERT_TRUE(wait_until(
       [&] {
         job = http(net.api(), "GET", "/api/v1/jobs/" + id).json();
-        return job.value("state", "") == "failed";
+        return string_or(job, "state") == "failed";
       },
       15s))
       << job.dump(2);
@@ -428,7 +429,7 @@ TEST(Jobs, TwoAggregatorsOnOnePostgresqlShareTheWorkAndSurviveOneKilled) {
     ASSERT_TRUE(wait_until(
         [&] {
           job = http(api2, "GET", "/api/v1/jobs/" + id).json();
-          return job.value("state", "") == "completed" || job.value("state", "") == "failed";
+          return string_or(job, "state") == "completed" || string_or(job, "state") == "failed";
         },
         30s))
         << job.dump(2);
@@ -596,7 +597,7 @@ TEST(Jobs, AClientKilledMidTaskFinishesItAfterARestartWithTheSameResult) {
   ASSERT_TRUE(wait_until(
       [&] {
         job = http(net.api(), "GET", "/api/v1/jobs/" + id).json();
-        return job.value("state", "") == "completed" || job.value("state", "") == "failed";
+        return string_or(job, "state") == "completed" || string_or(job, "state") == "failed";
       },
       60s))
       << job.dump(2);
@@ -644,7 +645,7 @@ TEST(Jobs, AnOperatorCancelsAJobThatWaitsForAClientThatIsGone) {
   ASSERT_TRUE(wait_until(
       [&] {
         job = http(net.api(), "GET", "/api/v1/jobs/" + b).json();
-        return job.value("state", "") == "failed";
+        return string_or(job, "state") == "failed";
       },
       15s))
       << job.dump(2);

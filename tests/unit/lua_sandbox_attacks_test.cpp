@@ -283,7 +283,8 @@ const Case kLoopsAndRecursion[] = {
      "instruction budget|deadline passed"},
     {"InfiniteLoopAtLoad", "while true do end", "instruction budget|deadline passed", Stage::load, 1000ms},
     {"InfiniteTailCalls", "local function f() return f() end return f()", "instruction budget|deadline passed"},
-    {"InfiniteRecursion", "local function f() return 1 + f() end return f()", "stack overflow|memory cap"},
+    {"InfiniteRecursion", "local function f() return 1 + f() end return f()",
+     "stack overflow|memory cap|deadline passed"},  // the deadline may come first on a slow (sanitized) build
     {"RecursionThroughIndex", "local t = setmetatable({}, { __index = function(t, k) return t[k] end }) return t.x",
      "stack overflow|error in error handling"},
     {"RecursionThroughNewindex", "local t = setmetatable({}, { __newindex = function(t, k, v) t[k] = v end }) t.x = 1",

@@ -301,7 +301,9 @@ Error LuaRuntime::failure(Invocation& inv, int status) {
 LuaRuntime::Step LuaRuntime::step(Invocation& inv, int nargs) {
   Step out;
   int nres = 0;
+  state_->alloc.running = inv.thread;
   int status = lua_resume(inv.thread, state_->L, nargs, &nres);
+  state_->alloc.running = nullptr;
   if (status == LUA_OK) {
     std::string err;
     json result;

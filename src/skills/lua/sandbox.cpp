@@ -25,6 +25,11 @@ constexpr double kUnitsPerSlot = 10.0;
 
 }  // namespace
 
+namespace {
+void count_hook(lua_State* L, lua_Debug* ar);
+constexpr std::size_t kLargeAllocation = 256 * 1024;
+}  // namespace
+
 void* limited_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
   auto* a = static_cast<AllocState*>(ud);
   std::size_t old = ptr ? osize : 0;
@@ -40,6 +45,10 @@ void* limited_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
   void* p = std::realloc(ptr, nsize);
   if (!p) return nullptr;
   a->used = a->used - old + nsize;
+  if (nsize >= kLargeAllocation && a->running) {
+    if (Invocation* inv = invocation_of(a->running)) inv->hook_every = 1;
+    lua_sethook(a->running, count_hook, LUA_MASKCOUNT, 1);
+  }
   return p;
 }
 

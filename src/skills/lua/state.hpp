@@ -33,6 +33,10 @@ struct AllocState {
   std::size_t used = 0;
   std::size_t limit = 0;
   bool exceeded = false;
+  // The invocation thread running now (null between steps). A large allocation (a long
+  // string made by `..`, which nothing charges) makes its next instruction check the
+  // limits, so a loop of them cannot run far past its deadline.
+  lua_State* running = nullptr;
 };
 
 void* limited_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
