@@ -27,7 +27,7 @@ constexpr double kUnitsPerSlot = 10.0;
 
 namespace {
 void count_hook(lua_State* L, lua_Debug* ar);
-constexpr std::size_t kLargeAllocation = 256 * 1024;
+constexpr std::size_t kLargeAllocation = std::size_t{256} * 1024;
 }  // namespace
 
 void* limited_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
