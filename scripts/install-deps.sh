@@ -24,6 +24,8 @@ test_packages=(
   chromium chromium-driver fonts-dejavu-core
   nats-server libnats-dev
   prometheus
+  python3-matplotlib  # bench/soak.py plots
+  testssl.sh          # bench/testssl.sh: the federation listener's TLS offer
 )
 case "${1:-all}" in
   build) packages=("${build_packages[@]}") ;;

@@ -15,29 +15,31 @@
 namespace fedmesh {
 
 // name, stable number, HTTP status, description
-#define FEDMESH_ERROR_CODES(X)                                                              \
-  X(invalid_argument, 1001, 400, "a request or argument is malformed")                      \
-  X(bad_json, 1002, 400, "a body is not valid JSON or not the expected shape")              \
-  X(not_found, 1003, 404, "no such route, object or file")                                  \
-  X(method_not_allowed, 1004, 405, "the route exists but not for this method")              \
-  X(payload_too_large, 1005, 413, "a body or header exceeds its size limit")                \
-  X(request_timeout, 1006, 408, "the request was not received within its time limit")       \
-  X(unauthorized, 1007, 401, "a bearer token is required and was missing or wrong")         \
-  X(forbidden, 1008, 403, "the caller is known but may not do this")                        \
-  X(conflict, 1009, 409, "the request conflicts with the current state")                    \
-  X(config_invalid, 1010, 400, "a configuration file or value is invalid")                  \
-  X(io_error, 1011, 500, "a file or socket operation failed")                               \
-  X(crypto_error, 1012, 500, "a key, certificate or signature operation failed")            \
-  X(store_error, 1013, 500, "the store failed to read or write")                            \
-  X(peer_unavailable, 1014, 503, "a peer could not be reached")                             \
-  X(peer_refused, 1015, 502, "a peer refused our certificate or we refused its")            \
-  X(deadline_exceeded, 1016, 504, "the operation did not finish within its deadline")       \
-  X(unavailable, 1017, 503, "the node is starting or shutting down")                        \
-  X(internal, 1018, 500, "an unexpected failure inside the node")                           \
-  X(skill_error, 1019, 422, "a skill raised an error; its own code is reported instead")    \
-  X(resource_exhausted, 1020, 503, "a skill exceeded its instruction budget or memory cap") \
-  X(depth_exceeded, 1021, 508, "a call chain between nodes is deeper than the limit")       \
-  X(package_unavailable, 1022, 503, "the package failed to load or start, or is suspended")
+#define FEDMESH_ERROR_CODES(X)                                                                       \
+  X(invalid_argument, 1001, 400, "a request or argument is malformed")                               \
+  X(bad_json, 1002, 400, "a body is not valid JSON or not the expected shape")                       \
+  X(not_found, 1003, 404, "no such route, object or file")                                           \
+  X(method_not_allowed, 1004, 405, "the route exists but not for this method")                       \
+  X(payload_too_large, 1005, 413, "a body or header exceeds its size limit")                         \
+  X(request_timeout, 1006, 408, "the request was not received within its time limit")                \
+  X(unauthorized, 1007, 401, "a bearer token is required and was missing or wrong")                  \
+  X(forbidden, 1008, 403, "the caller is known but may not do this")                                 \
+  X(conflict, 1009, 409, "the request conflicts with the current state")                             \
+  X(config_invalid, 1010, 400, "a configuration file or value is invalid")                           \
+  X(io_error, 1011, 500, "a file or socket operation failed")                                        \
+  X(crypto_error, 1012, 500, "a key, certificate or signature operation failed")                     \
+  X(store_error, 1013, 500, "the store failed to read or write")                                     \
+  X(peer_unavailable, 1014, 503, "a peer could not be reached")                                      \
+  X(peer_refused, 1015, 502, "a peer refused our certificate or we refused its")                     \
+  X(deadline_exceeded, 1016, 504, "the operation did not finish within its deadline")                \
+  X(unavailable, 1017, 503, "the node is starting or shutting down")                                 \
+  X(internal, 1018, 500, "an unexpected failure inside the node")                                    \
+  X(skill_error, 1019, 422, "a skill raised an error; its own code is reported instead")             \
+  X(resource_exhausted, 1020, 503, "a skill exceeded its instruction budget or memory cap")          \
+  X(depth_exceeded, 1021, 508, "a call chain between nodes is deeper than the limit")                \
+  X(package_unavailable, 1022, 503, "the package failed to load or start, or is suspended")          \
+  X(bad_peer_response, 1023, 502, "a peer's answer was malformed, cut short or over its size limit") \
+  X(storage_full, 1024, 507, "the disk under the store is full; nothing was written")
 
 enum class ErrorCode : std::uint16_t {
 #define FEDMESH_X(name, number, status, text) name = number,  // NOLINT(bugprone-macro-parentheses): an enumerator

@@ -213,8 +213,11 @@ Result<std::pair<std::string, std::int64_t>> DataService::page(const std::string
   if (!runs) return std::move(runs).error();
   if (runs->empty()) return std::pair<std::string, std::int64_t>{"", 0};
   std::int64_t to = runs->front().last;
+  // A page is one message: at most kMaxMessageRuns runs, which the receiver enforces
+  // (many small commits make many runs of few deltas).
   std::size_t taken = 1;
-  while (taken < runs->size() && (*runs)[taken].last - since <= static_cast<std::int64_t>(limit))
+  while (taken < runs->size() && taken < kMaxMessageRuns &&
+         (*runs)[taken].last - since <= static_cast<std::int64_t>(limit))
     to = (*runs)[taken++].last;
   runs->resize(taken);
   auto rows = store_.stream(creator, collection, since + 1, to);

@@ -96,6 +96,9 @@ Error classify(const ClientTarget& t, const boost::system::error_code& ec, const
     return make_error(ErrorCode::deadline_exceeded, where(t) + ": no answer before the deadline (" + step + ")");
   if (ec.category() == asio::error::get_ssl_category())
     return make_error(ErrorCode::peer_refused, where(t) + ": TLS refused during " + step + ": " + ec.message());
+  // The peer answered, but not with HTTP, or closed before its answer was complete.
+  if (ec != http::error::end_of_stream && ec.category() == http::make_error_code(http::error::bad_version).category())
+    return make_error(ErrorCode::bad_peer_response, where(t) + ": " + step + ": " + ec.message());
   return make_error(ErrorCode::peer_unavailable, where(t) + ": " + step + " failed: " + ec.message());
 }
 
@@ -207,7 +210,7 @@ asio::awaitable<Result<ClientResponse>> HttpClient::send(ClientTarget target, Cl
     if (rec) {
       if (reused && request.idempotent && !parser.got_some()) continue;
       if (rec == http::error::body_limit)
-        co_return make_error(ErrorCode::payload_too_large, where(target) + ": response larger than " +
+        co_return make_error(ErrorCode::bad_peer_response, where(target) + ": response larger than " +
                                                                std::to_string(pool->options.max_response) + " bytes");
       co_return classify(target, rec, "read");
     }
@@ -258,7 +261,7 @@ asio::awaitable<Result<ClientResponse>> plain_request(std::string host, std::uin
   auto [rdec, rn] = co_await http::async_read(stream, buffer, parser, nothrow);
   if (rdec) {
     if (rdec == http::error::body_limit)
-      co_return make_error(ErrorCode::payload_too_large,
+      co_return make_error(ErrorCode::bad_peer_response,
                            where(target) + ": response larger than " + std::to_string(max_response) + " bytes");
     co_return classify(target, rdec, "read");
   }

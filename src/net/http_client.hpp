@@ -1,8 +1,9 @@
 // HttpClient: HTTPS client for node-to-node calls, with pooled keep-alive connections
 // per (I/O context, peer). Each call has a deadline covering connect, handshake, write
 // and read. The server's certificate must chain to a trusted CA, not be denied, and
-// carry the expected peer name. Failures map to peer_unavailable (cannot connect),
-// peer_refused (certificate rejected either way) or deadline_exceeded.
+// carry the expected peer name. Failures map to peer_unavailable (cannot connect, or
+// closed before answering), peer_refused (certificate rejected either way),
+// bad_peer_response (not HTTP, cut short, or over `max_response`) or deadline_exceeded.
 // Thread-safe: calls may run concurrently from any I/O thread. Pooled connections
 // belong to the io_context of the call that opened them: every context used with a
 // client must outlive it, or clear() must run before such a context is destroyed.

@@ -132,7 +132,7 @@ asio::awaitable<Result<json>> FedCalls::remote(std::string peer, std::string ski
   auto res = co_await peers_.send(peer, std::move(req), ctx.deadline);
   if (!res) co_return finish(std::move(res).error());
   auto body = parse_json(res->body, 64);
-  if (!body) co_return finish(make_error(ErrorCode::peer_unavailable, "answer from " + peer + " is not JSON"));
+  if (!body) co_return finish(make_error(ErrorCode::bad_peer_response, "answer from " + peer + " is not JSON"));
   if (res->status == 200) co_return finish(std::move(*body));
   const json& e = (*body).is_object() ? (*body)["error"] : json();
   co_return finish(error_from_json(e, res->body.substr(0, 1024)));

@@ -176,12 +176,19 @@ class PgBackend final : public SqlBackend {
       conn_.reset();
       return make_error(ErrorCode::store_error, shown_ + ": " + std::string(what) +
                                                     ": connection lost: " + config::mask_url_password(e.what()));
+    } catch (const pqxx::sql_error& e) {
+      // SQLSTATE 53100: the server's disk is full.
+      auto code = e.sqlstate() == "53100" ? ErrorCode::storage_full : ErrorCode::store_error;
+      return make_error(code, shown_ + ": " + std::string(what) + ": " + reason(e));
     } catch (const std::exception& e) {
-      std::string why = e.what();
-      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-      return make_error(ErrorCode::store_error,
-                        shown_ + ": " + std::string(what) + ": " + config::mask_url_password(why));
+      return make_error(ErrorCode::store_error, shown_ + ": " + std::string(what) + ": " + reason(e));
     }
+  }
+
+  static std::string reason(const std::exception& e) {
+    std::string why = e.what();
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return config::mask_url_password(why);
   }
 
   std::mutex mu_;  // guards conn_ and converted_

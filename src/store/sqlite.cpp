@@ -92,10 +92,10 @@ class SqliteBackend final : public SqlBackend {
 
   Status exec_locked(const std::string& sql) {
     char* err = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    if (int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
       std::string msg = err ? err : "unknown error";
       sqlite3_free(err);
-      return make_error(ErrorCode::store_error, path_ + ": " + msg);
+      return make_error(code_of(rc), path_ + ": " + msg);
     }
     return {};
   }
@@ -118,8 +118,13 @@ class SqliteBackend final : public SqlBackend {
     SqliteBackend& owner_;
   };
 
+  // A full disk is its own code: the operator frees space and the same write succeeds.
+  static ErrorCode code_of(int rc) {
+    return (rc & 0xff) == SQLITE_FULL ? ErrorCode::storage_full : ErrorCode::store_error;
+  }
+
   Error failed(std::string_view what) const {
-    return make_error(ErrorCode::store_error, std::string(what) + ": " + sqlite3_errmsg(db_));
+    return make_error(code_of(sqlite3_extended_errcode(db_)), std::string(what) + ": " + sqlite3_errmsg(db_));
   }
 
   Status run_locked(std::string_view what, std::string_view sql, std::span<const SqlValue> args, const RowFn& row) {

@@ -298,8 +298,9 @@ void Federation::start(const std::string& name) {
                      "hello_interval = \"1s\"\ncall_timeout = \"2s\"\n" +
                      spec.federation_extra + "\n";
   for (const auto& [peer, bidi] : spec.peers) {
-    toml += "\n[[federation.peers]]\nname = \"" + peer +
-            "\"\nurl = \"https://127.0.0.1:" + std::to_string(ports_.at(peer).second) +
+    auto routed = routes_.find({name, peer});
+    int port = routed != routes_.end() ? routed->second : ports_.at(peer).second;
+    toml += "\n[[federation.peers]]\nname = \"" + peer + "\"\nurl = \"https://127.0.0.1:" + std::to_string(port) +
             "\"\nbidirectional = " + (bidi ? "true" : "false") + "\n";
   }
   write_file(config_path(name), toml);

@@ -119,6 +119,9 @@ class Federation {
   int http_port(const std::string& name) const { return ports_.at(name).first; }
   int fed_port(const std::string& name) const { return ports_.at(name).second; }
   std::string config_path(const std::string& name) const;
+  // From its next start, `node` reaches `peer` at 127.0.0.1:port (a FaultProxy) instead
+  // of the peer's own federation port.
+  void route(const std::string& node, const std::string& peer, int port) { routes_[{node, peer}] = port; }
   // State of `peer` in `node`'s peer table ("" when absent or unreachable).
   std::string peer_state(const std::string& node, const std::string& peer);
   bool healthy(const std::string& name);
@@ -130,6 +133,7 @@ class Federation {
   std::map<std::string, std::pair<int, int>> ports_;
   std::map<std::string, NodeSpec> specs_;
   std::map<std::string, std::unique_ptr<Process>> procs_;
+  std::map<std::pair<std::string, std::string>, int> routes_;
 };
 
 }  // namespace fedmesh::testing

@@ -273,6 +273,29 @@ TEST_P(DataServiceTest, AGapIsReportedAndCatchUpPagesFillIt) {
   EXPECT_EQ((*blue->service->get("user", "e29", false, 0))["properties"]["w"], -29);
 }
 
+TEST_P(DataServiceTest, APageOfManySmallCommitsStaysWithinOneMessagesRuns) {
+  // 1,500 one-delta commits: a 2,048-delta page would carry 1,500 runs, which the
+  // receiver refuses (at most 1,024 a message); a page stops at 1,024 runs instead.
+  auto red = node("red");
+  auto blue = node("blue");
+  for (int i = 0; i < 1500; ++i) ASSERT_TRUE(red->put("user", "e" + std::to_string(i), {{"v", i}}));
+  std::int64_t have = 0;
+  int pages = 0;
+  while (true) {
+    auto page = red->service->page("red", "user", have, 2048, 8 << 20);
+    ASSERT_TRUE(page) << page.error().message();
+    if (page->second == 0) break;
+    EXPECT_LE(json::parse(page->first)["runs"].size(), kMaxMessageRuns);
+    auto r = blue->take("red", page->first);
+    EXPECT_TRUE(r.rejected.empty()) << r.to_json();
+    have = page->second;
+    ++pages;
+  }
+  EXPECT_EQ(have, 1500);
+  EXPECT_EQ(pages, 2);
+  EXPECT_EQ(*blue->service->count(), 1500);
+}
+
 TEST_P(DataServiceTest, APageStartingInsideARunCarriesAuditPaths) {
   auto red = node("red");
   auto blue = node("blue");

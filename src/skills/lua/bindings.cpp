@@ -91,7 +91,21 @@ std::string check_key(lua_State* L, int idx) {
   return std::string(k, len);
 }
 
+bool node_trouble(const Error& e) {
+  return e.code() == ErrorCode::storage_full || e.code() == ErrorCode::store_error;
+}
+
+// The node's own trouble (a full disk, a failing store) is raised as scripts see fed
+// errors, {code, message}: uncaught, the invocation answers with that code (507, 500),
+// not as the skill's failure.
+[[noreturn]] void raise_node_trouble(lua_State* L, const std::string& what, const Error& e) {
+  push_json(L, error_to_json(make_error(e.code(), what + ": " + e.message())));
+  lua_error(L);
+  std::abort();  // not reached: lua_error does not return
+}
+
 [[noreturn]] void store_failed(lua_State* L, const Error& e) {
+  if (node_trouble(e)) raise_node_trouble(L, "state", e);
   luaL_error(L, "state: %s", e.message().c_str());
   std::abort();  // not reached: luaL_error does not return
 }
@@ -280,6 +294,7 @@ int data_op(lua_State* L, const char* op, const json& args) {
       lua_pushnil(L);
       return 1;
     }
+    if (node_trouble(r.error())) raise_node_trouble(L, std::string("data.") + op, r.error());
     return luaL_error(L, "data.%s: %s", op, r.error().message().c_str());
   }
   push_json(L, *r);
