@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 
 .PHONY: deps demo-deps build demo-build test lint asan fuzz demo demo-down trio shared-data shared-data-down \
-        federated-housing federated-housing-down bench clean format
+        federated-housing federated-housing-down bench soak testssl clean format
 
 # Everything: build, tests (PostgreSQL, Chromium, promtool), benchmarks.
 deps:
@@ -102,6 +102,16 @@ bench: build
 	@$(BUILD)/bench/data_ingest 100000
 	@python3 bench/data_network.py $(BUILD) 100000
 	@$(BUILD)/bench/jobs_bench 40
+	@/usr/bin/python3 bench/soak.py $(BUILD) 120
+
+# One hour of mixed load on hello-federate plus a registry; the plot goes to docs/ (docs/reliability.md).
+SOAK_SECONDS ?= 3600
+soak: build
+	@/usr/bin/python3 bench/soak.py $(BUILD) $(SOAK_SECONDS) docs/soak.png $(BUILD)/soak.csv
+
+# testssl.sh and curl against a node's federation and operator listeners (docs/security.md).
+testssl: build
+	@bash bench/testssl.sh $(BUILD)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

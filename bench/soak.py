@@ -55,7 +55,8 @@ class Node:
         self.name, self.extra, self.env = name, extra, env or {}
         self.http, self.fed = free_port(), free_port()
         self.peers = []
-        subprocess.run([fedmesh, "ca", "issue", "--ca", f"{work}/ca", "--name", name, "--out", f"{work}/certs"],
+        subprocess.run([fedmesh, "ca", "issue", "--ca", f"{work}/ca", "--name", name, "--out", f"{work}/certs",
+                        "--organization", f"Org {name}"],
                        check=True, stdout=subprocess.DEVNULL)
 
     def start(self):

@@ -1,5 +1,8 @@
 #include "cli/commands.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <regex>
@@ -51,6 +54,15 @@ int run_node(const std::string& config_path, bool reset_registry) {
   if (loaded->flotta)
     spdlog::info("{} is a Flotta config: mapped onto fedmesh's options (docs/flotta-compat.md)", config_path);
   for (const auto& w : loaded->warnings) spdlog::warn("{}: {}", config_path, w);
+
+  // Every connection is a descriptor: take what the hard limit allows (Debian's soft
+  // default of 1,024 would let a thousand idle connections starve the node).
+  if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    rlim_t was = lim.rlim_cur;
+    lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 1 << 20);
+    if (::setrlimit(RLIMIT_NOFILE, &lim) == 0)
+      spdlog::debug("open-file limit raised from {} to {}", was, lim.rlim_cur);
+  }
 
   // Signals are caught on this thread only; I/O threads start after this point.
   boost::asio::io_context signals_ctx;

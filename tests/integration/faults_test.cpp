@@ -181,7 +181,7 @@ TEST(HostileClients, TenThousandIdleConnectionsAndAGigabyteBodyLeaveTheNodeServi
   ASSERT_TRUE(ping) << ping.error().message();
   EXPECT_EQ(ping->status, 200);
   EXPECT_LT(Clock::now() - started, 3s);
-  // About 9 KB a connection that has sent nothing (no TLS state, no buffer yet).
+  // About 7 KB a connection that has sent nothing (no TLS state, no buffer yet).
   EXPECT_LT(rss_kib(pid), kRssLimitKib);
 
   // A 1 GB body, streamed as fast as the node takes it: refused at the limit with 413,
