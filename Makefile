@@ -46,8 +46,9 @@ asan: deps
 
 # Coverage-guided fuzzing (tests/fuzz/README.md): libFuzzer targets built by clang-14 with
 # ASan and UBSan in their own tree, each run FUZZ_SECONDS over a copy of its checked-in
-# corpus (build-fuzz/corpus/NAME, kept between runs; tests/fuzz/corpus/ stays as it is).
-# Crashes, leaks and timeouts land in build-fuzz/artifacts/NAME/; any of them fails the run.
+# corpus (build-fuzz/corpus/NAME, kept between runs; tests/fuzz/corpus/ stays as it is),
+# one per core at a time (tests/fuzz/run.sh). Crashes, leaks and timeouts land in
+# build-fuzz/artifacts/NAME/; any of them fails the run.
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?= http_request config_toml config_yaml package lua_json hello registry_register mesh_sync kodo \
                 query deltas jobs_artifact jobs_result csv
@@ -56,18 +57,9 @@ fuzz: deps
 	@CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DFEDMESH_TESTS=ON -DFEDMESH_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
-	@failed=""; for t in $(FUZZ_TARGETS); do \
-	  mkdir -p build-fuzz/corpus/$$t build-fuzz/artifacts/$$t; \
-	  cp -n tests/fuzz/corpus/$$t/* build-fuzz/corpus/$$t/; \
-	  dict=""; if [ -f tests/fuzz/dict/$$t.dict ]; then dict="-dict=tests/fuzz/dict/$$t.dict"; fi; \
-	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
-	    -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$$t/ $$dict build-fuzz/corpus/$$t \
-	    > build-fuzz/fuzz_$$t.log 2>&1; rc=$$?; \
-	  echo "$$t: $$(grep -E '^#[0-9]+' build-fuzz/fuzz_$$t.log | tail -n 1)"; \
-	  if [ $$rc -ne 0 ]; then failed="$$failed $$t"; tail -n 30 build-fuzz/fuzz_$$t.log; fi; \
-	done; \
-	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (logs in build-fuzz/fuzz_NAME.log)"; exit 1; fi
+	@echo "| target | time | executions | exec/s | coverage (edges) | features | corpus | result |"
+	@echo "|---|---|---|---|---|---|---|---|"
+	@printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(JOBS) -I{} bash tests/fuzz/run.sh {} $(FUZZ_SECONDS)
 
 demo: demo-build
 	@bash examples/hello-federate/demo.sh $(BUILD)/src/cli/fedmesh
