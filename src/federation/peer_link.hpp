@@ -113,6 +113,9 @@ class PeerLink : public std::enable_shared_from_this<PeerLink<T>> {
       }
       if (options_.key) index_[k] = popped_ + queue_.size();
       queue_.emplace_back(std::move(k), std::move(item));
+      // A link backing off after a failure waits its time out: new items must not turn
+      // the backoff into one attempt per item against a peer that is down.
+      if (backing_off_) return true;
     }
     wake();
     return true;
@@ -251,7 +254,15 @@ class PeerLink : public std::enable_shared_from_this<PeerLink<T>> {
       if (handlers_.changed && (was_up || gave_up))
         handlers_.changed(false, gave_up ? s.error().message() + " (gave up on " + std::to_string(count) + " item(s))"
                                          : s.error().message());
-      co_await sleep(backoff_.next());
+      {
+        std::lock_guard lock(mu_);
+        backing_off_ = true;
+      }
+      co_await sleep(backoff_.next());  // a catch-up asked for (the peer is back) cuts it short
+      {
+        std::lock_guard lock(mu_);
+        backing_off_ = false;
+      }
     }
   }
 
@@ -266,6 +277,7 @@ class PeerLink : public std::enable_shared_from_this<PeerLink<T>> {
   std::unordered_map<std::string, std::uint64_t> index_;  // key -> absolute position (popped_ + index)
   std::uint64_t popped_ = 0;                              // items taken from the front so far
   bool needs_catch_up_;
+  bool backing_off_ = false;  // the coroutine sleeps after a failure: push() does not wake it
   bool in_flight_ = false;
   bool stopping_ = false;
   std::uint64_t dropped_ = 0;

@@ -51,6 +51,7 @@ struct Peer {
   std::vector<std::vector<int>> batches;
   std::atomic<bool> failing{false};
   std::atomic<int> catch_ups{0};
+  std::atomic<int> catch_up_calls{0};
   std::atomic<int> sends{0};
   std::vector<int> received() {
     std::lock_guard lock(mu);
@@ -60,9 +61,10 @@ struct Peer {
   }
 };
 
-std::shared_ptr<PeerLink<int>> make_link(Loop& loop, Peer& peer, PeerLink<int>::Options options, bool lossless = true) {
-  options.retry_initial = 10ms;
-  options.retry_max = 40ms;
+std::shared_ptr<PeerLink<int>> make_link(Loop& loop, Peer& peer, PeerLink<int>::Options options, bool lossless = true,
+                                         std::chrono::milliseconds retry = 10ms) {
+  options.retry_initial = retry;
+  options.retry_max = retry * 4;
   PeerLink<int>::Handlers h;
   h.send = [&peer](std::vector<int> batch) -> asio::awaitable<Status> {
     ++peer.sends;
@@ -73,6 +75,7 @@ std::shared_ptr<PeerLink<int>> make_link(Loop& loop, Peer& peer, PeerLink<int>::
   };
   if (lossless) {
     h.catch_up = [&peer]() -> asio::awaitable<Status> {
+      ++peer.catch_up_calls;
       if (peer.failing) co_return make_error(ErrorCode::peer_unavailable, "down");
       ++peer.catch_ups;
       co_return Status{};
@@ -134,6 +137,25 @@ TEST(PeerLink, ALosslessOwnerCatchesUpAfterAFailure) {
   ASSERT_TRUE(wait_until([&] { return peer.catch_ups == 2 && link->stats().up; }, 5s));
   link->push(2);
   ASSERT_TRUE(wait_until([&] { return peer.received() == std::vector<int>{2}; }, 5s));
+  link->stop();
+}
+
+TEST(PeerLink, NewItemsDoNotCutTheBackoffOfAFailingLinkShortButACatchUpRequestDoes) {
+  Loop loop;
+  Peer peer;
+  peer.failing = true;
+  auto link = make_link(loop, peer, {}, true, 60s);
+  link->push(0);
+  ASSERT_TRUE(wait_until([&] { return !link->stats().up && peer.sends + peer.catch_up_calls >= 1; }, 5s));
+  int attempts = peer.sends + peer.catch_up_calls;
+  // 200 items while it backs off: each used to wake the link into another attempt.
+  for (int i = 1; i <= 200; ++i) link->push(i);
+  std::this_thread::sleep_for(300ms);  // a claim that nothing happens needs a window
+  EXPECT_EQ(peer.sends + peer.catch_up_calls, attempts);
+  // The peer is back (its hello came in): a catch-up request ends the 60 s backoff.
+  peer.failing = false;
+  link->request_catch_up();
+  ASSERT_TRUE(wait_until([&] { return link->stats().up && peer.catch_ups >= 1; }, 10s));
   link->stop();
 }
 
