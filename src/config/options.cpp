@@ -250,7 +250,7 @@ const std::vector<NodeOption>& node_options() {
       {"http.max_body", Kind::Int, "1048576", "Largest accepted request body in bytes; larger gets 413.", false, 1024,
        64LL << 20, {}, nullptr, FM_APPLY(http.max_body)},
       {"http.request_timeout", Kind::Duration, R"("10s")",
-       "Time a request may take to arrive once started; slower gets 408.", false, 100, 600'000, {}, nullptr,
+       "Time a request may take to arrive once started (slower gets 408), and a new connection to start its first.", false, 100, 600'000, {}, nullptr,
        FM_APPLY(http.request_timeout)},
       {"http.idle_timeout", Kind::Duration, R"("60s")", "Keep-alive connections idle this long are closed.", false,
        100, 3'600'000, {}, nullptr, FM_APPLY(http.idle_timeout)},

@@ -155,12 +155,11 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opt.max_header));
     parser.body_limit(opt.max_body);
-    // Parse straight from the connection's buffer; read only when it runs dry. The idle
-    // timeout applies until the first byte of a request, the request timeout after.
+    // Parse straight from the connection's buffer; read only when it runs dry. Until the
+    // first byte of a request: the idle timeout between kept-alive requests, the request
+    // timeout on a new connection; the request timeout after.
     boost::system::error_code ec;
     bool first = buffer.size() == 0;
-    // A new connection gets the request timeout to send its first request; a kept-alive
-    // one may idle longer between requests.
     set_deadline(*conn, first && requests > 0 ? opt.idle_timeout : opt.request_timeout);
     if constexpr (std::is_same_v<Stream, tcp::socket>) {
       // An idle plain connection holds no buffer: wait until bytes arrive, then read.
