@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps demo-deps build demo-build test lint asan fuzz demo demo-down trio shared-data shared-data-down \
+.PHONY: deps demo-deps build demo-build test lint asan tsan fuzz demo demo-down trio shared-data shared-data-down \
         federated-housing federated-housing-down bench soak testssl clean format
 
 # Everything: build, tests (PostgreSQL, Chromium, promtool), benchmarks.
@@ -42,6 +42,15 @@ asan: deps
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizers/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+# The whole suite under ThreadSanitizer, in its own tree (docs/reliability.md has its result).
+tsan: deps
+	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFEDMESH_TESTS=ON \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer -O1" \
+	  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	@cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/sanitizers/tsan.supp" \
 	  ctest --output-on-failure -j $(JOBS)
 
 # Coverage-guided fuzzing (tests/fuzz/README.md): libFuzzer targets built by clang-14 with
