@@ -45,6 +45,11 @@ std::optional<SystemTime> parse_iso8601(std::string_view text) {
     rest = rest.substr(i);
   }
   if (rest != "Z") return std::nullopt;
+  // Within what a nanosecond time point holds (1678-2262), and a real calendar time:
+  // a peer's "0026-01-01" must be refused, not overflow.
+  if (year < 1900 || year > 2200 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || min < 0 ||
+      min > 59 || sec < 0 || sec > 60)
+    return std::nullopt;
   tm.tm_year = year - 1900;
   tm.tm_mon = mon - 1;
   tm.tm_mday = day;

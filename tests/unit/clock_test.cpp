@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/clock.hpp"
+#include "core/time.hpp"
 
 namespace fedmesh {
 namespace {
@@ -63,6 +64,18 @@ TEST(HybridClock, IsStrictlyIncreasingAcrossThreads) {
   }
   std::sort(all.begin(), all.end());
   EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end());  // no timestamp issued twice
+}
+
+TEST(Iso8601, TimesOutsideTheCalendarOrTheRangeAreRefusedNotOverflowed) {
+  // Found by fuzz_mesh_sync: a heartbeat of "0026-01-01..." overflowed the nanosecond cast.
+  EXPECT_FALSE(parse_iso8601("0026-01-01T00:00:00.000000Z"));
+  EXPECT_FALSE(parse_iso8601("9999-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse_iso8601("2026-13-01T00:00:00Z"));
+  EXPECT_FALSE(parse_iso8601("2026-01--1T00:00:00Z"));
+  EXPECT_FALSE(parse_iso8601("2026-01-01T24:00:00Z"));
+  auto t = parse_iso8601("2026-12-02T13:19:47.250000Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(iso8601(*t), "2026-12-02T13:19:47.250000Z");
 }
 
 }  // namespace
