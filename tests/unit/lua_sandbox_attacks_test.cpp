@@ -315,7 +315,8 @@ const Case kMemory[] = {
     {"RepWithAHugeSeparator", "return #string.rep('x', 1e6, ('y'):rep(1e4))",
      "string.rep: about|string.rep would run past"},
     {"TableGrowth", "local t = {} for i = 1, 1e9 do t[i] = i end", "memory cap"},
-    {"TableGrowthWithStringKeys", "local t = {} for i = 1, 1e9 do t['k' .. i] = i end", "memory cap"},
+    {"TableGrowthWithStringKeys", "local t = {} for i = 1, 1e9 do t['k' .. i] = i end",
+     "memory cap|deadline passed"},  // the deadline may come first on a slow (sanitized) build
     {"ConcatenationDoubling", "local s = 'x' while true do s = s .. s end", "memory cap"},
     {"ConcatenationAppending", "local s = '' for i = 1, 1e9 do s = s .. 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' end",
      "memory cap|deadline passed|instruction budget"},
