@@ -422,7 +422,8 @@ TEST_P(KillLoop, FiftyKillsDuringWritesLoseNothingAcknowledged) {
   // The ledger (written in the background, see docs/reliability.md) reads back clean.
   auto ledger = http(f.http_port("a"), "GET", "/api/v1/ledger?limit=500");
   EXPECT_EQ(ledger.status, 200) << ledger.body;
-  for (const auto& e : ledger.json()["items"]) EXPECT_TRUE(e.contains("skill")) << e.dump();
+  auto items = ledger.json()["items"];  // a copy: the parsed answer is a temporary
+  for (const auto& e : items) EXPECT_TRUE(e.contains("skill")) << e.dump();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, KillLoop, ::testing::Values("sqlite", "postgresql"));
