@@ -60,8 +60,7 @@ int run_node(const std::string& config_path, bool reset_registry) {
   if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
     rlim_t was = lim.rlim_cur;
     lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 1 << 20);
-    if (::setrlimit(RLIMIT_NOFILE, &lim) == 0)
-      spdlog::debug("open-file limit raised from {} to {}", was, lim.rlim_cur);
+    if (::setrlimit(RLIMIT_NOFILE, &lim) == 0) spdlog::debug("open-file limit raised from {} to {}", was, lim.rlim_cur);
   }
 
   // Signals are caught on this thread only; I/O threads start after this point.
