@@ -6,7 +6,6 @@
 #include <condition_variable>
 #include <list>
 #include <mutex>
-#include <type_traits>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -161,14 +160,6 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
     boost::system::error_code ec;
     bool first = buffer.size() == 0;
     set_deadline(*conn, first && requests > 0 ? opt.idle_timeout : opt.request_timeout);
-    if constexpr (std::is_same_v<Stream, tcp::socket>) {
-      // An idle plain connection holds no buffer: wait until bytes arrive, then read.
-      if (first) {
-        buffer.shrink_to_fit();
-        auto [wec] = co_await stream.async_wait(tcp::socket::wait_read, nothrow);
-        if (wec) break;
-      }
-    }
     while (!parser.is_header_done()) {
       if (buffer.size() > 0) {
         auto used = parser.put(buffer.data(), ec);
@@ -321,8 +312,9 @@ asio::awaitable<void> run_connection(std::shared_ptr<HttpServer::State> st, tcp:
   asio::co_spawn(socket.get_executor(), watchdog(conn, watchdog_tick(st->options)), asio::detached);
   try {
     set_deadline(*conn, st->options.request_timeout);
-    // The TLS state (about 60 KB) is made once the client has sent its first bytes, so a
-    // connection that sends nothing costs little until its timeout closes it.
+    // The TLS state (about 60 KB) and the read buffer are made once the client has sent
+    // its first bytes, so a connection that sends nothing costs little until its timeout
+    // closes it.
     auto [wec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
     if (wec) {
       // Closed or timed out before saying anything: nothing to answer.

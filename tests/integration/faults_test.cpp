@@ -25,6 +25,7 @@
 #include "support/hostile_peer.hpp"
 #include "support/peer_client.hpp"
 #include "support/postgres.hpp"
+#include "support/sockets.hpp"
 
 namespace fedmesh::testing {
 namespace {
@@ -131,19 +132,6 @@ rlim_t raise_fd_limit() {
   lim.rlim_cur = lim.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &lim);
   return lim.rlim_cur;
-}
-
-int connect_loopback(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 TEST(HostileClients, TenThousandIdleConnectionsAndAGigabyteBodyLeaveTheNodeServing) {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "support/peer_client.hpp"
+#include "support/sockets.hpp"
 
 namespace fedmesh::testing {
 namespace {
@@ -301,15 +302,8 @@ TEST_F(Hostile, PackagesReadOnlyTheEnvironmentTheOperatorAllows) {
 
 // Sends `head`, waits for an interim answer, then the body; returns everything read.
 std::string expect_continue_exchange(int port, const std::string& head, const std::string& body, bool* got_interim) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return "";
-  }
+  int fd = connect_loopback(port);
+  if (fd < 0) return "";
   auto read_some = [&](int timeout_ms) {
     pollfd p{fd, POLLIN, 0};
     std::string out;

@@ -1,6 +1,5 @@
 #include "support/fault_proxy.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "support/sockets.hpp"
 
 namespace fedmesh::testing {
 
@@ -48,15 +49,8 @@ void nonblocking(int fd) {
 }
 
 int connect_upstream(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
+  int fd = connect_loopback(port);
+  if (fd < 0) return -1;
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   nonblocking(fd);
@@ -101,20 +95,8 @@ bool pump_out(int fd, Pipe& pipe, Clock::time_point now, std::atomic<std::uint64
 }  // namespace
 
 FaultProxy::FaultProxy(int upstream_port, int listen_port) : upstream_(upstream_port) {
-  listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(listen_port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener_, 256) != 0) {
-    ::close(listener_);
-    throw std::runtime_error("fault proxy: cannot listen on port " + std::to_string(listen_port));
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  listener_ = listen_loopback(listen_port, 256, &port_);
+  if (listener_ < 0) throw std::runtime_error("fault proxy: cannot listen on port " + std::to_string(listen_port));
   nonblocking(listener_);
   thread_ = std::thread([this] { run(); });
 }

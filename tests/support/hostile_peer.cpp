@@ -1,7 +1,5 @@
 #include "support/hostile_peer.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -12,7 +10,9 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
 #include <nlohmann/json.hpp>
+#include "support/sockets.hpp"
 
 namespace fedmesh::testing {
 
@@ -79,15 +79,8 @@ HostilePeer::HostilePeer(const TempDir& dir, const std::string& name, int port, 
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   ctx_ = ctx;
-  listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener_, 128) != 0) {
-    ::close(listener_);
+  listener_ = listen_loopback(port, 128);
+  if (listener_ < 0) {
     SSL_CTX_free(ctx);
     throw std::runtime_error("hostile peer: cannot listen on port " + std::to_string(port));
   }
