@@ -29,6 +29,7 @@ struct HttpConfig {
   std::size_t max_body = 0;
   Millis request_timeout{0};
   Millis idle_timeout{0};
+  std::size_t max_connections = 0;
   bool debug_routes = false;
   bool operator==(const HttpConfig&) const = default;
 };

@@ -254,6 +254,9 @@ const std::vector<NodeOption>& node_options() {
        FM_APPLY(http.request_timeout)},
       {"http.idle_timeout", Kind::Duration, R"("60s")", "Keep-alive connections idle this long are closed.", false,
        100, 3'600'000, {}, nullptr, FM_APPLY(http.idle_timeout)},
+      {"http.max_connections", Kind::Int, "10000",
+       "Open connections each listener (operator, federation, Kodo, join) keeps; one more is closed at once.",
+       false, 1, 1'000'000, {}, nullptr, FM_APPLY(http.max_connections)},
       {"http.debug_routes", Kind::Bool, "false", "Serve /api/v1/debug/* routes (for tests; never in production).",
        false, 0, 0, {}, nullptr, FM_APPLY(http.debug_routes)},
 

@@ -57,6 +57,8 @@ struct HttpServer::State {
   std::uint16_t port = 0;
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> next_id{1};
+  std::atomic<std::size_t> open{0};      // connections accepted and not yet closed
+  Clock::time_point last_refusal_log{};  // accept loop only
 
   std::mutex mu;  // guards conns; notified when a connection ends
   std::condition_variable cv;
@@ -358,6 +360,7 @@ asio::awaitable<void> run_connection(std::shared_ptr<HttpServer::State> st, tcp:
   socket.close(ec);
   st->metrics->connection_closed();
   st->remove(it);
+  st->open.fetch_sub(1, std::memory_order_relaxed);
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> st) {
@@ -372,6 +375,20 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> st) {
       co_await pause.async_wait(nothrow);
       continue;
     }
+    if (st->open.load(std::memory_order_relaxed) >= st->options.max_connections) {
+      // Full: close at once rather than leave it in the backlog, and say so at most
+      // once a minute.
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      st->metrics->connection_refused();
+      if (auto now = Clock::now(); now - st->last_refusal_log >= std::chrono::minutes(1)) {
+        st->last_refusal_log = now;
+        spdlog::warn("{}: {} connections open (max_connections): closing new ones", st->options.name,
+                     st->options.max_connections);
+      }
+      continue;
+    }
+    st->open.fetch_add(1, std::memory_order_relaxed);
     auto exec = socket.get_executor();
     asio::co_spawn(exec, run_connection(st, std::move(socket)), asio::detached);
   }

@@ -29,6 +29,9 @@ struct ServerOptions {
   std::size_t max_header = 16 << 10;
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
+  // Open connections this listener keeps; a connection accepted beyond it is closed at
+  // once (counted as refused), so one listener's flood cannot take every descriptor.
+  std::size_t max_connections = 10'000;
   // Runs on the header, before the body is read; a response here is sent instead.
   std::function<std::optional<Response>(const Request&)> authorize;
 };

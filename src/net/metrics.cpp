@@ -112,6 +112,15 @@ void HttpMetrics::render(const std::vector<const HttpMetrics*>& listeners, std::
     for (const auto& sh : l->shards_) connections += sh.connections.load(std::memory_order_relaxed);
     out += fmt::format("fedmesh_http_connections{{listener=\"{}\"}} {}\n", l->listener_, connections);
   }
+  out +=
+      "# HELP fedmesh_http_connections_refused_total Connections closed on accept: the listener held "
+      "max_connections.\n";
+  out += "# TYPE fedmesh_http_connections_refused_total counter\n";
+  for (const auto* l : listeners) {
+    std::uint64_t refused = 0;
+    for (const auto& sh : l->shards_) refused += sh.connections_refused.load(std::memory_order_relaxed);
+    out += fmt::format("fedmesh_http_connections_refused_total{{listener=\"{}\"}} {}\n", l->listener_, refused);
+  }
   out += "# HELP fedmesh_tls_refused_total TLS handshakes refused (untrusted, denied or failed).\n";
   out += "# TYPE fedmesh_tls_refused_total counter\n";
   for (const auto* l : listeners) {

@@ -25,6 +25,7 @@ class HttpMetrics {
   void connection_opened() { shard().connections.fetch_add(1, std::memory_order_relaxed); }
   void connection_closed() { shard().connections.fetch_sub(1, std::memory_order_relaxed); }
   void tls_refused() { shard().tls_refused.fetch_add(1, std::memory_order_relaxed); }
+  void connection_refused() { shard().connections_refused.fetch_add(1, std::memory_order_relaxed); }
 
   // Prometheus text exposition of several listeners: each family's HELP and TYPE once,
   // then every listener's series with its `listener` label.
@@ -51,6 +52,7 @@ class HttpMetrics {
     std::atomic<std::int64_t> inflight{0};
     std::atomic<std::int64_t> connections{0};
     std::atomic<std::uint64_t> tls_refused{0};
+    std::atomic<std::uint64_t> connections_refused{0};
   };
   Shard& shard();
   std::uint64_t sum(const std::function<const std::atomic<std::uint64_t>&(const Shard&)>& get) const;

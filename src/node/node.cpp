@@ -404,6 +404,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   hopt.max_body = c.http.max_body;
   hopt.request_timeout = c.http.request_timeout;
   hopt.idle_timeout = c.http.idle_timeout;
+  hopt.max_connections = c.http.max_connections;
   if (!c.http.token.empty()) hopt.authorize = net::bearer_authorizer(c.http.token);
   net::ServerOptions fopt;
   fopt.name = "federation";
@@ -413,6 +414,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   fopt.max_body = std::max<std::size_t>(c.http.max_body, 16u << 20);  // replication messages and pages
   fopt.request_timeout = c.http.request_timeout;
   fopt.idle_timeout = c.http.idle_timeout;
+  fopt.max_connections = c.http.max_connections;
 
   if (kodo_ && !c.registry.kodo_listen.empty() && kodo_routes) {
     // Kodo speaks plain HTTP without tokens: this listener serves the Kodo routes only.
@@ -422,6 +424,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
     kopt.max_body = c.http.max_body;
     kopt.request_timeout = c.http.request_timeout;
     kopt.idle_timeout = c.http.idle_timeout;
+    kopt.max_connections = c.http.max_connections;
     kodo_metrics_ = std::make_shared<net::HttpMetrics>("kodo", kodo_routes->patterns());
     kodo_server_ = std::make_unique<net::HttpServer>(*io_, kopt, std::move(kodo_routes), kodo_metrics_);
   }
@@ -435,6 +438,7 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
     jopt.max_body = std::size_t{64} * 1024;
     jopt.request_timeout = c.http.request_timeout;
     jopt.idle_timeout = c.http.idle_timeout;
+    jopt.max_connections = c.http.max_connections;
     join_metrics_ = std::make_shared<net::HttpMetrics>("join", join_routes->patterns());
     join_server_ = std::make_unique<net::HttpServer>(*io_, jopt, std::move(join_routes), join_metrics_);
   }

@@ -1,5 +1,6 @@
 // Faults with real processes (issue 13): peers that never answer, answer garbage, cut
-// their answers short, trickle them or send a gigabyte; ten thousand idle connections;
+// their answers short, trickle them or send a gigabyte; ten thousand idle connections; a
+// listener full at max_connections;
 // partitions made by a proxy the test controls (cut, drop, heal) for federation peers,
 // shared data and the registry mesh; kill -9 in a loop during writes on SQLite and
 // PostgreSQL; a full disk under the workdir.
@@ -11,6 +12,7 @@
 #include <netinet/in.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -202,6 +204,54 @@ TEST(HostileClients, TenThousandIdleConnectionsAndAGigabyteBodyLeaveTheNodeServi
   // Every connection the node held is released.
   EXPECT_TRUE(wait_until([&] { return open_fds(pid) <= fds_before + 16; }, 20s)) << open_fds(pid);
   EXPECT_EQ(http(f.http_port("a"), "GET", "/healthz").status, 200);
+}
+
+// Whether the node closes a connection it accepted within `within` (0 bytes or a reset).
+bool closed_by_peer(int fd, std::chrono::seconds within) {
+  timeval tv{static_cast<time_t>(within.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char byte = 0;
+  auto got = ::recv(fd, &byte, 1, 0);
+  return got == 0 || (got < 0 && errno == ECONNRESET);
+}
+
+TEST(HostileClients, AFullListenerClosesNewConnectionsWhileTheOtherListenersServe) {
+  TempDir dir;
+  Federation f(dir);
+  f.add({"a", {}, "", "ca", "", {{"FEDMESH_HTTP__MAX_CONNECTIONS", "20"}}});
+  f.start("a");
+  ASSERT_TRUE(f.wait_healthy("a"));
+  auto gauge = [&](const std::string& family) {
+    std::string text = http(f.http_port("a"), "GET", "/metrics").body;
+    std::string series = "\n" + family + "{listener=\"federation\"} ";
+    auto at = text.find(series);
+    return at == std::string::npos ? -1L : std::stol(text.substr(at + series.size()));
+  };
+  // Twenty idle connections fill the federation listener (they have 10 s to say something).
+  std::vector<int> held;
+  for (int i = 0; i < 20; ++i) {
+    int fd = connect_loopback(f.fed_port("a"));
+    ASSERT_GE(fd, 0);
+    held.push_back(fd);
+  }
+  ASSERT_TRUE(wait_until([&] { return gauge("fedmesh_http_connections") == 20; }, 5s))
+      << gauge("fedmesh_http_connections");
+  // One more is closed at once and counted; the operator listener, which has its own
+  // twenty, answers meanwhile.
+  int extra = connect_loopback(f.fed_port("a"));
+  ASSERT_GE(extra, 0);
+  EXPECT_TRUE(closed_by_peer(extra, 5s));
+  ::close(extra);
+  EXPECT_GE(gauge("fedmesh_http_connections_refused_total"), 1);
+  EXPECT_EQ(http(f.http_port("a"), "GET", "/healthz").status, 200);
+  // Once they go, the listener takes peers again.
+  for (int h : held) ::close(h);
+  ASSERT_TRUE(wait_until([&] { return gauge("fedmesh_http_connections") == 0; }, 5s));
+  PeerClient peer(dir, "a");
+  auto ping = peer.request(f.fed_port("a"), "a", "GET", "/fed/v1/ping");
+  ASSERT_TRUE(ping) << ping.error().message();
+  EXPECT_EQ(ping->status, 200);
+  EXPECT_EQ(gauge("fedmesh_http_connections_refused_total"), 1);
 }
 
 long deltas(Federation& f, const std::string& node) {

@@ -180,6 +180,15 @@ key = "k"
 trust = ["t"]
 )")),
             "node.toml: name: must be 1-63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+  EXPECT_EQ(error_of(toml(R"(name = "n"
+[http]
+max_connections = 0
+[federation]
+cert = "c"
+key = "k"
+trust = ["t"]
+)")),
+            "node.toml: http.max_connections: must be between 1 and 1000000");
   (void)with;
 }
 
