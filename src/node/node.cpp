@@ -397,48 +397,37 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   http_metrics_ = std::make_shared<net::HttpMetrics>("http", http_routes->patterns());
   if (c.federation.enabled) fed_metrics_ = std::make_shared<net::HttpMetrics>("federation", fed_routes->patterns());
 
-  net::ServerOptions hopt;
-  hopt.name = "http";
-  hopt.listen = c.http.listen;
+  // What every listener takes from [http]: body limit, timeouts, connection cap.
+  auto listener = [&c](std::string name, std::string listen) {
+    net::ServerOptions o;
+    o.name = std::move(name);
+    o.listen = std::move(listen);
+    o.max_body = c.http.max_body;
+    o.request_timeout = c.http.request_timeout;
+    o.idle_timeout = c.http.idle_timeout;
+    o.max_connections = c.http.max_connections;
+    return o;
+  };
+  net::ServerOptions hopt = listener("http", c.http.listen);
   hopt.tls = http_tls_;
-  hopt.max_body = c.http.max_body;
-  hopt.request_timeout = c.http.request_timeout;
-  hopt.idle_timeout = c.http.idle_timeout;
-  hopt.max_connections = c.http.max_connections;
   if (!c.http.token.empty()) hopt.authorize = net::bearer_authorizer(c.http.token);
-  net::ServerOptions fopt;
-  fopt.name = "federation";
-  fopt.listen = c.federation.listen;
+  net::ServerOptions fopt = listener("federation", c.federation.listen);
   fopt.tls = fed_server_tls_;
   fopt.mutual_tls = true;
   fopt.max_body = std::max<std::size_t>(c.http.max_body, 16u << 20);  // replication messages and pages
-  fopt.request_timeout = c.http.request_timeout;
-  fopt.idle_timeout = c.http.idle_timeout;
-  fopt.max_connections = c.http.max_connections;
 
   if (kodo_ && !c.registry.kodo_listen.empty() && kodo_routes) {
     // Kodo speaks plain HTTP without tokens: this listener serves the Kodo routes only.
-    net::ServerOptions kopt;
-    kopt.name = "kodo";
-    kopt.listen = c.registry.kodo_listen;
-    kopt.max_body = c.http.max_body;
-    kopt.request_timeout = c.http.request_timeout;
-    kopt.idle_timeout = c.http.idle_timeout;
-    kopt.max_connections = c.http.max_connections;
+    net::ServerOptions kopt = listener("kodo", c.registry.kodo_listen);
     kodo_metrics_ = std::make_shared<net::HttpMetrics>("kodo", kodo_routes->patterns());
     kodo_server_ = std::make_unique<net::HttpServer>(*io_, kopt, std::move(kodo_routes), kodo_metrics_);
   }
   if (join_tls_ && join_routes) {
     // Clients without a certificate yet: TLS with the node's certificate, no client
     // certificate asked, and the join routes only.
-    net::ServerOptions jopt;
-    jopt.name = "join";
-    jopt.listen = c.jobs.join_listen;
+    net::ServerOptions jopt = listener("join", c.jobs.join_listen);
     jopt.tls = join_tls_;
     jopt.max_body = std::size_t{64} * 1024;
-    jopt.request_timeout = c.http.request_timeout;
-    jopt.idle_timeout = c.http.idle_timeout;
-    jopt.max_connections = c.http.max_connections;
     join_metrics_ = std::make_shared<net::HttpMetrics>("join", join_routes->patterns());
     join_server_ = std::make_unique<net::HttpServer>(*io_, jopt, std::move(join_routes), join_metrics_);
   }

@@ -37,13 +37,6 @@ bool shows(Federation& f, const std::string& node, const std::string& id, const 
       timeout);
 }
 
-long metric(Federation& f, const std::string& node, const std::string& line_start) {
-  auto text = http(f.http_port(node), "GET", "/metrics").body;
-  auto at = text.find(line_start + " ");
-  if (at == std::string::npos) return -1;
-  return std::stol(text.substr(at + line_start.size() + 1));
-}
-
 // The replication scenarios run on each store backend: SQLite, and PostgreSQL on a
 // private server (one per test process, a database per node).
 class SharedDataOn : public ::testing::TestWithParam<std::string> {
@@ -216,8 +209,8 @@ TEST_P(SharedDataOn, TamperedDeltasAndForeignCreatorsAreRefusedAndCounted) {
   ASSERT_EQ(http(f.http_port("mallory"), "PUT", "/api/v1/data/user/x", R"({"evil":true})").status, 200);
   ASSERT_TRUE(shows(f, "b", "x", "evil", true)) << f.process("b").log();
   // b relays it; c refuses it: its creator does not chain to a CA c trusts.
-  EXPECT_TRUE(
-      wait_until([&] { return metric(f, "c", "fedmesh_data_rejected_total{reason=\"untrusted_creator\"}") >= 1; }, 15s))
+  EXPECT_TRUE(wait_until(
+      [&] { return metric(f.http_port("c"), "fedmesh_data_rejected_total{reason=\"untrusted_creator\"}") >= 1; }, 15s))
       << f.process("c").log();
   EXPECT_EQ(http(f.http_port("c"), "GET", "/api/v1/data/user/x").status, 404);
 
@@ -239,7 +232,7 @@ TEST_P(SharedDataOn, TamperedDeltasAndForeignCreatorsAreRefusedAndCounted) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(json::parse(r->body)["rejected"]["bad_signature"], 1) << r->body;
-  EXPECT_EQ(metric(f, "d", "fedmesh_data_rejected_total{reason=\"bad_signature\"}"), 1);
+  EXPECT_EQ(metric(f.http_port("d"), "fedmesh_data_rejected_total{reason=\"bad_signature\"}"), 1);
   EXPECT_EQ(get(f, "d", "/api/v1/deltas/count")["count"], 0);
   // The untouched page is accepted: b's certificate travels with it.
   auto good = as_b.post(f.fed_port("d"), "d", "/fed/v1/data/deltas", page->body);

@@ -222,10 +222,7 @@ TEST(HostileClients, AFullListenerClosesNewConnectionsWhileTheOtherListenersServ
   f.start("a");
   ASSERT_TRUE(f.wait_healthy("a"));
   auto gauge = [&](const std::string& family) {
-    std::string text = http(f.http_port("a"), "GET", "/metrics").body;
-    std::string series = "\n" + family + "{listener=\"federation\"} ";
-    auto at = text.find(series);
-    return at == std::string::npos ? -1L : std::stol(text.substr(at + series.size()));
+    return metric(f.http_port("a"), family + "{listener=\"federation\"}");
   };
   // Twenty idle connections fill the federation listener (they have 10 s to say something).
   std::vector<int> held;

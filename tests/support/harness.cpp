@@ -267,6 +267,13 @@ HttpResult http_raw(int port, const std::string& bytes, std::chrono::millisecond
   return exchange(port, bytes, timeout);
 }
 
+long metric(int port, const std::string& series) {
+  auto text = http(port, "GET", "/metrics").body;
+  auto at = text.find(series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stol(text.substr(at + series.size() + 1));
+}
+
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {

@@ -85,6 +85,10 @@ HttpResult http(int port, const std::string& method, const std::string& target, 
 // Sends raw bytes and returns whatever arrives until close or timeout.
 HttpResult http_raw(int port, const std::string& bytes, std::chrono::milliseconds timeout);
 
+// The value of one series in a node's /metrics (`series` is the name with its labels, as
+// printed); -1 when it is absent.
+long metric(int port, const std::string& series);
+
 // {"manifest": ..., "files": {...}, "config": ...} for a package folder (package.toml + *.lua at its top level).
 std::string package_upload(const std::string& dir, const nlohmann::json& config = nlohmann::json::object());
 
