@@ -2,7 +2,7 @@
 """Soak: steady mixed load on the hello-federate network plus a registry, real processes
 on loopback with mutual TLS between them, for a fixed time. Watches every node's resident
 memory, open file descriptors and CPU, and the latency and errors of each kind of call,
-and draws them (python3-matplotlib) into one PNG.
+and draws them (gnuplot) into one PNG.
 
 Load, each at a steady rate from its own thread and keep-alive connection:
   blend     painter palette/color_blend of two random colours (two fed.calls over mTLS)
@@ -272,31 +272,36 @@ def main():
                         ",".join(",".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in ls[l.name])
                                  for l in loads) + "\n")
     if png:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(3, 1, figsize=(10, 11), sharex=True)
-        minutes = [r[0] / 60 for r in rows]
-        for n in nodes:
-            ax[0].plot(minutes, [r[1].get(n.name, (0, 0, 0))[0] / 1024 for r in rows], label=n.name)
-            ax[1].plot(minutes, [r[1].get(n.name, (0, 0, 0))[1] for r in rows], label=n.name)
-        ax[0].set_ylabel("RSS (MiB)")
-        ax[0].set_ylim(bottom=0)
-        ax[1].set_ylabel("open file descriptors")
-        ax[1].set_ylim(bottom=0)
-        for l in loads:
-            line, = ax[2].plot(minutes, [r[2][l.name][2] for r in rows], label=f"{l.name} p99")
-            ax[2].plot(minutes, [r[2][l.name][1] for r in rows], linestyle=":", color=line.get_color(),
-                       label=f"{l.name} p50")
-        ax[2].set_ylabel("latency (ms)")
-        ax[2].set_yscale("log")
-        ax[2].set_xlabel("minutes")
-        for a in ax:
-            a.grid(alpha=0.3)
-            a.legend(loc="upper right", fontsize=8, ncol=3)
-        fig.suptitle(f"fedmesh soak: hello-federate + registry, {duration / 60:.0f} min of mixed load")
-        fig.tight_layout()
-        fig.savefig(png, dpi=80)
+        # gnuplot (Debian's gnuplot-nox): python3-matplotlib would pull Boost 1.74 beside 1.81.
+        data = os.path.join(work, "plot.dat")
+        with open(data, "w") as f:
+            for t, s, ls in rows:
+                cols = [f"{t / 60:.3f}"]
+                for n in nodes:
+                    rss, fds, _ = s.get(n.name, (0, 0, 0))
+                    cols += [f"{(rss or 0) / 1024:.1f}", str(fds or 0)]
+                for l in loads:
+                    cols += [f"{max(ls[l.name][1], 1e-3):.3f}", f"{max(ls[l.name][2], 1e-3):.3f}"]
+                f.write(" ".join(cols) + "\n")
+        plots = []
+        for panel, (ylabel, extra) in enumerate([("RSS (MiB)", "set yrange [0:*]"),
+                                                 ("open file descriptors", "set yrange [0:*]"),
+                                                 ("latency (ms)", "set logscale y")]):
+            lines = []
+            if panel < 2:
+                for i, n in enumerate(nodes):
+                    lines.append(f"'{data}' using 1:{2 + 2 * i + panel} with lines title '{n.name}'")
+            else:
+                base = 2 + 2 * len(nodes)
+                for i, l in enumerate(loads):
+                    lines.append(f"'{data}' using 1:{base + 2 * i + 1} with lines title '{l.name} p99'")
+                    lines.append(f"'{data}' using 1:{base + 2 * i} with lines dt 3 title '{l.name} p50'")
+            plots.append(f"unset logscale y\n{extra}\nset ylabel '{ylabel}'\nplot " + ", ".join(lines))
+        script = (f"set terminal pngcairo size 800,880\nset output '{png}'\nset multiplot layout 3,1 title "
+                  f"'fedmesh soak: hello-federate + registry, {duration / 60:.0f} min of mixed load'\n"
+                  "set grid\nset key top right font ',8'\nset xlabel 'minutes'\n" + "\n".join(plots) +
+                  "\nunset multiplot\n")
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
         print(f"plot: {png}")
 
     for p in procs.values():

@@ -24,7 +24,7 @@ test_packages=(
   chromium chromium-driver fonts-dejavu-core
   nats-server libnats-dev
   prometheus
-  python3-matplotlib  # bench/soak.py plots
+  gnuplot-nox  # bench/soak.py plots (never python3-matplotlib: it pulls Boost 1.74)
   testssl.sh          # bench/testssl.sh: the federation listener's TLS offer
 )
 case "${1:-all}" in
