@@ -5,28 +5,67 @@
 
 namespace fedmesh {
 
+namespace {
+
+// nlohmann's DOM builder with a nesting limit. Not parse() with a callback: its callback
+// parser scans the enclosing container after every object it closes (to drop discarded
+// values), so a body like [{},{},...] of n objects costs n^2/2 steps (a 1 MB body: minutes
+// of a core). The plain DOM builder never rescans; the limit is counted here.
+class DepthLimitedDom : public nlohmann::detail::json_sax_dom_parser<nlohmann::json> {
+ public:
+  using Base = nlohmann::detail::json_sax_dom_parser<nlohmann::json>;
+  DepthLimitedDom(nlohmann::json& root, int max_depth) : Base(root, false), max_depth_(max_depth) {}
+
+  bool start_object(std::size_t n) { return open() && Base::start_object(n); }
+  bool start_array(std::size_t n) { return open() && Base::start_array(n); }
+  bool end_object() {
+    --depth_;
+    return Base::end_object();
+  }
+  bool end_array() {
+    --depth_;
+    return Base::end_array();
+  }
+  template <class Exception>
+  bool parse_error(std::size_t position, const std::string& token, const Exception& ex) {
+    error_ = ex.what();
+    return Base::parse_error(position, token, ex);
+  }
+
+  bool too_deep() const { return too_deep_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool open() {
+    if (++depth_ > max_depth_) too_deep_ = true;
+    return !too_deep_;
+  }
+  int max_depth_;
+  int depth_ = 0;
+  bool too_deep_ = false;
+  std::string error_;
+};
+
+}  // namespace
+
 Result<nlohmann::json> parse_json(std::string_view text, int max_depth) {
-  bool too_deep = false;
-  // The callback's depth counts the containers around the event: an object or array
-  // starting at depth d is the (d+1)th level, so containers nest at most max_depth levels.
-  auto limit = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
-    bool opens =
-        event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start;
-    if (opens && depth >= max_depth) too_deep = true;
-    return !too_deep;
-  };
+  nlohmann::json out;
+  DepthLimitedDom dom(out, max_depth);
+  bool ok = false;
   try {
-    auto j = nlohmann::json::parse(text.begin(), text.end(), limit, true, false);
-    if (too_deep) return make_error(ErrorCode::bad_json, "JSON nested deeper than " + std::to_string(max_depth));
-    return j;
-  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e999
-    if (too_deep) return make_error(ErrorCode::bad_json, "JSON nested deeper than " + std::to_string(max_depth));
-    std::string what = e.what();
+    ok = nlohmann::json::sax_parse(text.begin(), text.end(), &dom, nlohmann::json::input_format_t::json, true, false);
+  } catch (const nlohmann::json::exception& e) {
+    if (dom.error().empty()) (void)dom.parse_error(0, "", e);
+  }
+  if (dom.too_deep()) return make_error(ErrorCode::bad_json, "JSON nested deeper than " + std::to_string(max_depth));
+  if (!ok || !dom.error().empty()) {
     // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> after the tag
+    const std::string& what = dom.error();
     auto close = what.find("] ");
     return make_error(ErrorCode::bad_json,
                       "invalid JSON: " + (close == std::string::npos ? what : what.substr(close + 2)));
   }
+  return out;
 }
 
 std::string dump_json(const nlohmann::json& value, int indent) {
@@ -107,6 +146,23 @@ std::string string_or(const nlohmann::json& obj, std::string_view key, std::stri
   auto it = obj.find(key);
   if (it == obj.end() || !it->is_string()) return fallback;
   return it->get<std::string>();
+}
+
+std::size_t approx_json_size(const nlohmann::json& value) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::string: return value.get_ref<const std::string&>().size() + 2;
+    case nlohmann::json::value_t::array: {
+      std::size_t n = 2;
+      for (const auto& v : value) n += approx_json_size(v) + 1;
+      return n;
+    }
+    case nlohmann::json::value_t::object: {
+      std::size_t n = 2;
+      for (auto it = value.begin(); it != value.end(); ++it) n += it.key().size() + 4 + approx_json_size(it.value());
+      return n;
+    }
+    default: return 8;
+  }
 }
 
 }  // namespace fedmesh

@@ -2,6 +2,7 @@
 // thousands of mutated and random inputs: each must answer a value or an error, never
 // crash, hang or throw. A seeded stand-in for coverage-guided fuzzing (libFuzzer needs
 // clang), deterministic so a failure reproduces.
+#include <chrono>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -73,6 +74,31 @@ TEST(DecoderRobustness, JsonBodies) {
   for (int i = 0; i < kRounds; ++i) (void)parse_json(i % 10 ? m.mutate(seed) : m.random(256));
   std::string deep(100000, '[');
   EXPECT_FALSE(parse_json(deep));
+}
+
+// Issue 19: a body of many small objects ([{},{},...]) took nlohmann's callback parser
+// n^2/2 steps (it rescans the enclosing array after each object): a 1 MB body, minutes.
+TEST(DecoderRobustness, AManySmallObjectsBodyParsesInLinearTime) {
+  std::string body = "[";
+  for (int i = 0; i < 300'000; ++i) body += i ? ",{}" : "{}";
+  body += "]";
+  auto start = std::chrono::steady_clock::now();
+  auto j = parse_json(body);
+  ASSERT_TRUE(j) << j.error().message();
+  EXPECT_EQ(j->size(), 300'000u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));  // a deadline, not a timing
+  // The depth limit and the error messages are as before.
+  auto deep = parse_json("[[[1]]]", 2);
+  ASSERT_FALSE(deep);
+  EXPECT_NE(deep.error().message().find("nested deeper than 2"), std::string::npos);
+  EXPECT_TRUE(parse_json("[[1]]", 2));
+  auto bad = parse_json("{\"a\":}");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message().rfind("invalid JSON: parse error at line 1, column 6", 0), 0u)
+      << bad.error().message();
+  EXPECT_FALSE(parse_json("1e999"));
+  EXPECT_FALSE(parse_json("{} x"));
+  EXPECT_FALSE(parse_json(""));
 }
 
 // A replication message with a signed run over two deltas, its shapes mutated: decoding
