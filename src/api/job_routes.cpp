@@ -1,6 +1,7 @@
 // Federated jobs routes. On the operator listener: submitting jobs and reading them,
 // their models and the connected clients (an aggregator), and the worker's status (a
-// client). On the federation listener: what clients call (hello, next, result). On the
+// client). On the federation listener: what clients call (hello, next, result), the only
+// routes there open to a jobs client's certificate (net::Audience). On the
 // join listener (TLS without client certificates): the CA and joining with a token.
 #include <boost/asio/use_awaitable.hpp>
 
@@ -46,13 +47,16 @@ void add_job_routes(net::Router& r, Node& node) {
 void add_federated_job_routes(net::Router& r, Node& node) {
   auto* agg = node.aggregator();
   if (!agg) return;
+  // The only federation routes a jobs client's certificate (`fedmesh join`) reaches.
+  constexpr auto clients = net::Audience::nodes_and_jobs_clients;
   r.add("POST", "/fed/v1/jobs/hello", json_route([agg](Request& req) {
           return agg->hello(req.peer_name, req.peer_organization, std::move(req.body));
-        }));
+        }),
+        clients);
   r.add("POST", "/fed/v1/jobs/next",
-        json_route([agg](Request& req) { return agg->next(req.peer_name, std::move(req.body)); }));
+        json_route([agg](Request& req) { return agg->next(req.peer_name, std::move(req.body)); }), clients);
   r.add("POST", "/fed/v1/jobs/result",
-        json_route([agg](Request& req) { return agg->result(req.peer_name, std::move(req.body)); }));
+        json_route([agg](Request& req) { return agg->result(req.peer_name, std::move(req.body)); }), clients);
 }
 
 std::shared_ptr<const net::Router> join_routes(Node& node) {

@@ -136,7 +136,7 @@ int ca_init(const std::string& dir, const std::string& common_name) {
 }
 
 int ca_issue(const std::string& ca_dir, const std::string& name, const std::string& out_dir,
-             const std::string& organization, int days) {
+             const std::string& organization, int days, bool reissue) {
   static const std::regex re("[a-z0-9][a-z0-9._-]{0,62}");
   if (!std::regex_match(name, re)) {
     std::cerr << "fedmesh ca issue: --name '" << name
@@ -146,6 +146,7 @@ int ca_issue(const std::string& ca_dir, const std::string& name, const std::stri
   crypto::CertOptions opts;
   opts.organization = organization;
   opts.not_after = std::chrono::hours(24) * days;
+  opts.reissue = reissue;
   auto issued = crypto::issue_cert(ca_dir, name, out_dir, opts);
   if (!issued) {
     std::cerr << "fedmesh ca issue: " << issued.error().message() << "\n";

@@ -10,8 +10,9 @@ int run_node(const std::string& config_path, bool reset_registry = false);
 int config_check(const std::string& config_path, bool as_json);
 int config_docs();
 int ca_init(const std::string& dir, const std::string& common_name);
+// A node certificate; `reissue` renews a name this CA issued to a node before.
 int ca_issue(const std::string& ca_dir, const std::string& name, const std::string& out_dir,
-             const std::string& organization, int days);
+             const std::string& organization, int days, bool reissue = false);
 int version();
 // Prints a node's status or peer table from its operator URL.
 int show_status(const std::string& url, bool as_json);

@@ -199,6 +199,13 @@ int join_command(const JoinCommand& c) {
     std::cerr << "fedmesh join: the issued certificate is not for our key\n";
     return 1;
   }
+  // A joined client's certificate says so, and nodes accept it on aggregators' jobs routes only.
+  // An aggregator from before certificate roles issues one that does not: it still works, but
+  // says nothing of what it is for.
+  if (auto role = crypto::cert_role(cert); !role || *role != crypto::CertRole::jobs_client)
+    std::cerr << "warning: " << aggregator
+              << " issued a certificate that does not say it is a jobs client's (an older fedmesh?); nodes that "
+                 "trust its CA may take it for a federation node's: ask its operator to upgrade\n";
   if (auto s = crypto::write_private_file(key_path, made->key_pem); !s) {
     std::cerr << "fedmesh join: " << s.error().message() << "\n";
     return 1;
@@ -209,11 +216,13 @@ int join_command(const JoinCommand& c) {
       return 1;
     }
   }
-  std::cout << "joined " << aggregator << " as " << c.name << " (certificate " << (*body).value("fingerprint", "")
-            << ")\n  key:  " << key_path << " (0600)\n  cert: " << cert_path << "\n  ca:   " << ca_path
-            << "\nIn the client's config:\n  name = \"" << c.name << "\"\n  organization = \""
-            << (*body).value("organization", c.name) << "\"\n  roles = [\"client\"]\n  [federation]\n  cert = \""
-            << cert_path << "\"\n  key = \"" << key_path << "\"\n  trust = [\"" << ca_path
+  std::cout << "joined " << aggregator << " as " << c.name << " (a jobs client's certificate "
+            << (*body).value("fingerprint", "")
+            << ": it opens the jobs routes of aggregators, nothing else)\n  key:  " << key_path
+            << " (0600)\n  cert: " << cert_path << "\n  ca:   " << ca_path << "\nIn the client's config:\n  name = \""
+            << c.name << "\"\n  organization = \"" << (*body).value("organization", c.name)
+            << "\"\n  roles = [\"client\"]\n  [federation]\n  cert = \"" << cert_path << "\"\n  key = \"" << key_path
+            << "\"\n  trust = [\"" << ca_path
             << "\"]\n  [jobs]\n  aggregator = \"https://HOST:FEDERATION_PORT\"\n  aggregator_name = \"" << aggregator
             << "\"\n";
   return 0;

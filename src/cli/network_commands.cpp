@@ -148,6 +148,9 @@ int network_up(const std::string& dir) {
     if (fs::exists(sd + "/certs/" + n.name + ".crt")) continue;
     crypto::CertOptions opts;
     opts.organization = n.organization;
+    // The network's own CA issues only its nodes' names: a certificate gone from certs/ is
+    // renewed (never a name a client joined under: that stays refused).
+    opts.reissue = true;
     if (auto r = crypto::issue_cert(sd + "/ca", n.name, sd + "/certs", opts); !r) {
       std::cerr << "fedmesh up: " << r.error().message() << "\n";
       return 1;

@@ -15,6 +15,7 @@
 
 #include "core/time.hpp"
 #include "crypto/files.hpp"
+#include "crypto/issued_names.hpp"
 
 namespace fedmesh::crypto {
 
@@ -156,9 +157,11 @@ Result<Ca> load_ca(const std::string& ca_dir) {
   return ca;
 }
 
-// A node certificate for NAME holding public_key, signed by the CA: CN=NAME (O when given),
-// SAN DNS:NAME, not a CA, for TLS server and client use, valid as options say.
-Result<Ptr<X509>> node_cert(const Ca& ca, const std::string& name, EVP_PKEY* public_key, const CertOptions& options) {
+// A certificate for NAME holding public_key, signed by the CA: CN=NAME (O when given), SAN DNS:NAME,
+// not a CA, valid as options say, carrying `role`. A node's is for TLS server and client use; a jobs
+// client's for client use only (it never serves).
+Result<Ptr<X509>> make_cert(const Ca& ca, const std::string& name, EVP_PKEY* public_key, const CertOptions& options,
+                            CertRole role) {
   Ptr<X509> cert(X509_new());
   if (!cert) return crypto_fail("creating certificate");
   X509_set_version(cert.get(), 2);
@@ -171,9 +174,11 @@ Result<Ptr<X509>> node_cert(const Ca& ca, const std::string& name, EVP_PKEY* pub
   std::string san = "DNS:" + name;
   if (!add_ext(cert.get(), ca.cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
       !add_ext(cert.get(), ca.cert.get(), NID_key_usage, "critical,digitalSignature") ||
-      !add_ext(cert.get(), ca.cert.get(), NID_ext_key_usage, "serverAuth,clientAuth") ||
+      !add_ext(cert.get(), ca.cert.get(), NID_ext_key_usage,
+               role == CertRole::node ? "serverAuth,clientAuth" : "clientAuth") ||
       !add_ext(cert.get(), ca.cert.get(), NID_subject_alt_name, san.c_str()) ||
-      !add_ext(cert.get(), ca.cert.get(), NID_authority_key_identifier, "keyid:always"))
+      !add_ext(cert.get(), ca.cert.get(), NID_authority_key_identifier, "keyid:always") ||
+      !add_role_extension(cert.get(), role))
     return crypto_fail("certificate extensions");
   if (X509_sign(cert.get(), ca.key.get(), nullptr) == 0) return crypto_fail("signing certificate");
   return cert;
@@ -203,13 +208,19 @@ Result<Ptr<X509_REQ>> checked_request(const std::string& pem) {
 }
 
 // Node names as `fedmesh ca issue` accepts them: 1-63 of a-z, 0-9, '.', '_', '-', starting with a
-// letter or digit. This also keeps the name from adding entries to the SAN configuration string.
+// letter or digit. This also keeps the name from adding entries to the SAN configuration string,
+// or fields to the CA's record of issued names.
 bool valid_node_name(const std::string& name) {
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   if (name.empty() || name.size() > 63 || !alnum(name[0])) return false;
   for (char c : name)
     if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
   return true;
+}
+
+Error bad_name(const std::string& name) {
+  return make_error(ErrorCode::invalid_argument,
+                    "node name '" + name + "' must be 1-63 characters of a-z, 0-9, '.', '_', '-'");
 }
 
 }  // namespace
@@ -251,8 +262,13 @@ Status init_ca(const std::string& dir, const std::string& common_name, std::chro
 Result<IssuedFiles> issue_cert(const std::string& ca_dir, const std::string& name, const std::string& out_dir,
                                const CertOptions& options) {
   namespace fs = std::filesystem;
+  if (!valid_node_name(name)) return bad_name(name);
   auto ca = load_ca(ca_dir);
   if (!ca) return std::move(ca).error();
+  // Held from the check to the record: no other issue of this CA runs in between.
+  auto issued = IssuedNames::open_locked(ca_dir);
+  if (!issued) return std::move(issued).error();
+  if (auto s = issued->may_issue(name, CertRole::node, options.reissue); !s) return std::move(s).error();
 
   IssuedFiles out{(fs::path(out_dir) / (name + ".crt")).string(), (fs::path(out_dir) / (name + ".key")).string(), ""};
   std::error_code ec;
@@ -263,12 +279,21 @@ Result<IssuedFiles> issue_cert(const std::string& ca_dir, const std::string& nam
 
   auto key = new_ed25519();
   if (!key) return crypto_fail("creating node key");
-  auto cert = node_cert(*ca, name, key.get(), options);
+  auto cert = make_cert(*ca, name, key.get(), options, CertRole::node);
   if (!cert) return std::move(cert).error();
 
-  if (auto s = write_private_file(out.key, key_pem(key.get())); !s) return std::move(s).error();
-  if (auto s = write_public_file(out.cert, cert_pem(cert->get())); !s) return std::move(s).error();
   out.fingerprint = fingerprint(cert->get());
+  if (auto s = write_private_file(out.key, key_pem(key.get())); !s) return std::move(s).error();
+  if (auto s = write_public_file(out.cert, cert_pem(cert->get())); !s) {
+    fs::remove(out.key, ec);
+    return std::move(s).error();
+  }
+  if (auto s = issued->record(name, CertRole::node, out.fingerprint); !s) {
+    // Not recorded, not issued: nobody may hold a certificate the record does not show.
+    fs::remove(out.key, ec);
+    fs::remove(out.cert, ec);
+    return std::move(s).error();
+  }
   return out;
 }
 
@@ -295,9 +320,7 @@ Result<RequestInfo> inspect_request(const std::string& csr_pem) {
 
 Result<std::string> sign_request(const std::string& ca_dir, const std::string& csr_pem, const std::string& name,
                                  const CertOptions& options) {
-  if (!valid_node_name(name))
-    return make_error(ErrorCode::invalid_argument,
-                      "node name '" + name + "' must be 1-63 characters of a-z, 0-9, '.', '_', '-'");
+  if (!valid_node_name(name)) return bad_name(name);
   auto req = checked_request(csr_pem);
   if (!req) return std::move(req).error();
   std::string requested = name_entry(X509_REQ_get_subject_name(req->get()), NID_commonName);
@@ -306,8 +329,13 @@ Result<std::string> sign_request(const std::string& ca_dir, const std::string& c
                       "certificate request is for '" + requested + "', not '" + name + "'");
   auto ca = load_ca(ca_dir);
   if (!ca) return std::move(ca).error();
-  auto cert = node_cert(*ca, name, X509_REQ_get0_pubkey(req->get()), options);
+  auto issued = IssuedNames::open_locked(ca_dir);
+  if (!issued) return std::move(issued).error();
+  // A joining client never renews: every join is a new name.
+  if (auto s = issued->may_issue(name, CertRole::jobs_client, false); !s) return std::move(s).error();
+  auto cert = make_cert(*ca, name, X509_REQ_get0_pubkey(req->get()), options, CertRole::jobs_client);
   if (!cert) return std::move(cert).error();
+  if (auto s = issued->record(name, CertRole::jobs_client, fingerprint(cert->get())); !s) return std::move(s).error();
   return cert_pem(cert->get());
 }
 
@@ -329,6 +357,14 @@ Status verify_chain(const std::string& cert_text, const std::vector<std::string>
     if (!ca) return make_error(ErrorCode::crypto_error, "a trusted CA is not valid PEM");
     X509_STORE_add_cert(store.get(), ca.get());
   }
+  // OpenSSL does not know the role extension, which is critical on a jobs client's certificate.
+  X509_STORE_set_verify_cb(store.get(), [](int ok, X509_STORE_CTX* ctx) {
+    if (!ok && only_role_extension_unhandled(ctx)) {
+      X509_STORE_CTX_set_error(ctx, X509_V_OK);
+      return 1;
+    }
+    return ok;
+  });
   Ptr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
   X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), nullptr);
   if (X509_verify_cert(ctx.get()) != 1) {
@@ -346,6 +382,7 @@ Result<CertInfo> inspect_cert(const std::string& text) {
   info.common_name = name_entry(X509_get_subject_name(cert.get()), NID_commonName);
   info.organization = name_entry(X509_get_subject_name(cert.get()), NID_organizationName);
   info.fingerprint = fingerprint(cert.get());
+  info.role = cert_role(cert.get());
   auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr));
   if (names) {
     for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {

@@ -10,6 +10,7 @@ std::string_view to_string(CreatorProblem p) {
     case CreatorProblem::unknown: return "unknown_creator";
     case CreatorProblem::untrusted: return "untrusted_creator";
     case CreatorProblem::denied: return "denied_creator";
+    case CreatorProblem::not_a_node: return "jobs_client_creator";
   }
   return "?";
 }
@@ -56,6 +57,12 @@ Creators::Verdict Creators::admit(const std::string& name, const std::string& ce
   if (info->common_name != name)
     return {CreatorProblem::untrusted, nullptr,
             "the certificate sent for creator '" + name + "' names '" + info->common_name + "'"};
+  if (info->role != crypto::CertRole::node)
+    return {CreatorProblem::not_a_node, nullptr,
+            "the certificate sent for creator '" + name + "' is " +
+                (info->role == crypto::CertRole::jobs_client
+                     ? "a jobs client's (fedmesh join): only federation nodes create shared data"
+                     : "of a fedmesh role this node does not know")};
   if (auto s = crypto::verify_chain(cert, cas_); !s)
     return {CreatorProblem::untrusted, nullptr, "creator '" + name + "': " + s.error().message()};
   auto key = crypto::VerifyingKey::from_certificate(cert);

@@ -1,6 +1,7 @@
 // Creators: whose signatures this node accepts on deltas. A creator is a node; its key
 // is the one in its federation certificate, which must chain to a CA this node trusts,
-// carry the creator's name as its CN and not be denied ([federation] trust and deny).
+// carry the creator's name as its CN, be a node's (not a joined jobs client's: see
+// crypto/cert_role.hpp) and not be denied ([federation] trust and deny).
 // Certificates arrive with the deltas (relays pass them on) and are remembered in the
 // DeltaStore. Thread-safe.
 #pragma once
@@ -17,7 +18,7 @@
 
 namespace fedmesh::data {
 
-enum class CreatorProblem { none, unknown, untrusted, denied };
+enum class CreatorProblem { none, unknown, untrusted, denied, not_a_node };
 std::string_view to_string(CreatorProblem p);
 
 class Creators {

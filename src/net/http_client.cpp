@@ -132,8 +132,21 @@ asio::awaitable<Result<std::unique_ptr<Stream>>> connect(HttpClient::Pool& pool,
   auto verify = std::make_shared<VerifyState>(VerifyState{t.expected_name, pool.tls.deny, {}});
   if (!t.expected_name.empty()) SSL_set_tlsext_host_name(stream->native_handle(), t.expected_name.c_str());
   stream->set_verify_callback([verify](bool preverified, asio::ssl::verify_context& vc) {
-    if (!preverified) return false;
     X509_STORE_CTX* ctx = vc.native_handle();
+    if (X509_STORE_CTX_get_error_depth(ctx) == 0 && verify->failure.empty()) {
+      // Only a node serves: a jobs client's certificate (from `fedmesh join`) is never a peer's,
+      // whatever its name. Said first, so the reason is this and not its key usage.
+      X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+      if (auto role = crypto::cert_role(cert); role != crypto::CertRole::node) {
+        verify->failure =
+            "certificate of '" + certificate_name(cert) + "' is " +
+            (role == crypto::CertRole::jobs_client ? "a jobs client's (fedmesh join), not a federation node's"
+                                                   : "of a fedmesh role this node does not know");
+        X509_STORE_CTX_set_error(ctx, X509_V_ERR_INVALID_PURPOSE);
+        return false;
+      }
+    }
+    if (!preverified) return false;
     if (X509_STORE_CTX_get_error_depth(ctx) != 0) return true;
     X509* cert = X509_STORE_CTX_get_current_cert(ctx);
     if (verify->deny && verify->deny->denies(cert)) {

@@ -24,7 +24,7 @@ struct ServerOptions {
   std::string name = "http";  // listener name in logs and metrics
   std::string listen = "127.0.0.1:0";
   std::optional<TlsContext> tls;  // absent: plain HTTP
-  bool mutual_tls = false;        // peer certificate name goes into Request::peer_name
+  bool mutual_tls = false;        // peer certificate name, organization, role go into the Request
   std::size_t max_body = 1 << 20;
   std::size_t max_header = 16 << 10;
   std::chrono::milliseconds request_timeout{10'000};

@@ -26,9 +26,10 @@ std::vector<std::string_view> split_path(std::string_view path) {
 
 }  // namespace
 
-void Router::add(std::string method, std::string pattern, Handler handler) {
+void Router::add(std::string method, std::string pattern, Handler handler, Audience audience) {
   Route r;
   r.method = std::move(method);
+  r.audience = audience;
   for (auto seg : split_path(pattern)) r.segments.emplace_back(seg);
   if (!r.segments.empty() && r.segments.back().ends_with("...}")) r.rest = true;
   auto it = std::find(patterns_.begin(), patterns_.end(), pattern);
@@ -85,12 +86,35 @@ Router::Match Router::match(Request& request) const {
     result.route = r.pattern_index;
     result.status = 200;
     result.allow.clear();
+    result.audience = r.audience;
     return result;
   }
   return result;
 }
 
+std::optional<Response> Router::refuse_role(Request& request) const {
+  switch (request.peer_role) {
+    case crypto::CertRole::node: return std::nullopt;
+    case crypto::CertRole::jobs_client: {
+      auto m = match(request);
+      if (m.handler && m.audience == Audience::nodes_and_jobs_clients) return std::nullopt;
+      return Response::error(
+          make_error(ErrorCode::forbidden, "the certificate of '" + request.peer_name +
+                                               "' was issued to a jobs client that joined an aggregator (fedmesh "
+                                               "join): it may call an aggregator's jobs routes only, not " +
+                                               request.method + " " + request.path));
+    }
+    case crypto::CertRole::unknown: break;
+  }
+  return Response::error(make_error(ErrorCode::forbidden, "the certificate of '" + request.peer_name +
+                                                              "' carries a fedmesh role this node does not know"));
+}
+
 boost::asio::awaitable<Response> Router::dispatch(Request& request, int& route) const {
+  if (auto refused = refuse_role(request)) {
+    route = match(request).route;
+    co_return std::move(*refused);
+  }
   auto m = match(request);
   route = m.route;
   if (!m.handler) {

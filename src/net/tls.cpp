@@ -119,8 +119,13 @@ Result<TlsContext> make_server_context(const TlsFiles& files, bool mutual) {
     out.ssl->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
     std::shared_ptr<const DenyList> deny = out.deny;
     out.ssl->set_verify_callback([deny](bool preverified, ssl::verify_context& vc) {
-      if (!preverified) return false;
       X509_STORE_CTX* ctx = vc.native_handle();
+      if (!preverified && crypto::only_role_extension_unhandled(ctx)) {
+        // A jobs client's certificate: its role extension is critical and unknown to OpenSSL.
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        return true;
+      }
+      if (!preverified) return false;
       if (X509_STORE_CTX_get_error_depth(ctx) == 0 && deny->denies(X509_STORE_CTX_get_current_cert(ctx))) {
         X509_STORE_CTX_set_error(ctx, X509_V_ERR_CERT_REVOKED);
         return false;
@@ -149,6 +154,10 @@ std::string peer_certificate_name(SSL* ssl) {
 
 std::string peer_certificate_organization(SSL* ssl) {
   return subject_entry(SSL_get0_peer_certificate(ssl), NID_organizationName);
+}
+
+crypto::CertRole peer_certificate_role(SSL* ssl) {
+  return crypto::cert_role(SSL_get0_peer_certificate(ssl));
 }
 
 std::string verify_failure_reason(SSL* ssl) {

@@ -1,8 +1,9 @@
 // TLS contexts for the two listeners and the peer client, TLS 1.3 only.
 // Server (federation): requires a client certificate chaining to a trusted CA and not
-// on the deny list. Client: presents the node's certificate and checks the server's
-// chain, deny list and expected name per connection. Contexts are built once, then
-// shared read-only between threads.
+// on the deny list, of any role (what each role may call is the router's business).
+// Client: presents the node's certificate and checks the server's chain, deny list,
+// expected name and node role per connection. Contexts are built once, then shared
+// read-only between threads.
 #pragma once
 
 #include <memory>
@@ -12,6 +13,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "core/error.hpp"
+#include "crypto/cert_role.hpp"
 
 struct ssl_st;
 struct x509_st;
@@ -51,6 +53,8 @@ std::string peer_certificate_name(ssl_st* ssl);
 // The peer certificate's organization (O), or "": who a peer is comes from here, never
 // from what it says.
 std::string peer_certificate_organization(ssl_st* ssl);
+// The peer certificate's role (crypto/cert_role.hpp); unknown when there is no certificate.
+crypto::CertRole peer_certificate_role(ssl_st* ssl);
 std::string certificate_name(x509_st* cert);
 // OpenSSL's verification result text for a failed handshake ("" when none).
 std::string verify_failure_reason(ssl_st* ssl);

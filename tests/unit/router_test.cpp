@@ -19,11 +19,14 @@ Handler answer(std::string text) {
   };
 }
 
-Response run(const Router& router, std::string method, std::string path, int* route = nullptr) {
+Response run(const Router& router, std::string method, std::string path, int* route = nullptr,
+             crypto::CertRole role = crypto::CertRole::node) {
   asio::io_context io;
   Request req;
   req.method = std::move(method);
   req.path = std::move(path);
+  req.peer_name = "caller";
+  req.peer_role = role;
   int r = -2;
   auto fut = asio::co_spawn(io, router.dispatch(req, r), asio::use_future);
   io.run();
@@ -73,6 +76,35 @@ TEST(Router, HandlerExceptionsBecome500) {
   auto res = run(r, "GET", "/boom");
   EXPECT_EQ(res.status, 500);
   EXPECT_NE(res.body.find("\"code\":\"internal\""), std::string::npos);
+}
+
+TEST(Router, AJobsClientsCertificateReachesOnlyTheRoutesOpenToIt) {
+  Router r;
+  r.add("POST", "/fed/v1/hello", answer("hello"));
+  r.add("POST", "/fed/v1/jobs/{op}", answer("jobs"), Audience::nodes_and_jobs_clients);
+  auto jobs_client = crypto::CertRole::jobs_client;
+  EXPECT_EQ(run(r, "POST", "/fed/v1/jobs/next", nullptr, jobs_client).body, "jobs:op=next;");
+  for (auto [method, path] : {std::pair{"POST", "/fed/v1/hello"}, std::pair{"GET", "/fed/v1/jobs/next"},
+                              std::pair{"GET", "/fed/v1/nothing"}}) {
+    int route = -2;
+    auto refused = run(r, method, path, &route, jobs_client);
+    EXPECT_EQ(refused.status, 403) << path;
+    EXPECT_NE(refused.body.find("was issued to a jobs client"), std::string::npos) << refused.body;
+    EXPECT_NE(refused.body.find(std::string(method) + " " + path), std::string::npos) << refused.body;
+  }
+  // A node reaches both; a role nobody knows, neither.
+  EXPECT_EQ(run(r, "POST", "/fed/v1/hello").body, "hello:");
+  EXPECT_EQ(run(r, "POST", "/fed/v1/jobs/next").body, "jobs:op=next;");
+  EXPECT_EQ(run(r, "GET", "/fed/v1/nothing").status, 404);
+  for (const char* path : {"/fed/v1/hello", "/fed/v1/jobs/next"})
+    EXPECT_EQ(run(r, "POST", path, nullptr, crypto::CertRole::unknown).status, 403) << path;
+  Request early;
+  early.method = "POST";
+  early.path = "/fed/v1/jobs/result";
+  early.peer_role = jobs_client;
+  EXPECT_FALSE(r.refuse_role(early));
+  early.path = "/fed/v1/hello";
+  EXPECT_TRUE(r.refuse_role(early));
 }
 
 TEST(Router, QueryParamsAndDecoding) {
