@@ -18,6 +18,7 @@
 #include "crypto/files.hpp"
 #include "data/json_logic.hpp"
 #include "jobs/operations.hpp"
+#include "jobs/partial_check.hpp"
 #include "net/offload.hpp"
 
 namespace fedmesh::jobs {
@@ -450,6 +451,11 @@ asio::awaitable<Result<json>> Aggregator::clients() {
   // Datasources show the projects they serve by name, never the digests.
   std::map<std::string, std::string> by_digest;
   for (const auto& p : options_.projects) by_digest[token_digest(p.token)] = p.name;
+  std::map<std::string, Refusals> refusals;
+  {
+    std::lock_guard lock(mu_);
+    refusals = refusals_;
+  }
   json out = json::array();
   for (const auto& c : *list) {
     json sources = json::array();
@@ -461,8 +467,20 @@ asio::awaitable<Result<json>> Aggregator::clients() {
       d["projects"] = std::move(projects);
       sources.push_back(std::move(d));
     }
-    out.push_back(
-        {{"name", c.name}, {"organization", c.organization}, {"seen_at", c.seen_at}, {"datasources", sources}});
+    json refused = nullptr;
+    std::uint64_t refused_count = 0;
+    if (auto it = refusals.find(c.name); it != refusals.end()) {
+      refused_count = it->second.count;
+      refused = {{"at", it->second.last_at},
+                 {"task", it->second.last_task.empty() ? json(nullptr) : json(it->second.last_task)},
+                 {"message", it->second.last_message}};
+    }
+    out.push_back({{"name", c.name},
+                   {"organization", c.organization},
+                   {"seen_at", c.seen_at},
+                   {"datasources", sources},
+                   {"refused_partials", refused_count},
+                   {"last_refusal", std::move(refused)}});
   }
   co_return json{{"clients", std::move(out)}};
 }
@@ -478,6 +496,8 @@ asio::awaitable<Result<json>> Aggregator::hello(std::string client, std::string 
   {
     std::lock_guard lock(mu_);
     known_.insert(client);
+    std::erase_if(rows_, [&](const auto& entry) { return entry.first.first == client; });
+    for (const auto& d : *sources) rows_[{client, d["name"].get<std::string>()}] = d["rows"].get<std::uint64_t>();
   }
   spdlog::info("jobs: client {} ({}) connected with {} datasources", client, organization, sources->size());
   co_return json{
@@ -550,22 +570,98 @@ asio::awaitable<Result<json>> Aggregator::next(std::string client, std::string t
   }
 }
 
+std::optional<std::uint64_t> Aggregator::datasource_rows(const std::string& client, const std::string& datasource) {
+  auto list = store_.clients();  // another aggregator may have taken the hello
+  if (!list) return std::nullopt;
+  for (const auto& c : *list) {
+    if (c.name != client) continue;
+    std::optional<std::uint64_t> rows;
+    std::lock_guard lock(mu_);
+    std::erase_if(rows_, [&](const auto& entry) { return entry.first.first == client; });
+    for (const auto& d : parse_or(c.datasources, json::array())) {
+      if (!d.is_object() || !d.contains("name") || !d["name"].is_string() || !d.contains("rows") ||
+          !d["rows"].is_number_unsigned())
+        continue;
+      rows_[{client, d["name"].get<std::string>()}] = d["rows"].get<std::uint64_t>();
+      if (d["name"] == datasource) rows = d["rows"].get<std::uint64_t>();
+    }
+    return rows;
+  }
+  return std::nullopt;
+}
+
+void Aggregator::refuse_partial(const std::string& client, const std::string& task, const Error& error,
+                                const char* reason) {
+  counters_.refused_results.fetch_add(1);
+  std::string_view r = reason;
+  (r == "too_large"   ? counters_.partials_too_large
+   : r == "malformed" ? counters_.partials_malformed
+                      : counters_.partials_invalid)
+      .fetch_add(1);
+  // The task id and the message may quote what the client sent: kept short.
+  const std::string shown_task = task.substr(0, 128);
+  const std::string message = error.message().substr(0, 1000);
+  spdlog::warn("jobs: refused a partial from client {} for task {} ({}): {}", client,
+               shown_task.empty() ? "?" : shown_task, reason, message);
+  std::lock_guard lock(mu_);
+  auto it = refusals_.find(client);
+  if (it == refusals_.end()) {
+    if (refusals_.size() >= kMaxRefusalRecords) return;
+    it = refusals_.emplace(client, Refusals{}).first;
+  }
+  Refusals& record = it->second;
+  ++record.count;
+  record.last_at = now_ms();
+  record.last_task = shown_task;
+  record.last_message = message;
+}
+
 asio::awaitable<Result<json>> Aggregator::result(std::string client, std::string text) {
-  auto body = parse_json_object(text, 40);
-  if (!body) co_return std::move(body).error();
-  if (auto s = only_keys(*body, {"task", "lease", "result", "error"}, "result"); !s) co_return std::move(s).error();
-  if (!body->contains("task") || !(*body)["task"].is_string() || !body->contains("lease") ||
-      !(*body)["lease"].is_string())
-    co_return bad("result: 'task' and 'lease' must be strings");
-  if (body->contains("result") == body->contains("error")) co_return bad("result: send either 'result' or 'error'");
-  std::string task_id = (*body)["task"].get<std::string>();
-  std::string lease = (*body)["lease"].get<std::string>();
+  // A body over the budget is refused unread; the rest is decoded off the I/O thread, in one
+  // linear pass that stops at the first bound it crosses.
+  if (text.size() > kMaxResultBytes) {
+    auto error = make_error(ErrorCode::payload_too_large, "the result body is " + std::to_string(text.size()) +
+                                                              " bytes; at most " + std::to_string(kMaxResultBytes));
+    refuse_partial(client, "", error, "too_large");
+    co_return error;
+  }
+  // A small body (most partials) is decoded in place, in microseconds. (An if, not ?:,
+  // around co_await: GCC 12 ends the temporaries of a conditional co_await too early.)
+  Result<json> decoded;
+  if (text.size() <= kInlineDecodeBytes)
+    decoded = decode_result(text);
+  else
+    decoded = co_await net::offload(io_.compute(), [&] { return decode_result(text); });
+  std::string().swap(text);
+  if (!decoded) {
+    refuse_partial(client, "", decoded.error(),
+                   decoded.error().code() == ErrorCode::payload_too_large ? "too_large" : "malformed");
+    co_return std::move(decoded).error();
+  }
+  // A partial may hold a million values: freeing them is left to the compute pool too.
+  std::shared_ptr<json> held(new json(std::move(*decoded)), [&pool = io_.compute()](json* value) {
+    asio::post(pool, [owned = std::unique_ptr<json>(value)] {});
+  });
+  json& body = *held;
+  auto envelope = [&]() -> Status {
+    if (auto s = only_keys(body, {"task", "lease", "result", "error"}, "result"); !s) return s;
+    if (!body.contains("task") || !body["task"].is_string() || !body.contains("lease") || !body["lease"].is_string())
+      return bad("result: 'task' and 'lease' must be strings");
+    if (body.contains("result") == body.contains("error")) return bad("result: send either 'result' or 'error'");
+    return {};
+  }();
+  if (!envelope) {
+    refuse_partial(client, string_or(body, "task"), envelope.error(), "malformed");
+    co_return std::move(envelope).error();
+  }
+  std::string task_id = body["task"].get<std::string>();
+  std::string lease = body["lease"].get<std::string>();
   auto task = co_await net::offload(io_.store(), [&] { return store_.task(task_id); });
   if (!task) co_return std::move(task).error();
   if (!*task || (*task)->client != client) co_return make_error(ErrorCode::not_found, "no task '" + task_id + "'");
   const TaskRecord t = **task;
-  if (body->contains("error")) {
-    const json& e = (*body)["error"];
+  if (body.contains("error")) {
+    const json& e = body["error"];
     if (!e.is_object() || !e.contains("message") || !e["message"].is_string() ||
         e["message"].get<std::string>().size() > 2000 || (e.contains("permanent") && !e["permanent"].is_boolean()))
       co_return bad("result: 'error' must be {\"message\": text, \"permanent\": true|false}");
@@ -593,15 +689,55 @@ asio::awaitable<Result<json>> Aggregator::result(std::string client, std::string
   if (!view) co_return std::move(view).error();
   auto op = parse_operation((*view)->spec.value("operation", json()));
   if (!op) co_return std::move(op).error();
-  const json& partial = (*body)["result"];
+  const json& partial = body["result"];
   const json& input = (*view)->input;
-  // Checking a partial may mean reading a forest: not on an I/O thread.
-  auto checked = co_await net::offload(io_.compute(), [&] { return check_partial(*op, t.round, input, partial); });
+  // Checked (within the rows the client reported for the datasource), then serialized for
+  // the store: both linear in the partial, and on the compute pool, not an I/O thread.
+  const auto check = [&](std::optional<std::uint64_t> rows) -> Result<std::string> {
+    if (auto s = check_partial(*op, t.round, input, partial, rows.value_or(kAnyRows)); !s) return std::move(s).error();
+    return partial.dump();
+  };
+  std::optional<std::uint64_t> rows;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = rows_.find({client, t.datasource}); it != rows_.end()) rows = it->second;
+  }
+  const bool cached = rows.has_value();
+  if (!cached) rows = co_await net::offload(io_.store(), [&] { return datasource_rows(client, t.datasource); });
+  auto checked = co_await net::offload(io_.compute(), [&] { return check(rows); });
+  if (!checked && cached) {
+    // The client may have reported its datasource again, to another aggregator, since.
+    auto fresh = co_await net::offload(io_.store(), [&] { return datasource_rows(client, t.datasource); });
+    if (fresh != rows) checked = co_await net::offload(io_.compute(), [&] { return check(fresh); });
+  }
   if (!checked) {
-    counters_.refused_results.fetch_add(1);
+    refuse_partial(client, task_id, checked.error(), "invalid");
+    // The lease ends as a failed attempt, with the reason: the task is leased again (the
+    // client may compute it anew), or the job fails when that was its last attempt.
+    json error = {{"code", "partial_refused"},
+                  {"message", "the aggregator refused the partial: " + checked.error().message()},
+                  {"permanent", false}};
+    std::string error_text = error.dump();
+    auto failed = co_await net::offload(io_.store(), [&] {
+      return store_.fail_task(task_id, client, lease, error_text, false, options_.max_attempts, now_ms());
+    });
+    if (failed && *failed) {
+      if (t.attempts >= options_.max_attempts) {
+        co_await net::offload(io_.store(), [&] {
+          fail_job(t.artifact,
+                   {{"code", "partial_refused"},
+                    {"message", "datasource " + t.datasource + " at client " + client +
+                                    ": the aggregator refused its partial on every one of " +
+                                    std::to_string(t.attempts) + " attempts; the last: " + checked.error().message()}});
+          return 0;
+        });
+      } else {
+        notify();
+      }
+    }
     co_return std::move(checked).error();
   }
-  std::string partial_text = partial.dump();
+  std::string partial_text = std::move(*checked);
   auto done = co_await net::offload(io_.store(),
                                     [&] { return store_.complete(task_id, client, lease, partial_text, now_ms()); });
   if (!done) co_return std::move(done).error();
@@ -650,12 +786,20 @@ asio::awaitable<Result<json>> Aggregator::join(std::string text) {
   if (std::find(options_.reserved_names.begin(), options_.reserved_names.end(), name) != options_.reserved_names.end())
     co_return make_error(ErrorCode::conflict,
                          "join refused: '" + name + "' is the name of a node this aggregator knows");
-  auto info = crypto::inspect_request((*body)["csr"].get<std::string>());
+  std::string csr = (*body)["csr"].get<std::string>();
+  auto info = crypto::inspect_request(csr);
   if (!info) co_return std::move(info).error();
   crypto::CertOptions copt;
   copt.organization = name;
-  auto cert = crypto::sign_request(options_.issuer, (*body)["csr"].get<std::string>(), name, copt);
-  if (!cert) co_return std::move(cert).error();
+  // A jobs client's certificate, and a name the CA never issued before (to a node or a client):
+  // signing waits for the CA folder's lock, which `fedmesh ca issue` may hold, so not on an I/O thread.
+  auto cert =
+      co_await net::offload(io_.store(), [&] { return crypto::sign_request(options_.issuer, csr, name, copt); });
+  if (!cert) {
+    if (cert.error().code() == ErrorCode::conflict)
+      co_return make_error(ErrorCode::conflict, "join refused: " + cert.error().message());
+    co_return std::move(cert).error();
+  }
   auto fp = crypto::cert_fingerprint(*cert);
   if (!fp) co_return std::move(fp).error();
   auto recorded = co_await net::offload(io_.store(), [&] { return store_.record_join(name, once, *fp, now_ms()); });

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ std::string token_digest(std::string_view token);
 struct AggregatorCounters {
   std::atomic<std::uint64_t> submitted{0}, leases{0}, results{0}, refused_results{0}, expired{0}, failed{0},
       completed{0};
+  // Partials refused, by reason: over the body size or the decoding budget (too_large), not
+  // JSON or not a result (malformed), failing their operation's checks (invalid).
+  std::atomic<std::uint64_t> partials_too_large{0}, partials_malformed{0}, partials_invalid{0};
 };
 
 class Aggregator {
@@ -75,7 +79,10 @@ class Aggregator {
 
   // What clients call (over mutual TLS, or in process in standalone): `client` is the
   // certificate's name. hello registers datasources; next holds until a task is leased
-  // or `wait_ms` passes; result stores a partial or an error for a lease.
+  // or `wait_ms` passes; result stores a partial or an error for a lease. A partial is
+  // decoded within its budgets (jobs/partial_check.hpp) and checked on the compute pool;
+  // a refused one is counted against the client, and when it was well-formed JSON for a
+  // current lease, it ends that lease as a failed attempt with the reason.
   boost::asio::awaitable<Result<nlohmann::json>> hello(std::string client, std::string organization, std::string body);
   boost::asio::awaitable<Result<nlohmann::json>> next(std::string client, std::string body);
   boost::asio::awaitable<Result<nlohmann::json>> result(std::string client, std::string body);
@@ -103,17 +110,35 @@ class Aggregator {
     nlohmann::json input;
   };
   Result<std::shared_ptr<const RoundView>> round_view(const std::string& artifact, int round);
+  // The rows of a client's datasource as its last hello reported them, read from the store
+  // (the hello may have gone to another aggregator), refreshing rows_. nullopt when
+  // unknown. Blocking (store pool).
+  std::optional<std::uint64_t> datasource_rows(const std::string& client, const std::string& datasource);
+  // Counts a refused partial against `client` (metrics, its record in clients(), a log line).
+  void refuse_partial(const std::string& client, const std::string& task, const Error& error, const char* reason);
+
+  // What a client's refused partials cost it, since this process started.
+  struct Refusals {
+    std::uint64_t count = 0;
+    std::int64_t last_at = 0;
+    std::string last_task;
+    std::string last_message;
+  };
+  static constexpr std::size_t kMaxRefusalRecords = 10'000;  // clients with a record; more are counted in metrics only
+  static constexpr std::size_t kInlineDecodeBytes = 64 << 10;  // larger result bodies are decoded on the compute pool
 
   JobStore& store_;
   net::IoPool& io_;
   AggregatorOptions options_;
   const Clock& clock_;
   AggregatorCounters counters_;
-  std::mutex mu_;  // guards waiters_, known_
+  std::mutex mu_;  // guards waiters_, known_, rounds_, round_order_, refusals_, rows_
   std::set<std::shared_ptr<boost::asio::steady_timer>> waiters_;
   std::set<std::string> known_;  // clients that said hello to this process
   std::map<std::pair<std::string, int>, std::shared_ptr<const RoundView>> rounds_;  // guarded by mu_
   std::deque<std::pair<std::string, int>> round_order_;                             // oldest first
+  std::map<std::string, Refusals> refusals_;                                        // by client
+  std::map<std::pair<std::string, std::string>, std::uint64_t> rows_;               // (client, datasource) -> rows
   std::atomic<bool> stopping_{false};
   std::shared_ptr<boost::asio::steady_timer> sweeper_;
 };

@@ -113,7 +113,15 @@ class TreeGrower {
   // x: p columns of n values each (x[f * n + i]); y: n labels 0 or 1.
   TreeGrower(const std::vector<double>& x, const std::vector<std::uint8_t>& y, std::size_t p,
              const ForestOptions& options, std::size_t max_features)
-      : x_(x), y_(y), n_(y.size()), p_(p), options_(options), max_features_(max_features) {
+      : x_(x),
+        y_(y),
+        n_(y.size()),
+        p_(p),
+        options_(options),
+        max_features_(max_features),
+        // The tree's share of the node budget: a partial of `trees` trees stays within
+        // kMaxPartialNodes, and each tree within kMaxTreeNodes.
+        max_nodes_(std::min(kMaxTreeNodes, kMaxPartialNodes / static_cast<std::size_t>(options.trees))) {
     sample_.resize(n_);
     scratch_.reserve(n_);
     order_.resize(p_);
@@ -130,7 +138,7 @@ class TreeGrower {
     std::vector<GrownNode> nodes(1);
     std::vector<Pending> queue{{0, 0, static_cast<std::uint32_t>(n_), 0}};
     // Breadth first, so children always come after their parent and a tree that reaches
-    // kMaxTreeNodes is cut evenly.
+    // its node budget is cut evenly.
     for (std::size_t q = 0; q < queue.size(); ++q) {
       const Pending at = queue[q];
       const std::uint32_t count = at.end - at.begin;
@@ -139,7 +147,7 @@ class TreeGrower {
 
       Split split;
       if (at.depth < options_.max_depth && positives != 0 && positives != count &&
-          count >= 2 * static_cast<std::uint64_t>(options_.min_leaf) && nodes.size() + 2 <= kMaxTreeNodes)
+          count >= 2 * static_cast<std::uint64_t>(options_.min_leaf) && nodes.size() + 2 <= max_nodes_)
         split = best_split(at.begin, at.end, positives);
       if (!split.found) {
         nodes[at.node].value = static_cast<double>(positives) / count;
@@ -220,6 +228,7 @@ class TreeGrower {
   const std::size_t p_;
   const ForestOptions& options_;
   const std::size_t max_features_;
+  const std::size_t max_nodes_;
   std::mt19937_64 rng_;
   std::vector<std::uint32_t> sample_;  // the bootstrap draws, partitioned node by node
   std::vector<Sample> scratch_;
@@ -228,7 +237,7 @@ class TreeGrower {
 
 }  // namespace
 
-Result<Forest> Forest::from_json(const json& model) {
+Result<Forest> Forest::from_json(const json& model, const ForestBudget& budget) {
   if (!model.is_object()) return invalid("model is not an object");
   auto names = model.find("features");
   if (names == model.end() || !names->is_array()) return invalid("model has no 'features' array");
@@ -250,52 +259,79 @@ Result<Forest> Forest::from_json(const json& model) {
   auto trees = model.find("trees");
   if (trees == model.end() || !trees->is_array()) return invalid("model has no 'trees' array");
   if (trees->empty()) return invalid("model has no trees");
-  if (trees->size() > kMaxForestTrees)
-    return invalid("model has " + std::to_string(trees->size()) + " trees; at most " + std::to_string(kMaxForestTrees));
+  if (trees->size() > budget.trees)
+    return invalid("model has " + std::to_string(trees->size()) + " trees; at most " + std::to_string(budget.trees));
   forest.trees_.reserve(trees->size());
 
+  // One pass per tree, in node order. A node's parent comes before it, so by the time a
+  // node is read every split that could name it has been: a node no split named is
+  // unreachable. Each child is marked once (a second parent is refused) and gets its
+  // parent's depth + 1, so the depth bound is checked without walking any path.
+  std::vector<std::uint8_t> has_parent;
+  std::vector<std::uint32_t> depth;
+  std::size_t total = 0;
   for (std::size_t t = 0; t < trees->size(); ++t) {
     const json& nodes = (*trees)[t];
-    const std::string tree_name = "tree " + std::to_string(t);
-    if (!nodes.is_array()) return invalid(tree_name + " is not an array of nodes");
-    if (nodes.empty() || nodes.size() > kMaxTreeNodes)
-      return invalid(tree_name + " has " + std::to_string(nodes.size()) + " nodes; expected 1 to " +
-                     std::to_string(kMaxTreeNodes));
-    Tree tree(nodes.size());
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const auto tree_name = [t] { return "tree " + std::to_string(t); };
+    if (!nodes.is_array()) return invalid(tree_name() + " is not an array of nodes");
+    const std::size_t count = nodes.size();
+    if (count == 0 || count > budget.tree_nodes)
+      return invalid(tree_name() + " has " + std::to_string(count) + " nodes; expected 1 to " +
+                     std::to_string(budget.tree_nodes) + " (the tree node budget)");
+    if (count > budget.nodes - total)
+      return invalid("the trees up to " + tree_name() + " hold more than " + std::to_string(budget.nodes) +
+                     " nodes (the forest's node budget)");
+    total += count;
+    has_parent.assign(count, 0);
+    depth.assign(count, 0);
+    Tree tree(count);
+    for (std::size_t i = 0; i < count; ++i) {
       const json& node = nodes[i];
-      const std::string where = tree_name + " node " + std::to_string(i);
-      if (!node.is_object()) return invalid(where + " is not an object");
+      const auto where = [&] { return tree_name() + " node " + std::to_string(i); };
+      if (!node.is_object()) return invalid(where() + " is not an object");
+      if (i > 0 && !has_parent[i])
+        return invalid(where() + " is not the child of any split: every node but the root is");
       auto p = node.find("p");
-      auto f = node.find("f");
       if (p != node.end()) {
-        if (f != node.end()) return invalid(where + " has both 'p' (a leaf) and 'f' (a split)");
+        if (node.size() != 1) return invalid(where() + " is a leaf ('p') with other fields; a leaf is {\"p\": ...}");
         if (!p->is_number() || !(p->get<double>() >= 0 && p->get<double>() <= 1))
-          return invalid(where + ": leaf probability 'p' is not a number in [0, 1]");
+          return invalid(where() + ": leaf probability 'p' is not a number in [0, 1]");
         tree[i].value = p->get<double>();
         continue;
       }
-      if (f == node.end()) return invalid(where + " has neither 'p' (a leaf) nor 'f' (a split)");
+      auto f = node.find("f");
+      if (f == node.end()) return invalid(where() + " has neither 'p' (a leaf) nor 'f' (a split)");
+      if (node.size() != 4)
+        return invalid(where() + " is a split with missing or unknown fields; a split is {\"f\", \"t\", \"l\", \"r\"}");
       auto feature = as_count(*f, feature_count - 1);
       if (!feature)
-        return invalid(where + ": feature index " + f->dump() + " is out of range (" + std::to_string(feature_count) +
+        return invalid(where() + ": feature index " + f->dump() + " is out of range (" + std::to_string(feature_count) +
                        " features)");
       auto t_value = node.find("t");
       if (t_value == node.end() || !t_value->is_number() || !std::isfinite(t_value->get<double>()))
-        return invalid(where + ": threshold 't' is missing or not a finite number");
+        return invalid(where() + ": threshold 't' is missing or not a finite number");
       std::uint32_t children[2] = {0, 0};
       const char* keys[2] = {"l", "r"};
       const char* sides[2] = {"left", "right"};
       for (int side = 0; side < 2; ++side) {
         auto child = node.find(keys[side]);
-        if (child == node.end()) return invalid(where + ": " + sides[side] + " child '" + keys[side] + "' is missing");
+        if (child == node.end())
+          return invalid(where() + ": " + sides[side] + " child '" + keys[side] + "' is missing");
         auto index = as_count(*child, std::numeric_limits<std::uint32_t>::max());
-        if (!index || *index >= nodes.size())
-          return invalid(where + ": " + sides[side] + " child " + child->dump() + " is out of range (" + tree_name +
-                         " has " + std::to_string(nodes.size()) + " nodes)");
+        if (!index || *index >= count)
+          return invalid(where() + ": " + sides[side] + " child " + child->dump() + " is out of range (" + tree_name() +
+                         " has " + std::to_string(count) + " nodes)");
         if (*index <= i)
-          return invalid(where + ": " + sides[side] + " child " + std::to_string(*index) +
+          return invalid(where() + ": " + sides[side] + " child " + std::to_string(*index) +
                          " does not come after its parent");
+        if (has_parent[*index])
+          return invalid(where() + ": " + sides[side] + " child " + std::to_string(*index) +
+                         " has a parent already (a node is the child of one split only)");
+        if (depth[i] + 1 > static_cast<std::uint32_t>(std::max(budget.depth, 0)))
+          return invalid(where() + " is at depth " + std::to_string(depth[i]) + ": its children would be deeper than " +
+                         std::to_string(budget.depth) + " (max_depth)");
+        has_parent[*index] = 1;
+        depth[*index] = depth[i] + 1;
         children[side] = static_cast<std::uint32_t>(*index);
       }
       tree[i] = {t_value->get<double>(), children[0], children[1], static_cast<std::int32_t>(*feature)};
@@ -303,6 +339,12 @@ Result<Forest> Forest::from_json(const json& model) {
     forest.trees_.push_back(std::move(tree));
   }
   return forest;
+}
+
+std::size_t Forest::nodes() const {
+  std::size_t total = 0;
+  for (const auto& tree : trees_) total += tree.size();
+  return total;
 }
 
 json Forest::to_json() const {
@@ -366,6 +408,10 @@ Status Forest::merge(const Forest& other) {
   if (total > kMaxForestTrees)
     return invalid("the merged forest would have " + std::to_string(total) + " trees; at most " +
                    std::to_string(kMaxForestTrees));
+  const std::size_t total_nodes = nodes() + other.nodes();
+  if (total_nodes > kMaxModelNodes)
+    return invalid("the merged forest would have " + std::to_string(total_nodes) + " nodes; at most " +
+                   std::to_string(kMaxModelNodes) + " (the model's node budget)");
   const std::size_t appended = other.trees_.size();  // other may be *this
   trees_.reserve(total);
   for (std::size_t i = 0; i < appended; ++i) trees_.push_back(other.trees_[i]);

@@ -6,7 +6,8 @@
 // Model JSON: {"features": [names], "trees": [tree, ...]}. A tree is a flat array of nodes,
 // node 0 the root; a split is {"f": feature index, "t": threshold, "l": left, "r": right}
 // (go left when value <= t, right otherwise, and a missing value, NaN, goes right); a leaf
-// is {"p": probability of class 1}. Children come after their parent, so no tree has a cycle.
+// is {"p": probability of class 1}. Children come after their parent and every node but the
+// root has exactly one parent, so a tree is a tree: no cycle, no shared or orphaned node.
 #pragma once
 
 #include <cstddef>
@@ -21,15 +22,31 @@
 
 namespace fedmesh::jobs {
 
-// Bounds of a model read with Forest::from_json (and kept by merge).
+// The node budget (docs/jobs.md, "Tree node budget"). A tree holds at most kMaxTreeNodes
+// nodes (a full tree of depth 14); one datasource's forest (a partial) at most
+// kMaxPartialNodes in all its trees, so 500 full trees of depth 8 fit; a merged model at
+// most kMaxModelNodes. grow_forest stays within the first two; Forest::from_json and merge
+// refuse what does not.
+constexpr std::size_t kMaxTreeNodes = 32'767;
+constexpr std::size_t kMaxPartialNodes = 262'144;
+constexpr std::size_t kMaxModelNodes = 4'194'304;
+// Other bounds of a model read with Forest::from_json (and kept by merge).
 constexpr std::size_t kMaxForestTrees = 5'000;
-constexpr std::size_t kMaxTreeNodes = 100'000;
 constexpr std::size_t kMaxForestFeatures = 4'096;
 // Bounds of ForestOptions.
 constexpr int kMaxGrowTrees = 500;
 constexpr int kMaxTreeDepth = 32;
 // evaluate_partial's score histogram: equal-width bins on [0, 1].
 constexpr std::size_t kScoreBins = 1'000;
+
+// What Forest::from_json accepts: a model by default; a partial's check narrows it to the
+// job (its tree count, its max_depth, kMaxPartialNodes).
+struct ForestBudget {
+  std::size_t trees = kMaxForestTrees;     // trees, at most
+  std::size_t tree_nodes = kMaxTreeNodes;  // nodes of one tree, at most
+  std::size_t nodes = kMaxModelNodes;      // nodes of all trees together, at most
+  int depth = kMaxTreeDepth;               // depth of any node (the root is depth 0), at most
+};
 
 struct ForestOptions {
   int trees = 10;          // trees to grow (1..500)
@@ -46,15 +63,19 @@ class Forest {
   // other forest whole, so it can start a fold over partial models.
   Forest() = default;
 
-  // Validates a model JSON: 1..kMaxForestFeatures unique non-empty feature names,
-  // 1..kMaxForestTrees trees of 1..kMaxTreeNodes nodes, children after their parent and in
-  // range, feature indices < features.size(), finite thresholds, leaf p in [0, 1]. Errors are
-  // invalid_argument naming the tree and node that is wrong.
-  static Result<Forest> from_json(const nlohmann::json& model);
+  // Validates a model JSON within `budget`: 1..kMaxForestFeatures unique non-empty feature
+  // names; 1..budget.trees trees of 1..budget.tree_nodes nodes, budget.nodes in all; each
+  // node a leaf {"p"} or a split {"f", "t", "l", "r"} and nothing else; children in range
+  // and after their parent; every node but the root the child of exactly one split; no node
+  // deeper than budget.depth; feature indices < features.size(); finite thresholds; leaf p
+  // in [0, 1]. One pass over the nodes (time and memory linear in them); a bound is checked
+  // before what it bounds is built. Errors are invalid_argument naming the tree and node.
+  static Result<Forest> from_json(const nlohmann::json& model, const ForestBudget& budget = {});
   nlohmann::json to_json() const;  // {"features": [names], "trees": [tree, ...]}
 
   const std::vector<std::string>& features() const { return features_; }
   std::size_t trees() const { return trees_.size(); }
+  std::size_t nodes() const;  // in all trees
 
   // The columns of `table` holding features(), in order: invalid_argument when one is
   // absent or not numeric. What predict takes.
@@ -66,8 +87,8 @@ class Forest {
   double predict(const std::vector<const Column*>& cols, std::size_t row) const;
 
   // Appends another forest's trees: Flotta's MERGE. invalid_argument when the feature lists
-  // differ (same names, same order) or the result would exceed kMaxForestTrees; this forest
-  // is unchanged then.
+  // differ (same names, same order) or the result would exceed kMaxForestTrees or
+  // kMaxModelNodes; this forest is unchanged then.
   Status merge(const Forest& other);
 
  private:
@@ -97,8 +118,9 @@ class Forest {
 // ones tried are constant in the node); thresholds are midpoints between consecutive
 // distinct values, or up to 64 quantile thresholds when a node has more than 64 distinct
 // values. A node becomes a leaf at max_depth, when pure, when no split leaves min_leaf draws
-// on each side, or when the tree reaches kMaxTreeNodes (trees grow breadth first). Features
-// must be distinct number columns other than the target.
+// on each side, or when the tree reaches its share of the node budget: min(kMaxTreeNodes,
+// kMaxPartialNodes / trees) nodes (trees grow breadth first, so a cut tree is cut evenly).
+// Features must be distinct number columns other than the target.
 Result<Forest> grow_forest(const Table& table, const std::vector<std::size_t>& rows,
                            const std::vector<std::string>& features, const std::string& target,
                            const ForestOptions& options);

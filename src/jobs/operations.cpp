@@ -8,6 +8,7 @@
 
 #include "data/json_logic.hpp"
 #include "jobs/forest.hpp"
+#include "jobs/partial_check.hpp"
 
 namespace fedmesh::jobs {
 
@@ -112,6 +113,16 @@ Result<std::int64_t> count_in(const json& j, const char* key) {
   if (it == j.end() || !it->is_number_integer() || it->get<std::int64_t>() < 0 || it->get<std::int64_t>() > kMaxCount)
     return bad(std::string("partial result: '") + key + "' must be a count");
   return it->get<std::int64_t>();
+}
+
+// An integer from 0 to 2^53, signed or unsigned as JSON holds it.
+std::optional<std::uint64_t> whole_count(const json& v) {
+  if (v.is_number_unsigned()) {
+    if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxCount)) return std::nullopt;
+    return v.get<std::uint64_t>();
+  }
+  if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > kMaxCount) return std::nullopt;
+  return static_cast<std::uint64_t>(v.get<std::int64_t>());
 }
 
 Result<std::vector<double>> numbers_in(const json& j, const char* key, std::size_t size) {
@@ -480,9 +491,9 @@ Result<Step> combine_counts(const Operation& op, const std::vector<json>& partia
     if (it == p.end() || !it->is_array() || it->size() != bins)
       return bad("partial result: 'counts' must hold " + std::to_string(bins) + " counts");
     for (std::size_t i = 0; i < bins; ++i) {
-      if (!(*it)[i].is_number_unsigned() || (*it)[i].get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxCount))
-        return bad("partial result: 'counts' must hold counts");
-      counts[i] += (*it)[i].get<std::uint64_t>();
+      auto c = whole_count((*it)[i]);
+      if (!c) return bad("partial result: 'counts' must hold counts");
+      counts[i] += *c;
     }
     auto b = count_in(p, "below");
     auto a = count_in(p, "above");
@@ -508,9 +519,9 @@ Result<Step> combine_groups(const Operation& op, const std::vector<json>& partia
     if (error) return *error;
     for (const auto& [key, g] : groups.items()) {
       if (!means) {
-        if (!g.is_number_unsigned() || g.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxCount))
-          return bad("partial result: group counts must be counts");
-        counts[key] += g.get<std::uint64_t>();
+        auto c = whole_count(g);
+        if (!c) return bad("partial result: group counts must be counts");
+        counts[key] += *c;
         continue;
       }
       if (!g.is_object()) return bad("partial result: each group must map columns to moments");
@@ -973,7 +984,10 @@ Result<Step> combine_round(const Operation& op, int round, const json& input, co
   return combine(op, round, input, partials, state, false);
 }
 
-Status check_partial(const Operation& op, int round, const json& input, const json& partial) {
+Status check_partial(const Operation& op, int round, const json& input, const json& partial, std::uint64_t rows) {
+  if (auto s = check_invariants(op, round, input, partial, rows); !s) return s;
+  // check_invariants read every tree within the job's budget; combining would read them again.
+  if (op.kind == "random_forest") return {};
   json state = json::object();
   auto step = combine(op, round, input, {partial}, state, true);
   if (!step) return std::move(step).error();

@@ -8,6 +8,7 @@
 // docs/jobs.md documents every kind and its result shape.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,8 +58,11 @@ struct Step {
 Result<Step> combine_round(const Operation& op, int round, const nlohmann::json& input,
                            const std::vector<nlohmann::json>& partials, nlohmann::json& state);
 
-// Checks one partial on arrival, by combining it alone (a lone datasource may be
-// degenerate where the union is not): a malformed result is refused before it is stored.
-Status check_partial(const Operation& op, int round, const nlohmann::json& input, const nlohmann::json& partial);
+// Checks one partial on arrival: its fields and every invariant of its kind
+// (check_invariants in partial_check.hpp), computed over a datasource of `rows` rows, then
+// by combining it alone (a lone datasource may be degenerate where the union is not). A
+// partial that fails is refused before it is stored; invalid_argument says why.
+Status check_partial(const Operation& op, int round, const nlohmann::json& input, const nlohmann::json& partial,
+                     std::uint64_t rows = std::uint64_t{1} << 53);
 
 }  // namespace fedmesh::jobs

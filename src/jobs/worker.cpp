@@ -15,6 +15,7 @@
 #include "core/json.hpp"
 #include "jobs/aggregator.hpp"
 #include "jobs/operations.hpp"
+#include "jobs/partial_check.hpp"
 #include "net/offload.hpp"
 
 namespace fedmesh::jobs {
@@ -279,6 +280,8 @@ json Worker::run_task(const json& task) const {
   for (unsigned char ch : name) salt = (salt ^ ch) * 1099511628211ull;
   auto partial = compute_partial(*op, task.value("input", json::object()), *d.table, *rows, salt);
   if (!partial) return task_error(partial.error().message());
+  // A partial the aggregator would refuse unread fails the task with the reason instead.
+  if (auto fits = check_result_budget(*partial); !fits) return task_error(fits.error().message());
   return {{"result", std::move(*partial)}};
 }
 
@@ -291,6 +294,17 @@ asio::awaitable<void> Worker::send_result(const json& task, json outcome) {
     spdlog::info("jobs: task {} refused: {}", task.value("id", ""), body["error"].value("message", ""));
   }
   std::string text = dump_json(body);
+  if (text.size() > kMaxResultBytes) {
+    // The aggregator would refuse it unread: say why instead, so the job fails with the reason.
+    counters_.refused.fetch_add(1);
+    std::string why = "the partial is " + std::to_string(text.size()) + " bytes, over the " +
+                      std::to_string(kMaxResultBytes) + " bytes an aggregator takes";
+    spdlog::info("jobs: task {} refused: {}", task.value("id", ""), why);
+    body = {{"task", task.value("id", "")},
+            {"lease", task.value("lease", "")},
+            {"error", {{"message", why}, {"permanent", true}}}};
+    text = dump_json(body);
+  }
   // Safe to send again: a result names its lease, and a lease takes one result.
   auto until = std::chrono::steady_clock::now() + Millis(task.value("lease_ms", std::int64_t{30'000}));
   Millis backoff = options_.retry_initial;
@@ -302,7 +316,7 @@ asio::awaitable<void> Worker::send_result(const json& task, json outcome) {
     }
     auto code = r.error().code();
     if (code == ErrorCode::conflict || code == ErrorCode::invalid_argument || code == ErrorCode::not_found ||
-        code == ErrorCode::bad_json) {
+        code == ErrorCode::bad_json || code == ErrorCode::payload_too_large) {
       note_error("the aggregator refused the result of task " + task.value("id", "") + ": " + r.error().message());
       co_return;
     }

@@ -1,14 +1,18 @@
 // Fuzz target: the partial a client sends back for a task (POST /fed/v1/jobs/result's
-// `result`), parsed at the aggregator's depth and checked by jobs::check_partial against
-// one operation of every kind, in every round it has (a logistic regression's statistics
-// round, a middle round and its last), with the round inputs the aggregator would hold.
+// `result`), decoded as the aggregator decodes a result body (jobs::decode_bounded_json
+// within kResultBudget, and again within a small budget so that inputs of fuzzing size
+// cross its bounds too) and checked by jobs::check_partial against one operation of every
+// kind, in every round it has (a logistic regression's statistics round, a middle round
+// and its last), with the round inputs the aggregator would hold, with and without a
+// bound on the datasource's rows.
 #include <cstdlib>
 #include <set>
 #include <vector>
 
-#include "core/json.hpp"
 #include "fuzz/fuzz_input.hpp"
+#include "jobs/bounded_json.hpp"
 #include "jobs/operations.hpp"
+#include "jobs/partial_check.hpp"
 
 namespace {
 
@@ -34,7 +38,7 @@ const std::vector<Check>& checks() {
         R"({"kind": "linear_regression", "target": "y", "features": ["x"]})",
         R"({"kind": "logistic_regression", "target": "label", "features": ["x", "y"], "rounds": 2})",
         R"({"kind": "logistic_regression", "target": "label", "features": ["x"], "standardize": false})",
-        R"({"kind": "random_forest", "target": "label", "features": ["x", "y"]})",
+        R"({"kind": "random_forest", "target": "label", "features": ["x", "y"], "trees_per_datasource": 2})",
         R"({"kind": "evaluate", "model": "job-0123456789abcdef"})",
     };
     auto* out = new std::vector<Check>;
@@ -60,8 +64,13 @@ const std::vector<Check>& checks() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > fuzz::kMaxInput) return 0;
-  auto partial = parse_json(fuzz::as_text(data, size), 40);
+  const auto text = fuzz::as_text(data, size);
+  (void)jobs::decode_bounded_json(text, jobs::JsonBudget{4, 256, 16});
+  auto partial = jobs::decode_bounded_json(text, jobs::kResultBudget);
   if (!partial) return 0;
-  for (const auto& c : checks()) (void)jobs::check_partial(c.op, c.round, c.input, *partial);
+  for (const auto& c : checks()) {
+    (void)jobs::check_partial(c.op, c.round, c.input, *partial);
+    (void)jobs::check_partial(c.op, c.round, c.input, *partial, 10);
+  }
   return 0;
 }

@@ -1,7 +1,9 @@
 // The random forest: learning, determinism, model validation, merging, and the split
-// evaluation (partials per datasource, then a combine) agreeing with a whole evaluation.
+// evaluation (partials per datasource, then a combine) agreeing with a whole evaluation;
+// the node budget, kept by the grower and enforced while a partial is decoded and checked.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -9,6 +11,8 @@
 #include <vector>
 
 #include "jobs/forest.hpp"
+#include "jobs/operations.hpp"
+#include "jobs/partial_check.hpp"
 #include "jobs/table.hpp"
 
 namespace fedmesh::jobs {
@@ -461,6 +465,149 @@ TEST(Forest, MinLeafAndDepthBoundTheTrees) {
       EXPECT_LT(depth[i], 3);
     }
   }
+}
+
+// A tree in heap order (node i's children are 2i + 1 and 2i + 2): `count` nodes, odd.
+json heap_tree(std::size_t count) {
+  json nodes = json::array();
+  for (std::size_t i = 0; i < count; ++i) {
+    if (2 * i + 2 < count)
+      nodes.push_back({{"f", static_cast<int>(i % 2)},
+                       {"t", 0.123456789 * static_cast<double>(i)},
+                       {"l", 2 * i + 1},
+                       {"r", 2 * i + 2}});
+    else
+      nodes.push_back({{"p", 0.5}});
+  }
+  return nodes;
+}
+
+// The body a client posts with `trees` as its forest.
+std::string result_body(const json& trees, int indent = -1) {
+  json body = {{"task", "job-0123456789abcdef.0.0"},
+               {"lease", "0123456789abcdef01234567"},
+               {"result", {{"n", 5000}, {"forest", {{"features", {"a", "b"}}, {"trees", trees}}}}}};
+  return body.dump(indent);
+}
+
+Operation forest_job(int trees, int max_depth) {
+  auto op = parse_operation({{"kind", "random_forest"},
+                             {"target", "y"},
+                             {"features", {"a", "b"}},
+                             {"trees_per_datasource", trees},
+                             {"max_depth", max_depth}});
+  EXPECT_TRUE(op.ok());
+  return *op;
+}
+
+TEST(Forest, FromJsonChecksEachTreeInOnePass) {
+  const auto refused = [](const json& trees, const std::string& why, const ForestBudget& budget = {}) {
+    auto forest = Forest::from_json({{"features", {"a", "b"}}, {"trees", trees}}, budget);
+    ASSERT_FALSE(forest.ok()) << trees;
+    EXPECT_NE(forest.error().message().find(why), std::string::npos) << forest.error().message();
+  };
+  // Node 3 is named by no split: unreachable.
+  refused(json::parse(R"([[{"f": 0, "t": 1, "l": 1, "r": 2}, {"p": 0}, {"p": 1}, {"p": 1}]])"),
+          "tree 0 node 3 is not the child of any split");
+  // Node 2 is the child of two splits: a DAG, not a tree.
+  refused(json::parse(R"([[{"f": 0, "t": 1, "l": 1, "r": 2}, {"f": 1, "t": 2, "l": 2, "r": 3}, {"p": 0}, {"p": 1}]])"),
+          "tree 0 node 1: left child 2 has a parent already");
+  refused(json::parse(R"([[{"f": 0, "t": 1, "l": 1, "r": 1}, {"p": 0}]])"), "right child 1 has a parent already");
+  refused(json::parse(R"([[{"p": 0.5, "rows": [1, 2]}]])"), "a leaf is {\"p\": ...}");
+  refused(json::parse(R"([[{"f": 0, "t": 1, "l": 1, "r": 2, "pad": "xxxx"}, {"p": 0}, {"p": 1}]])"),
+          "a split is {\"f\", \"t\", \"l\", \"r\"}");
+  ForestBudget budget;
+  budget.depth = 3;
+  refused(json::array({heap_tree(31)}), "tree 0 node 7 is at depth 3: its children would be deeper than 3", budget);
+  EXPECT_TRUE(Forest::from_json({{"features", {"a", "b"}}, {"trees", {heap_tree(15)}}}, budget).ok());
+  budget = {};
+  budget.tree_nodes = 15;
+  refused(json::array({heap_tree(17)}), "tree 0 has 17 nodes; expected 1 to 15 (the tree node budget)", budget);
+  budget = {};
+  budget.nodes = 40;
+  refused(json::array({heap_tree(15), heap_tree(15), heap_tree(15)}),
+          "the trees up to tree 2 hold more than 40 nodes (the forest's node budget)", budget);
+  budget = {};
+  budget.trees = 2;
+  refused(json::array({heap_tree(1), heap_tree(1), heap_tree(1)}), "3 trees; at most 2", budget);
+}
+
+TEST(Forest, AHundredThousandNodeTreeIsRefusedQuicklyWhileDecoding) {
+  // The partial of issue 19: one tree of 100,000 nodes. Written with indentation it is
+  // 15.6 MB, refused by its size before a byte is decoded; written compactly it fits the
+  // size, and decoding stops at the tree node budget. The quadratic parser this replaces
+  // took 26.6 s over it.
+  const json tree = heap_tree(100'001);
+  const std::string padded = result_body(json::array({tree}), 6);
+  const std::string compact = result_body(json::array({tree}));
+  ASSERT_GT(padded.size(), kMaxResultBytes);
+  ASSERT_LT(compact.size(), kMaxResultBytes);
+  auto started = std::chrono::steady_clock::now();
+  auto too_big = decode_result(padded);
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.error().code(), ErrorCode::payload_too_large);
+  EXPECT_NE(too_big.error().message().find("bytes; at most"), std::string::npos) << too_big.error().message();
+  auto over_budget = decode_result(compact);
+  ASSERT_FALSE(over_budget.ok());
+  EXPECT_EQ(over_budget.error().code(), ErrorCode::payload_too_large);
+  EXPECT_NE(over_budget.error().message().find("more than 32767 elements in result.forest.trees[0]"), std::string::npos)
+      << over_budget.error().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+TEST(Forest, AFullTreeWithinTheBudgetIsAcceptedInLinearTime) {
+  // A full tree of depth 14: kMaxTreeNodes nodes, the largest tree a partial may hold.
+  const std::string body = result_body({heap_tree(kMaxTreeNodes), heap_tree(1)});
+  auto started = std::chrono::steady_clock::now();
+  auto decoded = decode_result(body);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message();
+  const json& partial = (*decoded)["result"];
+  auto checked = check_partial(forest_job(2, 14), 0, json::object(), partial, 5000);
+  EXPECT_TRUE(checked.ok()) << checked.error().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  // The same partial for a job that asked for depth 13 at most.
+  auto shallower = check_partial(forest_job(2, 13), 0, json::object(), partial, 5000);
+  ASSERT_FALSE(shallower.ok());
+  EXPECT_NE(shallower.error().message().find("deeper than 13 (max_depth)"), std::string::npos)
+      << shallower.error().message();
+}
+
+TEST(Forest, GrownForestsStayWithinTheNodeBudget) {
+  // Deep trees on labels that are coin flips grow until their leaves are pure, far past
+  // their share of kMaxPartialNodes: each is cut at min(kMaxTreeNodes, kMaxPartialNodes /
+  // trees) nodes, breadth first.
+  std::mt19937_64 rng(5);
+  std::vector<double> a, b, c, y;
+  for (int i = 0; i < 1000; ++i) {
+    a.push_back(uniform(rng));
+    b.push_back(uniform(rng));
+    c.push_back(uniform(rng));
+    y.push_back(uniform(rng) < 0.5 ? 0 : 1);
+  }
+  Table table =
+      make_table({number_column("a", a), number_column("b", b), number_column("c", c), number_column("y", y)});
+  ForestOptions options;
+  options.trees = 500;
+  options.max_depth = 32;
+  auto forest = grow_forest(table, row_range(0, table.rows), {"a", "b", "c"}, "y", options);
+  ASSERT_TRUE(forest.ok()) << forest.error().message();
+  const std::size_t share = kMaxPartialNodes / 500;
+  const json model = forest->to_json();
+  std::size_t largest = 0;
+  for (const auto& tree : model["trees"]) largest = std::max(largest, tree.size());
+  EXPECT_LE(largest, share);
+  EXPECT_GT(largest, share - 2);  // some tree was cut there
+  EXPECT_LE(forest->nodes(), kMaxPartialNodes);
+  // And the partial passes the aggregator's checks for that job.
+  json partial = {{"n", table.rows}, {"forest", model}};
+  auto op = parse_operation({{"kind", "random_forest"},
+                             {"target", "y"},
+                             {"features", {"a", "b", "c"}},
+                             {"trees_per_datasource", 500},
+                             {"max_depth", 32}});
+  ASSERT_TRUE(op.ok());
+  auto checked = check_partial(*op, 0, json::object(), partial, table.rows);
+  EXPECT_TRUE(checked.ok()) << checked.error().message();
 }
 
 }  // namespace

@@ -1,11 +1,15 @@
 // Federated jobs' pure halves: the bounded CSV reader, operations split into partials and
 // combines, and the promise that matters most: combining the three California splits'
-// partials equals the same computation over the whole file.
+// partials equals the same computation over the whole file. Then the aggregator's side of
+// a partial: decoding within budgets, and every invariant of each kind checked.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 
+#include "jobs/bounded_json.hpp"
 #include "jobs/operations.hpp"
+#include "jobs/partial_check.hpp"
 #include "jobs/table.hpp"
 #include "support/harness.hpp"
 #include "support/json_close.hpp"
@@ -54,7 +58,9 @@ json run(const Operation& op, const std::vector<std::string>& files, const json&
       EXPECT_TRUE(rows) << rows.error().message();
       auto p = compute_partial(op, input, t, *rows, std::hash<std::string>{}(f));
       EXPECT_TRUE(p) << p.error().message();
-      EXPECT_TRUE(check_partial(op, round, input, *p));
+      // An honest partial passes every check, within its datasource's rows.
+      auto checked = check_partial(op, round, input, *p, t.rows);
+      EXPECT_TRUE(checked) << (checked ? "" : checked.error().message());
       partials.push_back(std::move(*p));
     }
     auto step = combine_round(op, round, input, partials, state);
@@ -303,6 +309,262 @@ TEST(JobsOperations, HostileNumbersAndModelsAreRefusedNotUndefined) {
   auto p = compute_partial(*eval, nan_model, t, rows);
   ASSERT_TRUE(p) << p.error().message();
   EXPECT_EQ((*p)["n"], 3);
+}
+
+// ---- decoding a result body, and the invariants of each kind of partial ----
+
+Operation op_of(const json& spec) {
+  auto op = parse_operation(spec);
+  EXPECT_TRUE(op) << op.error().message();
+  return *op;
+}
+
+// check_partial refuses `partial` (over a datasource of `rows` rows) with a message
+// holding `why`.
+void refused(const Operation& op, const json& partial, const std::string& why, std::uint64_t rows = 1000, int round = 0,
+             const json& input = json::object()) {
+  auto s = check_partial(op, round, input, partial, rows);
+  ASSERT_FALSE(s) << op.kind << ": " << partial;
+  EXPECT_EQ(s.error().code(), ErrorCode::invalid_argument);
+  EXPECT_NE(s.error().message().find(why), std::string::npos) << op.kind << ": " << s.error().message();
+}
+
+void accepted(const Operation& op, const json& partial, std::uint64_t rows = 1000, int round = 0,
+              const json& input = json::object()) {
+  auto s = check_partial(op, round, input, partial, rows);
+  EXPECT_TRUE(s) << op.kind << ": " << partial << ": " << (s ? "" : s.error().message());
+}
+
+TEST(JobsPartials, BoundedDecodingBuildsWhatParseBuildsWithinItsBudget) {
+  const std::string text = R"({"a": [1, -2, 3.5, "x", null, true, {"b": {}}], "c": {"d": [[]]}, "c": 7})";
+  auto decoded = decode_bounded_json(text, JsonBudget{});
+  ASSERT_TRUE(decoded) << decoded.error().message();
+  EXPECT_EQ(*decoded, json::parse(text));  // the last duplicate key wins, as with parse
+  EXPECT_EQ((*decoded)["a"][1].get<std::int64_t>(), -2);
+
+  auto elements = decode_bounded_json(R"({"a": {"b": [[1, 2, 3]]}})", JsonBudget{8, 100, 2});
+  ASSERT_FALSE(elements);
+  EXPECT_EQ(elements.error().code(), ErrorCode::payload_too_large);
+  EXPECT_NE(elements.error().message().find("more than 2 elements in a.b[0]"), std::string::npos)
+      << elements.error().message();
+  auto members = decode_bounded_json(R"({"a": 1, "b": 2, "c": 3})", JsonBudget{8, 100, 2});
+  ASSERT_FALSE(members);
+  EXPECT_NE(members.error().message().find("more than 2 members in the body"), std::string::npos)
+      << members.error().message();
+  auto values = decode_bounded_json("[[1, 2], [3, 4]]", JsonBudget{8, 5, 100});
+  ASSERT_FALSE(values);
+  EXPECT_NE(values.error().message().find("more than 5 JSON values"), std::string::npos) << values.error().message();
+  auto deep = decode_bounded_json("[[[[1]]]]", JsonBudget{3, 100, 100});
+  ASSERT_FALSE(deep);
+  EXPECT_EQ(deep.error().code(), ErrorCode::bad_json);
+  EXPECT_NE(deep.error().message().find("deeper than 3"), std::string::npos);
+  for (const char* bad : {"{", "[1,]", "{\"a\" 1}", "1 2", "", "1e999", "\"\\ud800\""}) {
+    auto r = decode_bounded_json(bad, JsonBudget{});
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code(), ErrorCode::bad_json) << bad << ": " << r.error().message();
+  }
+}
+
+TEST(JobsPartials, DecodingIsLinearInTheObjectsOfOneArray) {
+  // nlohmann's callback parser (core's parse_json) rescans an array after each object it
+  // closes: 100,000 objects took 15 s there. One pass here, well within the deadline.
+  std::string text = "[";
+  for (int i = 0; i < 200'000; ++i) text += i == 0 ? "{}" : ",{}";
+  text += "]";
+  auto started = std::chrono::steady_clock::now();
+  auto decoded = decode_bounded_json(text, JsonBudget{4, 1 << 20, 1 << 20});
+  ASSERT_TRUE(decoded) << decoded.error().message();
+  EXPECT_EQ(decoded->size(), 200'000u);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+TEST(JobsPartials, AResultBodyIsRefusedOverItsSizeBeforeItIsRead) {
+  std::string body(kMaxResultBytes + 1, ' ');
+  auto r = decode_result(body);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::payload_too_large);
+  EXPECT_NE(r.error().message().find("bytes; at most " + std::to_string(kMaxResultBytes)), std::string::npos);
+  EXPECT_EQ(decode_result("[1]").error().code(), ErrorCode::bad_json);  // not an object
+  EXPECT_TRUE(decode_result(R"({"task": "t", "lease": "l", "result": {"n": 1}})"));
+}
+
+TEST(JobsPartials, AClientChecksItsPartialAgainstTheDecodingBudget) {
+  EXPECT_TRUE(check_result_budget({{"n", 3}, {"columns", {{"x", {3, 1.5, 2}}}}}));
+  json wide = {{"counts", json::array()}};
+  for (std::size_t i = 0; i <= kResultBudget.members; ++i) wide["counts"].push_back(1);
+  auto refused = check_result_budget(wide);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::payload_too_large);
+  EXPECT_NE(refused.error().message().find("an array or object of 32768 elements"), std::string::npos)
+      << refused.error().message();
+  // What the aggregator's decoder says of the same body, it says first.
+  auto body = decode_result(json{{"task", "t"}, {"lease", "l"}, {"result", wide}}.dump());
+  EXPECT_EQ(body.error().code(), ErrorCode::payload_too_large);
+  json deep = 1;
+  for (int i = 0; i < 8; ++i) deep = json::array({deep});
+  EXPECT_FALSE(check_result_budget(deep));  // 8 levels under the body's one: 9 in all
+  EXPECT_FALSE(decode_result(json{{"result", deep}}.dump()));
+  json fits = 1;
+  for (int i = 0; i < 7; ++i) fits = json::array({fits});
+  EXPECT_TRUE(check_result_budget(fits));
+  EXPECT_TRUE(decode_result(json{{"task", "t"}, {"lease", "l"}, {"result", fits}}.dump()));
+}
+
+TEST(JobsPartials, CountsAndMomentsStayWithinTheirRows) {
+  auto count = op_of({{"kind", "count"}});
+  accepted(count, {{"n", 1000}});
+  refused(count, {{"n", 1001}}, "'n' is 1001, more than the datasource's 1000 rows");
+  refused(count, {{"n", 1}, {"extra", 0}}, "unknown field 'extra'");
+  refused(count, json::object(), "'n' is missing");
+
+  auto mean = op_of({{"kind", "mean"}, {"columns", {"x", "y"}}});
+  accepted(mean, {{"n", 3}, {"columns", {{"x", {3, 1.5, 2}}, {"y", {0, 0, 0}}}}});
+  refused(mean, {{"n", 3}, {"columns", {{"x", {5, 1.5, 2}}, {"y", {0, 0, 0}}}}},
+          "the count of column 'x' is 5, more than the rows selected ('n') (3)");
+  refused(mean, {{"n", 3}, {"columns", {{"x", {3, 1.5, 2}}, {"y", {0, 0, 0}}, {"ssn", {3, 123456789, 0}}}}},
+          "'columns' holds column 'ssn', which the job did not ask for");
+  refused(mean, {{"n", 3}, {"columns", {{"x", {3, 1.5, 2}}}}}, "'columns' has no entry for column 'y'");
+  refused(mean, {{"n", 3}, {"columns", {{"x", {0, 4, 0}}, {"y", {0, 0, 0}}}}}, "count no value but have a mean");
+  refused(mean, {{"n", 3}, {"columns", {{"x", {1, 4, 0.5}}, {"y", {0, 0, 0}}}}}, "count one value but have an m2");
+  refused(mean, {{"n", 3}, {"columns", {{"x", {2.5, 4, 0.5}}, {"y", {0, 0, 0}}}}}, "is not a whole number");
+  refused(mean, {{"n", 3}, {"columns", {{"x", {3, 4, -0.5}}, {"y", {0, 0, 0}}}}}, "a sum of squares is never negative");
+  refused(mean, {{"n", 3}, {"columns", {{"x", {3, 1.5, 2}}, {"y", {0, 0, 0}}}}, {"rows", {1, 2}}},
+          "unknown field 'rows'");
+
+  auto variance = op_of({{"kind", "variance"}, {"columns", {"x"}}});
+  refused(variance, {{"n", 2000}, {"columns", {{"x", {3, 1.5, 2}}}}}, "more than the datasource's 1000 rows");
+
+  // The statistics round of a logistic regression reads only rows holding every feature.
+  auto logistic = op_of({{"kind", "logistic_regression"}, {"target", "t"}, {"features", {"x"}}});
+  accepted(logistic, {{"n", 3}, {"columns", {{"x", {3, 1.5, 2}}}}});
+  refused(logistic, {{"n", 3}, {"columns", {{"x", {2, 1.5, 2}}}}}, "counts every row it reads");
+}
+
+TEST(JobsPartials, MinMaxHistogramsAndGroupsAreConsistent) {
+  auto mm = op_of({{"kind", "min_max"}, {"columns", {"x", "y"}}});
+  accepted(mm, {{"min", {{"x", -1}, {"y", nullptr}}}, {"max", {{"x", 4}, {"y", nullptr}}}});
+  refused(mm, {{"min", {{"x", 5}, {"y", nullptr}}}, {"max", {{"x", 4}, {"y", nullptr}}}},
+          "the min of column 'x' (5) is greater than its max (4)");
+  refused(mm, {{"min", {{"x", 1}, {"y", nullptr}}}, {"max", {{"x", 4}, {"y", 3}}}}, "a min or a max but not both");
+  refused(mm, {{"min", {{"x", 1}, {"y", 0}, {"z", 0}}}, {"max", {{"x", 4}, {"y", 3}}}},
+          "which the job did not ask for");
+
+  auto hist = op_of({{"kind", "histogram"}, {"column", "x"}, {"bins", {0, 1, 2}}});
+  accepted(hist, {{"counts", {400, 500}}, {"below", 50}, {"above", 50}});
+  refused(hist, {{"counts", {400, 500}}, {"below", 50}, {"above", 51}},
+          "count more values than the datasource's 1000 rows");
+  refused(hist, {{"counts", {400, 500, 1}}, {"below", 0}, {"above", 0}}, "must hold 2 counts");
+
+  auto groups = op_of({{"kind", "group_count"}, {"by", "g"}});
+  accepted(groups, {{"groups", {{"north", 3}, {"52", 1}}}});
+  refused(groups, {{"groups", {{"north", 3}, {"south", 0}}}}, "the count of group 'south' is 0");
+  refused(groups, {{"groups", {{"", 3}}}}, "a group's key is empty");
+  refused(groups, {{"groups", {{"north", 600}, {"south", 401}}}}, "the groups count more rows than the datasource's");
+  refused(groups, {{"groups", {{"a", 1}, {"b", 1}, {"c", 1}}}}, "3 groups, more than the datasource's 2 rows", 2);
+
+  auto group_mean = op_of({{"kind", "group_mean"}, {"by", "g"}, {"columns", {"x"}}});
+  accepted(group_mean, {{"groups", {{"north", {{"x", {2, 1.5, 0.5}}}}, {"south", {{"x", {0, 0, 0}}}}}}});
+  refused(group_mean, {{"groups", {{"north", {{"x", {2, 1.5, 0.5}}, {"y", {1, 1, 0}}}}}}},
+          "group 'north' holds column 'y', which the job did not ask for");
+  refused(group_mean, {{"groups", {{"north", {{"x", {700, 1.5, 0.5}}}}, {"south", {{"x", {400, 1, 0}}}}}}},
+          "the groups count more values of column 'x' than the datasource's 1000 rows");
+}
+
+TEST(JobsPartials, LinearRegressionSumsFormASymmetricGramMatrix) {
+  auto lin = op_of({{"kind", "linear_regression"}, {"target", "y"}, {"features", {"x"}}});
+  // Rows (x, y): (1, 2), (2, 3), (3, 5).
+  const json good = {{"n", 3}, {"xtx", {{3, 6}, {6, 14}}}, {"xty", {10, 23}}, {"yty", 38}, {"sy", 10}};
+  accepted(lin, good);
+  json bad = good;
+  bad["xtx"][1][0] = 7;
+  refused(lin, bad, "'xtx' is not symmetric: [1][0] is 7 but [0][1] is 6");
+  bad = good;
+  bad["xtx"][0][0] = 4;
+  refused(lin, bad, "'xtx'[0][0] (4) is not 'n' (3)");
+  bad = good;
+  bad["xty"][0] = 11;
+  refused(lin, bad, "both are the sum of y");
+  bad = good;
+  bad["xtx"][0][1] = bad["xtx"][1][0] = 60;  // (Σx)² > n Σx²
+  refused(lin, bad, "'xtx'[1][0] is larger than its row and column allow");
+  bad = good;
+  bad["yty"] = 1;
+  refused(lin, bad, "'xty'[0] is larger than 'xtx' and 'yty' allow");
+  bad = good;
+  bad["xtx"][1][1] = -14;
+  refused(lin, bad, "a sum of squares is never negative");
+  refused(lin, {{"n", 0}, {"xtx", {{0, 0}, {0, 5}}}, {"xty", {0, 0}}, {"yty", 0}, {"sy", 0}}, "sums over no row are 0");
+  refused(lin, {{"n", 2000}, {"xtx", {{2000, 0}, {0, 5}}}, {"xty", {0, 0}}, {"yty", 0}, {"sy", 0}},
+          "more than the datasource's 1000 rows");
+}
+
+TEST(JobsPartials, LogisticRoundsStayWithinTheirRowsAndLoss) {
+  auto lr = op_of({{"kind", "logistic_regression"}, {"target", "t"}, {"features", {"x"}}, {"standardize", false}});
+  const json input = first_input(lr);
+  accepted(lr, {{"n", 6}, {"weights", {0.1, -0.2}}, {"loss", 0.69}, {"correct", 4}}, 1000, 0, input);
+  refused(lr, {{"n", 6}, {"weights", {0.1, -0.2}}, {"loss", 0.69}, {"correct", 7}}, "'correct' (7) exceeds 'n' (6)",
+          1000, 0, input);
+  refused(lr, {{"n", 6}, {"weights", {0.1, -0.2}}, {"loss", 99}, {"correct", 4}}, "a mean log loss is from 0 to", 1000,
+          0, input);
+  refused(lr, {{"n", 6}, {"weights", {0.1, -0.2}}, {"loss", -1}, {"correct", 4}}, "a mean log loss", 1000, 0, input);
+  refused(lr, {{"n", 0}, {"weights", {0.5, 0}}, {"loss", 0}, {"correct", 0}}, "with no row they are the round's input",
+          1000, 0, input);
+  refused(lr, {{"n", 6}, {"weights", {0.1}}, {"loss", 0.69}, {"correct", 4}}, "'weights' must hold 2 finite numbers",
+          1000, 0, input);
+}
+
+TEST(JobsPartials, ForestPartialsHoldTheTreesTheJobAskedFor) {
+  auto rf = op_of({{"kind", "random_forest"},
+                   {"target", "t"},
+                   {"features", {"x", "y"}},
+                   {"trees_per_datasource", 2},
+                   {"max_depth", 2}});
+  const json stump = json::array({{{"f", 0}, {"t", 1.5}, {"l", 1}, {"r", 2}}, {{"p", 0}}, {{"p", 1}}});
+  const json leaf = json::array({{{"p", 0.5}}});
+  json good = {{"n", 10}, {"forest", {{"features", {"x", "y"}}, {"trees", {stump, leaf}}}}};
+  accepted(rf, good);
+  json bad = good;
+  bad["forest"]["trees"].push_back(leaf);
+  refused(rf, bad, "the job asked for 2 trees per datasource; this forest has 3");
+  bad = good;
+  bad["forest"]["features"] = {"y", "x"};
+  refused(rf, bad, "other features than the job's");
+  bad = good;
+  bad["forest"]["pickle"] = "gASV";
+  refused(rf, bad, "'forest' must be");
+  bad = good;
+  bad["n"] = 0;
+  refused(rf, bad, "a forest grows on one row at least");
+  bad = good;
+  bad["n"] = 1001;
+  refused(rf, bad, "more than the datasource's 1000 rows");
+  // Depth 3 where the job's max_depth is 2.
+  json deep = json::array({{{"f", 0}, {"t", 1}, {"l", 1}, {"r", 2}},
+                           {{"p", 0}},
+                           {{"f", 1}, {"t", 1}, {"l", 3}, {"r", 4}},
+                           {{"p", 0}},
+                           {{"f", 0}, {"t", 2}, {"l", 5}, {"r", 6}},
+                           {{"p", 0}},
+                           {{"p", 1}}});
+  bad = good;
+  bad["forest"]["trees"][0] = deep;
+  refused(rf, bad, "tree 0 node 4 is at depth 2: its children would be deeper than 2 (max_depth)");
+}
+
+TEST(JobsPartials, EvaluationsAddUp) {
+  auto eval = op_of({{"kind", "evaluate"}, {"model", "job-x"}});
+  std::vector<std::uint64_t> pos(1000, 0), neg(1000, 0);
+  pos[900] = 2;
+  neg[100] = 3;
+  json good = {{"n", 5}, {"tp", 2}, {"fp", 0}, {"tn", 3}, {"fn", 0}, {"pos", pos}, {"neg", neg}};
+  accepted(eval, good);
+  json bad = good;
+  bad["rows"] = json::array({1, 2});
+  refused(eval, bad, "unknown field 'rows'");
+  bad = good;
+  bad["tn"] = 4;
+  refused(eval, bad, "n is not tp + fp + tn + fn");
+  refused(eval, good, "more than the datasource's 4 rows", 4);
 }
 
 }  // namespace
