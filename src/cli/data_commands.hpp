@@ -1,4 +1,4 @@
-// `fedmesh data get|put|ids|query|deltas NODE ...`: a node's shared data from the shell,
+// `fedmesh data get|put|ids|query|deltas|status|resolve NODE ...`: a node's shared data from the shell,
 // through its operator API (docs/data-model.md). Each returns the process exit code:
 // 0 on success, 1 when the node refused or could not be reached, 2 for bad arguments.
 #pragma once
@@ -9,7 +9,7 @@
 namespace fedmesh::cli {
 
 struct DataCommand {
-  std::string verb;  // get, put, ids, query, deltas, delete
+  std::string verb;  // get, put, ids, query, deltas, delete, status, resolve
   std::string node;  // a node name of the network, or an operator URL
   std::vector<std::string> args;
   std::string view;   // get: resolved | lossless

@@ -14,6 +14,13 @@ namespace {
 
 using StreamKey = std::pair<std::string, std::string>;  // (creator, collection)
 
+// What an operator reads when a quarantined stream refuses deltas.
+std::string quarantine_note(const std::string& creator, const std::string& collection) {
+  return "stream quarantined: " + creator + " signed two different deltas for one seq of '" + collection +
+         "'; deltas of it are refused until an operator resolves it (fedmesh data resolve NODE " + creator + " " +
+         collection + ", docs/operations.md)";
+}
+
 }  // namespace
 
 void DataService::count_reject(const std::string& reason, std::size_t n) {
@@ -42,11 +49,16 @@ Result<IngestReport> DataService::ingest(const std::string& from, const WireBatc
   auto saved_heads = heads_;
   std::vector<const Delta*> accepted;
   std::vector<RunRecord> new_runs;
+  std::vector<Equivocation> detected;  // logged once the lock is released
 
   for (auto& [key, list] : streams) {
     const auto& [creator, collection] = key;
     if (!shared(collection)) {
       reject(key, "not_shared", list.size(), "this node does not share '" + collection + "' with " + from);
+      continue;
+    }
+    if (quarantined(creator, collection)) {
+      reject(key, "equivocation", list.size(), quarantine_note(creator, collection));
       continue;
     }
     bool ordered = true;
@@ -60,6 +72,66 @@ Result<IngestReport> DataService::ingest(const std::string& from, const WireBatc
     if (auto h = heads_.find(key); h != heads_.end()) have = h->second;
     auto first_new = std::find_if(list.begin(), list.end(), [&](const WireDelta* w) { return w->delta.seq > have; });
     std::size_t dups = static_cast<std::size_t>(first_new - list.begin());
+    if (dups > 0) {
+      // A duplicate must be the very delta held: the same seq with another id, both signed
+      // by the creator, is an equivocation. One its signature does not prove is refused,
+      // so a relay cannot frame an honest creator.
+      const std::int64_t front = list.front()->delta.seq;
+      auto held = store_.stream(creator, collection, front, list[dups - 1]->delta.seq);
+      if (!held) {
+        heads_ = saved_heads;
+        return std::move(held).error();
+      }
+      std::string refused, refused_why;
+      for (const auto& row : *held) {
+        const WireDelta* w = list[static_cast<std::size_t>(row.seq - front)];
+        std::string other = to_hex(w->delta.id);
+        if (row.id == other) continue;
+        auto cert = batch.creators.find(creator);
+        auto verdict = creators_.check(creator, cert == batch.creators.end() ? std::string() : cert->second);
+        if (verdict.problem != CreatorProblem::none) {
+          refused = std::string(to_string(verdict.problem));
+          refused_why = verdict.why;
+          break;
+        }
+        const Run* run = signed_run_of(*w, list, runs_of[key], *verdict.key);
+        if (!run) {
+          refused = "bad_signature";
+          refused_why = "delta " + std::to_string(row.seq) + " differs from the one held (" + row.id.substr(0, 12) +
+                        ") and no run of the message proves that " + creator + " signed it";
+          break;
+        }
+        if (known_equivocation(creator, collection, row.seq, other)) continue;  // resolved by an operator already
+        Equivocation e{creator, collection, row.seq, row.id, other, from, to_micros(options_.clock->now())};
+        auto held_delta = delta_from_record(row);
+        e.evidence["held"] = held_delta ? to_json(*held_delta) : json{{"id", row.id}, {"body", row.body}};
+        if (auto held_runs = store_.runs(creator, collection, row.seq, row.seq); held_runs && !held_runs->empty())
+          if (auto r = run_from_record(held_runs->front())) e.evidence["held_run"] = to_json(*r);
+        e.evidence["other"] = to_json(w->delta);
+        e.evidence["run"] = to_json(*run);
+        json proof = json::array();
+        for (const auto& h : w->proof) proof.push_back(to_hex(h));
+        e.evidence["proof"] = std::move(proof);
+        if (auto s = store_.add_equivocation(record_of(e)); !s) {
+          heads_ = saved_heads;
+          return std::move(s).error();
+        }
+        {
+          std::lock_guard elock(evidence_mu_);
+          equivocations_.push_back(e);
+          quarantined_.insert(key);
+        }
+        detected.push_back(std::move(e));
+        refused = "equivocation";
+        refused_why = quarantine_note(creator, collection) + "; here at seq " + std::to_string(row.seq) + ", held " +
+                      row.id + ", sent " + other;
+        break;
+      }
+      if (!refused.empty()) {
+        reject(key, refused, list.size(), refused_why);
+        continue;
+      }
+    }
     rep.duplicates += dups;
     counters_.duplicates += dups;
     std::vector<const WireDelta*> fresh(first_new, list.end());
@@ -192,7 +264,7 @@ Result<IngestReport> DataService::ingest(const std::string& from, const WireBatc
       for (const auto& [key, st] : touched) cache_.erase(key);
       return std::move(stored).error();
     }
-    publish_heads();
+    publish_heads(commit->deltas);
     {
       std::lock_guard clock(cache_mu_);
       for (const auto& [key, st] : touched) cache_.resized(key);
@@ -202,8 +274,80 @@ Result<IngestReport> DataService::ingest(const std::string& from, const WireBatc
     done_commit = commit;
   }
   lock.unlock();
+  for (const auto& e : detected)
+    spdlog::warn(
+        "data: EQUIVOCATION: {} signed two different deltas for seq {} of '{}': this node holds {}, {} sent {}. "
+        "The stream is quarantined: its deltas are refused until an operator resolves it (fedmesh data resolve "
+        "NODE {} {}; docs/operations.md)",
+        e.creator, e.seq, e.collection, e.held, e.from, e.other, e.creator, e.collection);
   if (done_commit) notify(done_commit);
   return rep;
+}
+
+Status DataService::load_equivocations() {
+  auto rows = store_.equivocations();
+  if (!rows) return std::move(rows).error();
+  std::vector<Equivocation> list;
+  std::set<StreamKey> quarantined;
+  for (const auto& r : *rows) {
+    list.push_back(equivocation_from_record(r));
+    if (r.resolved == 0) quarantined.insert({r.creator, r.collection});
+  }
+  std::lock_guard lock(evidence_mu_);
+  equivocations_ = std::move(list);
+  quarantined_ = std::move(quarantined);
+  return {};
+}
+
+json DataService::equivocations(bool all) const {
+  json out = json::array();
+  std::lock_guard lock(evidence_mu_);
+  for (const auto& e : equivocations_)
+    if (all || e.resolved == 0) out.push_back(to_json(e));
+  return out;
+}
+
+bool DataService::quarantined(const std::string& creator, const std::string& collection) const {
+  std::lock_guard lock(evidence_mu_);
+  return quarantined_.contains({creator, collection});
+}
+
+std::size_t DataService::quarantined_streams() const {
+  std::lock_guard lock(evidence_mu_);
+  return quarantined_.size();
+}
+
+bool DataService::known_equivocation(const std::string& creator, const std::string& collection, std::int64_t seq,
+                                     const std::string& other) const {
+  std::lock_guard lock(evidence_mu_);
+  return std::any_of(equivocations_.begin(), equivocations_.end(), [&](const Equivocation& e) {
+    return e.creator == creator && e.collection == collection && e.seq == seq && e.other == other;
+  });
+}
+
+Result<json> DataService::resolve_equivocation(const std::string& creator, const std::string& collection) {
+  // Under the writer lock, so no ingest sees the stream half lifted.
+  std::unique_lock lock(write_mu_);
+  if (!quarantined(creator, collection))
+    return make_error(ErrorCode::not_found, "the stream " + creator + "/" + collection + " is not quarantined");
+  std::int64_t at = to_micros(options_.clock->now());
+  if (auto s = store_.resolve_equivocations(creator, collection, at); !s) return std::move(s).error();
+  json lifted = json::array();
+  {
+    std::lock_guard elock(evidence_mu_);
+    for (auto& e : equivocations_) {
+      if (e.creator != creator || e.collection != collection || e.resolved != 0) continue;
+      e.resolved = at;
+      lifted.push_back(to_json(e));
+    }
+    quarantined_.erase({creator, collection});
+  }
+  lock.unlock();
+  spdlog::warn(
+      "data: the quarantine of {}/{} was lifted by an operator: its deltas are accepted again (this node "
+      "keeps the chain it holds)",
+      creator, collection);
+  return json{{"creator", creator}, {"collection", collection}, {"resolved", std::move(lifted)}};
 }
 
 Result<std::pair<std::string, std::int64_t>> DataService::page(const std::string& creator,

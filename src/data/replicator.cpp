@@ -26,9 +26,27 @@ constexpr std::size_t kMessageDeltas = 4096;         // deltas in one pushed mes
 constexpr auto kLogEvery = std::chrono::minutes(1);  // rejections from one peer: one log line a minute
 constexpr std::size_t kMaxHeads = 100'000;
 
+// Where a catch-up page starts for a peer that holds `held` of a stream: one delta early,
+// so the receiver compares the one it holds at `held` with the sender's (an equivocation
+// shows there; an honest one is a duplicate).
+std::int64_t overlap(std::int64_t held) {
+  return held > 0 ? held - 1 : 0;
+}
+
+// Whether every delta a report refused was refused for an equivocation (the stream is
+// quarantined there: nothing to retry until an operator resolves it).
+bool only_equivocations(const IngestReport& report) {
+  return !report.rejected.empty() && std::all_of(report.rejected.begin(), report.rejected.end(),
+                                                 [](const auto& r) { return r.first == "equivocation"; });
+}
+
 json heads_json(const std::vector<StreamHead>& heads) {
   json out = json::array();
-  for (const auto& h : heads) out.push_back({{"creator", h.creator}, {"collection", h.collection}, {"seq", h.seq}});
+  for (const auto& h : heads) {
+    json j = {{"creator", h.creator}, {"collection", h.collection}, {"seq", h.seq}};
+    if (!h.id.empty()) j["id"] = h.id;
+    out.push_back(std::move(j));
+  }
   return out;
 }
 
@@ -44,7 +62,12 @@ Result<std::vector<StreamHead>> heads_from_json(const json& list) {
         h["seq"].get<std::int64_t>() < 0)
       return make_error(ErrorCode::bad_json,
                         "heads[" + std::to_string(i) + "] must be {creator, collection, seq >= 0}");
-    out.push_back({h["creator"].get<std::string>(), h["collection"].get<std::string>(), h["seq"].get<std::int64_t>()});
+    // The head's id (optional): two different ids at one seq are an equivocation to fetch.
+    std::string id;
+    if (auto it = h.find("id"); it != h.end() && it->is_string() && it->get_ref<const std::string&>().size() == 64)
+      id = it->get<std::string>();
+    out.push_back({h["creator"].get<std::string>(), h["collection"].get<std::string>(), h["seq"].get<std::int64_t>(),
+                   std::move(id)});
   }
   return out;
 }
@@ -179,6 +202,26 @@ void Replicator::log_rejections(const std::string& peer, const IngestReport& rep
       peer, report.problems.empty() ? std::string("?") : report.problems.front());
 }
 
+void Replicator::log_refusals(const std::string& peer, const json& report) {
+  auto rejected = report.find("rejected");
+  if (rejected == report.end() || !rejected->is_object()) return;
+  // A gap is no fault: they are behind, and a catch-up follows.
+  auto reasons = rejected->items();
+  if (std::all_of(reasons.begin(), reasons.end(), [](const auto& r) { return r.key() == "gap"; })) return;
+  {
+    std::lock_guard lock(mu_);
+    auto now = SteadyClock::now();
+    auto& last = refusals_logged_[peer];
+    if (last != SteadyClock::time_point{} && now - last < kLogEvery) return;
+    last = now;
+  }
+  std::string first;
+  if (auto p = report.find("problems"); p != report.end() && p->is_array() && !p->empty() && (*p)[0].is_string())
+    first = (*p)[0].get<std::string>().substr(0, 1000);
+  spdlog::warn("data: {} refused delta(s) this node sent: {} {} (logged once a minute per peer)", peer,
+               rejected->dump().substr(0, 200), first);
+}
+
 // ---- the sending side ----
 
 asio::awaitable<Status> Replicator::post_message(Link& link, std::string message, std::size_t deltas) {
@@ -195,6 +238,7 @@ asio::awaitable<Status> Replicator::post_message(Link& link, std::string message
                          "deltas answered " + std::to_string(res->status) + ": " + res->body.substr(0, 300));
   link.deltas_sent += deltas;
   auto report = parse_json_object(res->body, 8);
+  if (report) log_refusals(link.peer, *report);
   if (report && report->contains("gaps") && (*report)["gaps"].is_array() && !(*report)["gaps"].empty()) {
     // They miss earlier deltas of a stream: a catch-up moves them.
     link.link->request_catch_up();
@@ -250,19 +294,26 @@ asio::awaitable<Status> Replicator::catch_up(Link& link) {
   std::map<std::pair<std::string, std::string>, std::int64_t> have;
   for (const auto& h : mine) have[{h.creator, h.collection}] = h.seq;
   std::map<std::pair<std::string, std::string>, std::int64_t> they_have;
+  std::map<std::pair<std::string, std::string>, std::string> my_ids;
+  for (const auto& h : mine) my_ids[{h.creator, h.collection}] = h.id;
   for (const auto& h : *theirs) {
     if (!shares(link.peer, org, h.collection)) continue;  // a peer may only send what we share with it
     they_have[{h.creator, h.collection}] = h.seq;
+    if (data_.quarantined(h.creator, h.collection)) continue;  // refused here until an operator resolves it
     auto it = have.find({h.creator, h.collection});
     std::int64_t held = it == have.end() ? 0 : it->second;
-    if (h.seq > held)
-      if (auto s = co_await pull(link, h, held); !s) co_return s;
+    // Pages overlap what we hold by one delta, which ingest compares with ours; at equal
+    // heads whose ids differ, the peer's head delta is fetched to be compared alike.
+    const std::string& my_id = my_ids[{h.creator, h.collection}];
+    bool differs = h.seq == held && held > 0 && !h.id.empty() && !my_id.empty() && h.id != my_id;
+    if (h.seq > held || differs)
+      if (auto s = co_await pull(link, h, overlap(held)); !s) co_return s;
   }
   for (const auto& h : mine) {
     auto it = they_have.find({h.creator, h.collection});
     std::int64_t held = it == they_have.end() ? 0 : it->second;
     if (h.seq > held)
-      if (auto s = co_await push(link, h, held); !s) co_return s;
+      if (auto s = co_await push(link, h, overlap(held)); !s) co_return s;
   }
   co_return Status{};
 }
@@ -348,6 +399,7 @@ asio::awaitable<Status> Replicator::pull(Link& link, const StreamHead& theirs, s
       co_return make_error(ErrorCode::peer_unavailable, "page from " + from + ": " + report.error().message());
     log_rejections(from, *report);
     link.deltas_pulled += report->stored;
+    if (only_equivocations(*report)) break;  // quarantined here: not a failure of the link
     if (!report->rejected.empty())
       co_return make_error(
           ErrorCode::peer_unavailable,

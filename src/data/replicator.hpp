@@ -78,6 +78,8 @@ class Replicator {
   std::string organization_of(const std::string& peer) const;
   void on_commit(const std::shared_ptr<const Commit>& commit);
   void log_rejections(const std::string& peer, const IngestReport& report);
+  // Logs what a peer's ingest report says it refused of what this node sent.
+  void log_refusals(const std::string& peer, const nlohmann::json& report);
   boost::asio::awaitable<Status> send_commits(Link& link, std::vector<std::shared_ptr<const Commit>> commits);
   boost::asio::awaitable<Status> catch_up(Link& link);
   boost::asio::awaitable<Status> post_message(Link& link, std::string message, std::size_t deltas);
@@ -92,9 +94,10 @@ class Replicator {
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
 
-  mutable std::mutex mu_;  // guards links_ and logged_
+  mutable std::mutex mu_;  // guards links_, logged_ and refusals_logged_
   std::map<std::string, std::shared_ptr<Link>> links_;
-  std::map<std::string, std::chrono::steady_clock::time_point> logged_;  // peer -> last rejection logged
+  std::map<std::string, std::chrono::steady_clock::time_point> logged_;           // peer -> last rejection logged
+  std::map<std::string, std::chrono::steady_clock::time_point> refusals_logged_;  // peer -> last refusal logged
 };
 
 }  // namespace fedmesh::data

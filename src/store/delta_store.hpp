@@ -41,6 +41,21 @@ struct StreamHead {
   std::string creator;
   std::string collection;
   std::int64_t seq = 0;
+  std::string id;  // the id (hex) of the delta at `seq`; "" when not known
+};
+
+// Evidence that a creator signed two different deltas for one seq of one stream
+// (docs/data-model.md, "Equivocation").
+struct EquivocationRecord {
+  std::string creator;
+  std::string collection;
+  std::int64_t seq = 0;
+  std::string held;           // id (hex) of the delta this node holds
+  std::string other;          // id (hex) of the one that differs
+  std::string from;           // the peer that sent it
+  std::string evidence;       // JSON: both deltas, the run that signs the other, its audit path
+  std::int64_t detected = 0;  // microseconds since the epoch
+  std::int64_t resolved = 0;  // when an operator lifted the quarantine; 0 while it holds
 };
 
 struct EntityExistence {
@@ -82,7 +97,7 @@ class DeltaStore {
   virtual Result<std::optional<DeltaRecord>> find(std::string_view collection, std::string_view entity,
                                                   std::string_view id) = 0;
   virtual Result<std::int64_t> count() = 0;
-  // Every stream's highest seq.
+  // Every stream's highest seq, with the id of the delta there.
   virtual Result<std::vector<StreamHead>> heads() = 0;
   // The runs of a stream that overlap [from, to], by first.
   virtual Result<std::vector<RunRecord>> runs(std::string_view creator, std::string_view collection, std::int64_t from,
@@ -103,6 +118,14 @@ class DeltaStore {
   virtual Status put_collection(const CollectionRecord& collection) = 0;
   virtual Status remove_collection(std::string_view name) = 0;
   virtual Result<std::vector<CollectionRecord>> collection_settings() = 0;
+
+  // Keeps evidence of an equivocation; one kept already (same creator, collection, seq
+  // and other) stays as it is.
+  virtual Status add_equivocation(const EquivocationRecord& e) = 0;
+  // Marks a stream's unresolved equivocations resolved at `at` (microseconds).
+  virtual Status resolve_equivocations(std::string_view creator, std::string_view collection, std::int64_t at) = 0;
+  // Every equivocation kept, in the order they were detected.
+  virtual Result<std::vector<EquivocationRecord>> equivocations() = 0;
 };
 
 }  // namespace fedmesh

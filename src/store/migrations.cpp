@@ -159,6 +159,20 @@ CREATE TABLE jobs_joins (
 );
 CREATE UNIQUE INDEX jobs_joins_token ON jobs_joins(token_hash) WHERE token_hash <> '';
 )sql"},
+      {8, "shared data: evidence of creators that equivocated", R"sql(
+CREATE TABLE data_equivocations (
+  creator    TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  seq        {int64} NOT NULL,
+  other      TEXT NOT NULL,
+  held       TEXT NOT NULL,
+  from_peer  TEXT NOT NULL,
+  evidence   TEXT NOT NULL,
+  detected   {int64} NOT NULL,
+  resolved   {int64} NOT NULL DEFAULT 0,
+  PRIMARY KEY (creator, collection, seq, other)
+);
+)sql"},
   };
   return list;
 }

@@ -123,11 +123,13 @@ class SqlDeltas final : public DeltaStore {
 
   Result<std::vector<StreamHead>> heads() override {
     std::vector<StreamHead> out;
-    auto s =
-        db_.run("deltas.heads", "SELECT creator, collection, MAX(seq) FROM data_deltas GROUP BY creator, collection",
-                {}, [&](const SqlRow& r) {
-                  out.push_back({r.text(0), r.text(1), r.integer(2)});
-                });
+    auto s = db_.run("deltas.heads",
+                     "SELECT d.creator, d.collection, d.seq, d.id FROM data_deltas d JOIN (SELECT creator, collection, "
+                     "MAX(seq) AS seq FROM data_deltas GROUP BY creator, collection) h ON d.creator = h.creator AND "
+                     "d.collection = h.collection AND d.seq = h.seq",
+                     {}, [&](const SqlRow& r) {
+                       out.push_back({r.text(0), r.text(1), r.integer(2), r.text(3)});
+                     });
     if (!s) return std::move(s).error();
     return out;
   }
@@ -219,6 +221,35 @@ class SqlDeltas final : public DeltaStore {
     auto s = db_.run("deltas.collection_settings", "SELECT name, settings, source FROM data_collections", {},
                      [&](const SqlRow& r) {
                        out.push_back({r.text(0), r.text(1), r.text(2)});
+                     });
+    if (!s) return std::move(s).error();
+    return out;
+  }
+
+  Status add_equivocation(const EquivocationRecord& e) override {
+    return db_.run(
+        "deltas.add_equivocation",
+        "INSERT INTO data_equivocations(creator, collection, seq, other, held, from_peer, evidence, detected, "
+        "resolved) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(creator, collection, seq, other) "
+        "DO NOTHING",
+        {e.creator, e.collection, e.seq, e.other, e.held, e.from, e.evidence, e.detected, e.resolved});
+  }
+
+  Status resolve_equivocations(std::string_view creator, std::string_view collection, std::int64_t at) override {
+    return db_.run(
+        "deltas.resolve_equivocations",
+        "UPDATE data_equivocations SET resolved = ?3 WHERE creator = ?1 AND collection = ?2 AND resolved = 0",
+        {creator, collection, at});
+  }
+
+  Result<std::vector<EquivocationRecord>> equivocations() override {
+    std::vector<EquivocationRecord> out;
+    auto s = db_.run("deltas.equivocations",
+                     "SELECT creator, collection, seq, held, other, from_peer, evidence, detected, resolved FROM "
+                     "data_equivocations ORDER BY detected, creator, collection, seq",
+                     {}, [&](const SqlRow& r) {
+                       out.push_back({r.text(0), r.text(1), r.integer(2), r.text(3), r.text(4), r.text(5), r.text(6),
+                                      r.integer(7), r.integer(8)});
                      });
     if (!s) return std::move(s).error();
     return out;

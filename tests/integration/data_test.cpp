@@ -409,5 +409,99 @@ TEST_P(SharedDataOn, KillNineDuringWritesAndIngestLosesNothingAcknowledged) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, SharedDataOn, ::testing::Values("sqlite", "postgresql"));
 
+// Issue 19: two processes run from red's one certificate and key (a cloned node), each
+// writing its own seq 1 of user. blue, which holds the first, is sent the second with its
+// signed run: it reports the equivocation (API, metrics, log, CLI), refuses the stream until
+// an operator resolves it, then accepts it again.
+TEST(SharedData, AnEquivocatingCreatorIsQuarantinedUntilAnOperatorResolvesIt) {
+  TempDir dir;
+  Federation f{dir};
+  f.add({"red", {{"blue", true}}, kShareAll});
+  f.add({"blue", {}, kShareAll});
+  f.start("blue");
+  f.start("red");
+  ASSERT_TRUE(f.wait_healthy("blue") && f.wait_healthy("red")) << f.process("red").log();
+  ASSERT_EQ(http(f.http_port("red"), "PUT", "/api/v1/data/user/u", R"({"v":"A"})").status, 200);
+  ASSERT_TRUE(shows(f, "blue", "u", "v", "A")) << f.process("blue").log();
+
+  // The clone: red's config with its own workdir and ports; first with no peers, so it
+  // writes its own seq 1 and 2 before it meets blue.
+  std::string config = read_file(f.config_path("red"));
+  auto replace = [](std::string text, const std::string& from, const std::string& to) {
+    auto at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+    return text;
+  };
+  int clone_http = free_port(), clone_fed = free_port();
+  config = replace(config, "workdir = \"var/red\"", "workdir = \"var/red-clone\"");
+  config =
+      replace(config, "127.0.0.1:" + std::to_string(f.http_port("red")), "127.0.0.1:" + std::to_string(clone_http));
+  config = replace(config, "listen = \"127.0.0.1:" + std::to_string(f.fed_port("red")),
+                   "listen = \"127.0.0.1:" + std::to_string(clone_fed));
+  std::string alone = config.substr(0, config.find("\n[[federation.peers]]"));
+  std::string clone_path = dir / "red-clone.toml";
+  auto start_clone = [&](const std::string& text) {
+    write_file(clone_path, text);
+    auto p = std::make_unique<Process>(std::vector<std::string>{fedmesh_binary(), "node", "--config", clone_path},
+                                       dir / "red-clone.log");
+    EXPECT_TRUE(wait_until([&] { return http(clone_http, "GET", "/healthz").status == 200; }, 15s)) << p->log();
+    return p;
+  };
+  auto clone = start_clone(alone);
+  ASSERT_EQ(http(clone_http, "PUT", "/api/v1/data/user/u", R"({"v":"B"})").status, 200) << clone->log();
+  ASSERT_EQ(http(clone_http, "PUT", "/api/v1/data/user/w", R"({"v":"B2"})").status, 200);
+  clone->signal(SIGTERM);
+  clone->wait(10s);
+  ASSERT_FALSE(clone->running()) << clone->log();
+  clone = start_clone(config);  // now it catches up with blue, which holds red's other seq 1
+
+  int blue = f.http_port("blue");
+  ASSERT_TRUE(wait_until([&] { return get(f, "blue", "/api/v1/data")["equivocations"].size() == 1; }, 20s))
+      << f.process("blue").log() << clone->log();
+  auto e = get(f, "blue", "/api/v1/data")["equivocations"][0];
+  EXPECT_EQ(e["creator"], "red");
+  EXPECT_EQ(e["collection"], "user");
+  EXPECT_EQ(e["seq"], 1);
+  EXPECT_EQ(e["from"], "red");
+  EXPECT_NE(e["held"], e["other"]);
+  EXPECT_EQ(e["evidence"]["other"]["id"], e["other"]);
+  EXPECT_EQ(metric(blue, "fedmesh_data_equivocations"), 1);
+  EXPECT_GE(metric(blue, "fedmesh_data_rejected_total{reason=\"equivocation\"}"), 1);
+  EXPECT_NE(f.process("blue").log().find("EQUIVOCATION: red signed two different deltas for seq 1 of 'user'"),
+            std::string::npos);
+  EXPECT_TRUE(wait_until([&] { return clone->log().find("blue refused delta(s)") != std::string::npos; }, 10s))
+      << clone->log();
+  EXPECT_EQ(get(f, "blue", "/api/v1/data/user/u")["properties"]["v"], "A");  // the chain it held
+  EXPECT_EQ(http(blue, "GET", "/api/v1/data/user/w").status, 404);           // nothing of the other
+
+  std::string out;
+  std::string blue_url = "http://127.0.0.1:" + std::to_string(blue);
+  EXPECT_EQ(run_fedmesh({"data", "status", blue_url}, &out), 0) << out;
+  EXPECT_NE(out.find("equivocations: 1"), std::string::npos) << out;
+  EXPECT_NE(out.find("fedmesh data resolve " + blue_url + " red user"), std::string::npos) << out;
+
+  // The stream is refused while quarantined, even from the original red.
+  long refused = metric(blue, "fedmesh_data_rejected_total{reason=\"equivocation\"}");
+  ASSERT_EQ(http(f.http_port("red"), "PUT", "/api/v1/data/user/x", R"({"v":"C"})").status, 200);
+  ASSERT_TRUE(
+      wait_until([&] { return metric(blue, "fedmesh_data_rejected_total{reason=\"equivocation\"}") > refused; }, 20s))
+      << f.process("blue").log();
+  EXPECT_EQ(http(blue, "GET", "/api/v1/data/user/x").status, 404);
+
+  // The operator stops the clone and lifts the quarantine: red's stream flows again.
+  clone->signal(SIGTERM);
+  clone->wait(10s);
+  EXPECT_EQ(run_fedmesh({"data", "resolve", blue_url, "red", "user"}, &out), 0) << out;
+  EXPECT_TRUE(get(f, "blue", "/api/v1/data")["equivocations"].empty());
+  EXPECT_EQ(metric(blue, "fedmesh_data_equivocations"), 0);
+  EXPECT_EQ(get(f, "blue", "/api/v1/data/equivocations")["equivocations"].size(), 1u);  // the evidence stays
+  EXPECT_EQ(http(blue, "DELETE", "/api/v1/data/equivocations/red/user").status, 404);
+  ASSERT_EQ(http(f.http_port("red"), "PUT", "/api/v1/data/user/y", R"({"v":"D"})").status, 200);
+  EXPECT_TRUE(shows(f, "blue", "y", "v", "D", 20s)) << f.process("blue").log();
+  EXPECT_TRUE(shows(f, "blue", "x", "v", "C", 20s));
+  EXPECT_EQ(get(f, "blue", "/api/v1/data/user/u")["properties"]["v"], "A");
+}
+
 }  // namespace
 }  // namespace fedmesh::testing

@@ -38,9 +38,9 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(StoreTest, MigrationsAreIdempotent) {
-  EXPECT_EQ(store_->schema_version(), 7);
+  EXPECT_EQ(store_->schema_version(), 8);
   EXPECT_TRUE(store_->migrate());
-  EXPECT_EQ(store_->schema_version(), 7);
+  EXPECT_EQ(store_->schema_version(), 8);
 }
 
 TEST_P(StoreTest, JobTasksAreClaimedOnceEvenByConcurrentClaimers) {
@@ -252,6 +252,26 @@ TEST_P(StoreTest, CatalogRoundTrip) {
   EXPECT_TRUE(store_->catalog().load()->empty());
 }
 
+TEST_P(StoreTest, EquivocationsAreKeptOnceAndResolvedPerStream) {
+  auto& d = store_->deltas();
+  EquivocationRecord e{"red", "user", 3, "aa", "bb", "blue", R"({"run":{}})", 100, 0};
+  ASSERT_TRUE(d.add_equivocation(e));
+  ASSERT_TRUE(d.add_equivocation({"red", "user", 3, "aa", "bb", "green", "{}", 200, 0}));  // kept already
+  ASSERT_TRUE(d.add_equivocation({"red", "item", 1, "cc", "dd", "blue", "{}", 300, 0}));
+  ASSERT_TRUE(d.resolve_equivocations("red", "user", 400));
+  auto all = d.equivocations();
+  ASSERT_TRUE(all) << all.error().message();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].from, "blue");
+  EXPECT_EQ((*all)[0].evidence, R"({"run":{}})");
+  EXPECT_EQ((*all)[0].held, "aa");
+  EXPECT_EQ((*all)[0].other, "bb");
+  EXPECT_EQ((*all)[0].detected, 100);
+  EXPECT_EQ((*all)[0].resolved, 400);
+  EXPECT_EQ((*all)[1].collection, "item");
+  EXPECT_EQ((*all)[1].resolved, 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite-memory", "sqlite-file", "postgresql"));
 
 TEST(SqliteBackend, PersistsAcrossReopen) {
@@ -284,7 +304,7 @@ TEST(PostgresBackend, PersistsAcrossReconnectAndMasksThePassword) {
   auto s = open_postgres_store(url);
   ASSERT_TRUE(s);
   EXPECT_EQ(**(*s)->meta().get("name"), "red");
-  EXPECT_EQ((*s)->schema_version(), 7);
+  EXPECT_EQ((*s)->schema_version(), 8);
   EXPECT_EQ((*(*s)->ledger().query({}))[0].duration_us, 5'000'000'000LL);  // 64-bit on PostgreSQL too
 
   auto bad = open_postgres_store("postgresql://fedmesh:hunter2@127.0.0.1:1/none?connect_timeout=2");

@@ -212,7 +212,25 @@ async function refreshData() {
   fill($("#data-links tbody"), r.data.links.map((l) => el("tr", {},
     el("td", {}, l.peer), el("td", {}, el("span", { class: "badge " + l.state }, l.state)),
     el("td", {}, l.deltas_sent), el("td", {}, l.deltas_pulled), el("td", {}, l.queued))));
+  const eqs = r.data.equivocations || [];
+  $("#data-equivocations-box").hidden = eqs.length === 0;
+  if (eqs.length) $("#data-summary").textContent += ", " + eqs.length + " stream" + (eqs.length === 1 ? "" : "s") + " quarantined";
+  fill($("#data-equivocations tbody"), eqs.map((e) => el("tr", { class: "equivocation" },
+    el("td", {}, e.creator + "/" + e.collection), el("td", {}, e.seq),
+    el("td", { class: "mono small", title: e.held }, e.held.slice(0, 12)),
+    el("td", { class: "mono small", title: e.other }, e.other.slice(0, 12)),
+    el("td", {}, e.from), el("td", { class: "muted small" }, e.detected),
+    el("td", {}, el("button", { type: "button", class: "resolve",
+                                onclick: () => resolveEquivocation(e.creator, e.collection) }, "Resolve")))));
   if (shared.collection) openCollection(shared.collection, true);
+}
+
+// Lifts a stream's quarantine: this node keeps the chain it holds and accepts the stream again.
+async function resolveEquivocation(creator, collection) {
+  if (!confirm("Accept deltas of " + creator + "/" + collection + " again? This node keeps the chain it holds.")) return;
+  const r = await api("DELETE", "/api/v1/data/equivocations/" + enc(creator) + "/" + enc(collection));
+  if (!r.ok) alert(r.data && r.data.error ? r.data.error.message : "resolve failed");
+  refreshData();
 }
 
 async function openCollection(name, quiet) {
