@@ -135,7 +135,9 @@ json from_flotta(const json& f, Problems& problems, std::vector<std::string>& wa
   if (node.contains("allow_resource_download") && mode != "client")
     jobs["allow_partial_results"] = truthy(node["allow_resource_download"]);
   if (node.contains("token_projects_initial") && mode == "client") {
-    warn("node.token_projects_initial", "projects live on the aggregator; a client's datasources list their tokens");
+    problems.add("node.token_projects_initial",
+                 "a client takes no projects (they live on the node it joins); list each token under its "
+                 "datasource's tokens instead");
   } else if (node.contains("token_projects_initial")) {
     json projects = json::array();
     for (const auto& p : node["token_projects_initial"])

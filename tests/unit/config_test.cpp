@@ -361,6 +361,14 @@ TEST(ConfigHostile, NumbersOutOfRangeAndFlottaShapesAreErrorsNotCrashes) {
     auto r = load_config_text(flotta, Format::Yaml, "config.yaml", "/base", none);
     EXPECT_FALSE(r) << flotta;
   }
+  // docs/flotta-compat.md: a client's file naming projects is refused, naming the key.
+  auto projects = load_config_text(
+      "mode: client\nnode:\n  name: c\n  token_projects_initial:\n    - name: p\n      token: t\njoin:\n  url: "
+      "https://agg:4000\n",
+      Format::Yaml, "config.yaml", "/base", none);
+  ASSERT_FALSE(projects);
+  EXPECT_NE(projects.error().message().find("node.token_projects_initial"), std::string::npos)
+      << projects.error().message();
   EXPECT_FALSE(parse_duration("9999999999999999h"));
   EXPECT_FALSE(parse_duration("9223372036854775807m"));
   EXPECT_EQ(parse_duration("2h")->count(), 7'200'000);
