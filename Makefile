@@ -75,7 +75,7 @@ tsan: deps
 # build-fuzz/artifacts/NAME/; any of them fails the run.
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?= http_request config_toml config_yaml package lua_json hello registry_register mesh_sync kodo \
-                query deltas jobs_artifact jobs_result csv
+                query deltas jobs_artifact jobs_result csv data_filter
 
 fuzz: deps
 	@CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -3,6 +3,10 @@
 // (docs/rhizome-compat.md). On the federation listener: replication (deltas, heads,
 // pages) between peers. Reads and ingests run on the store pool; writes go through the
 // DataService's writer queue and resume here when durable.
+#include <algorithm>
+#include <atomic>
+#include <initializer_list>
+
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
@@ -11,6 +15,7 @@
 
 #include "api/adapter.hpp"
 #include "api/routes.hpp"
+#include "core/budget.hpp"
 #include "core/json.hpp"
 #include "core/numbers.hpp"
 #include "data/delta.hpp"
@@ -29,6 +34,51 @@ namespace {
 constexpr std::size_t kDefaultPage = 100;
 constexpr std::size_t kMaxPage = 10'000;
 constexpr std::size_t kDefaultQuery = 1000;  // Rhizome's query without maxResults: "limited" says when more matched
+constexpr int kMaxLongReads = 16;  // queries and assembled reads running or queued on the queries pool, at most
+
+// How many long reads are running or queued on one node's queries pool.
+using ReadGate = std::shared_ptr<std::atomic<int>>;
+
+// Runs a long read (a query, an expand, a delta list) on the queries pool under a budget
+// made from the node's limits, which also stops it when the client disconnects. Past
+// kMaxLongReads in flight, unavailable at once: the queue never grows without bound.
+template <class F>
+asio::awaitable<Result<json>> long_read(Node& node, Request& req, const ReadGate& gate, const char* what, F fn) {
+  if (gate->fetch_add(1) >= kMaxLongReads) {
+    gate->fetch_sub(1);
+    co_return make_error(ErrorCode::unavailable, std::to_string(kMaxLongReads) +
+                                                     " queries and large reads are running or waiting here; "
+                                                     "try again shortly")
+        .with("retry", "true");
+  }
+  struct Release {
+    const ReadGate& g;
+    ~Release() { g->fetch_sub(1); }
+  } release{gate};
+  Budget::Flag gone;
+  if (req.watch_close) gone = req.watch_close();
+  // The clock starts now: time spent waiting for the pool counts.
+  Budget budget(node.read_limits(), std::move(gone), what);
+  // A named callable: g++ 12 destroys temporaries in a co_await expression twice.
+  auto run = [&budget, &fn] { return fn(budget); };
+  auto result = co_await net::offload(node.io().queries(), std::move(run));
+  if (!result) node.data().note_stopped_read(result.error());
+  co_return result;
+}
+
+// Refuses members of a body that `allowed` does not list, naming the first.
+Status known_members(const json& body, std::initializer_list<std::string_view> allowed, std::string_view what) {
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
+      std::string names;
+      for (auto a : allowed) names += (names.empty() ? "" : ", ") + std::string(a);
+      return make_error(ErrorCode::bad_json,
+                        std::string(what) + ": unknown member '" + it.key().substr(0, 64) + "' (" + names + ")")
+          .with("member", it.key().substr(0, 64));
+    }
+  }
+  return {};
+}
 
 // Queues a write and resumes the awaiting coroutine on its own executor once the write is
 // durable. Callers pass a named request: g++ 12 destroys temporaries in a co_await
@@ -66,6 +116,7 @@ Result<PutBody> put_body(const std::string& body_text, const std::string& path_i
   if (!body) return std::move(body).error();
   PutBody out;
   if (path_id.empty()) {
+    if (auto s = known_members(*body, {"id", "properties"}, "a write to a collection"); !s) return std::move(s).error();
     if (body->contains("id")) {
       if (!(*body)["id"].is_string()) return make_error(ErrorCode::bad_json, "field 'id' must be a string");
       out.id = (*body)["id"].get<std::string>();
@@ -90,7 +141,8 @@ Result<PutBody> put_body(const std::string& body_text, const std::string& path_i
   return out;
 }
 
-asio::awaitable<Result<json>> get_entity(Node& node, Request& req, std::string collection, std::string id) {
+asio::awaitable<Result<json>> get_entity(Node& node, Request& req, const ReadGate& gate, std::string collection,
+                                         std::string id) {
   auto view = req.query_param("view").value_or("resolved");
   if (view != "resolved" && view != "lossless")
     co_return make_error(ErrorCode::invalid_argument, "query parameter 'view' must be resolved or lossless");
@@ -98,7 +150,10 @@ asio::awaitable<Result<json>> get_entity(Node& node, Request& req, std::string c
   if (!expand) co_return std::move(expand).error();
   bool lossless = view == "lossless";
   int depth = static_cast<int>(*expand);
-  co_return co_await net::offload(node.io().store(), [&] { return node.data().get(collection, id, lossless, depth); });
+  if (depth == 0 && !lossless)  // one entity's resolved view: bounded by the entity itself
+    co_return co_await net::offload(node.io().store(), [&] { return node.data().get(collection, id, false, 0); });
+  co_return co_await long_read(node, req, gate, "read",
+                               [&](Budget& b) { return node.data().get(collection, id, lossless, depth, &b); });
 }
 
 asio::awaitable<Result<json>> put_entity(Node& node, Request& req, std::string collection, std::string path_id) {
@@ -109,10 +164,11 @@ asio::awaitable<Result<json>> put_entity(Node& node, Request& req, std::string c
   co_return co_await write(node.data(), std::move(w));
 }
 
-asio::awaitable<Result<json>> query(Node& node, Request& req, std::string collection) {
+asio::awaitable<Result<json>> query(Node& node, Request& req, const ReadGate& gate, std::string collection) {
   auto body = parse_json(req.body.empty() ? std::string_view("{}") : std::string_view(req.body), 40);
   if (!body) co_return std::move(body).error();
   if (!body->is_object()) co_return make_error(ErrorCode::bad_json, "the body must be {filter, limit, offset}");
+  if (auto s = known_members(*body, {"filter", "limit", "offset"}, "a query"); !s) co_return std::move(s).error();
   json filter = body->value("filter", json());
   auto number = [&](const char* k, std::size_t fallback, std::size_t max) -> Result<std::size_t> {
     if (!body->contains(k)) return fallback;
@@ -126,8 +182,8 @@ asio::awaitable<Result<json>> query(Node& node, Request& req, std::string collec
   if (!limit) co_return std::move(limit).error();
   auto offset = number("offset", 0, 1'000'000);
   if (!offset) co_return std::move(offset).error();
-  co_return co_await net::offload(node.io().store(),
-                                  [&] { return node.data().query(collection, filter, *limit, *offset); });
+  co_return co_await long_read(node, req, gate, "query",
+                               [&](Budget& b) { return node.data().query(collection, filter, *limit, *offset, b); });
 }
 
 // "creator/collection:seq,..." -> the vector.
@@ -151,19 +207,21 @@ Result<std::map<std::pair<std::string, std::string>, std::int64_t>> since_vector
   return out;
 }
 
-asio::awaitable<Result<json>> list_deltas(Node& node, Request& req) {
+asio::awaitable<Result<json>> list_deltas(Node& node, Request& req, const ReadGate& gate) {
   auto limit = size_param(req, "limit", 1000, kMaxPage);
   if (!limit) co_return std::move(limit).error();
   if (*limit == 0) *limit = 1;
   if (auto since = req.query_param("since")) {
     auto vector = since_vector(*since);
     if (!vector) co_return std::move(vector).error();
-    co_return co_await net::offload(node.io().store(), [&] { return node.data().deltas_since(*vector, *limit); });
+    co_return co_await long_read(node, req, gate, "delta list",
+                                 [&](Budget& b) { return node.data().deltas_since(*vector, *limit, b); });
   }
   auto after = size_param(req, "after", 0, static_cast<std::size_t>(data::kMaxSafeInteger));
   if (!after) co_return std::move(after).error();
   auto position = static_cast<std::int64_t>(*after);
-  co_return co_await net::offload(node.io().store(), [&] { return node.data().deltas(position, *limit); });
+  co_return co_await long_read(node, req, gate, "delta list",
+                               [&](Budget& b) { return node.data().deltas(position, *limit, b); });
 }
 
 // ---- Rhizome's shapes ----
@@ -253,11 +311,26 @@ asio::awaitable<Result<json>> rhizome_peers(Node& node) {
 
 void add_data_routes(net::Router& r, Node& node) {
   auto& data = node.data();
+  ReadGate gate = std::make_shared<std::atomic<int>>(0);
   // fedmesh's own API.
   r.add("GET", "/api/v1/data", json_route([&node](Request&) -> asio::awaitable<Result<json>> {
           auto list = co_await net::offload(node.io().store(), [&] { return node.data().collections(); });
           if (!list) co_return std::move(list).error();
-          co_return json{{"collections", *list}, {"links", node.replicator().links_json()}};
+          co_return json{{"collections", *list},
+                         {"links", node.replicator().links_json()},
+                         {"equivocations", node.data().equivocations(false)}};
+        }));
+  // Equivocations (docs/data-model.md, "Equivocation"): every one kept, resolved or not;
+  // DELETE lifts a stream's quarantine.
+  r.add("GET", "/api/v1/data/equivocations", json_route([&data](Request&) -> asio::awaitable<Result<json>> {
+          co_return json{{"equivocations", data.equivocations(true)}};
+        }));
+  r.add("DELETE", "/api/v1/data/equivocations/{creator}/{collection}",
+        json_route([&node](Request& req) -> asio::awaitable<Result<json>> {
+          std::string creator(req.param("creator"));
+          std::string collection(req.param("collection"));
+          co_return co_await net::offload(node.io().store(),
+                                          [&] { return node.data().resolve_equivocation(creator, collection); });
         }));
   r.add("GET", "/api/v1/data/{collection}/ids", json_route([&node](Request& req) -> asio::awaitable<Result<json>> {
           auto limit = size_param(req, "limit", 1000, kMaxPage);
@@ -267,8 +340,8 @@ void add_data_routes(net::Router& r, Node& node) {
           std::size_t n = std::max<std::size_t>(*limit, 1);
           co_return co_await net::offload(node.io().store(), [&] { return node.data().ids(collection, after, n); });
         }));
-  r.add("GET", "/api/v1/data/{collection}/{id}", json_route([&node](Request& req) {
-          return get_entity(node, req, std::string(req.param("collection")), std::string(req.param("id")));
+  r.add("GET", "/api/v1/data/{collection}/{id}", json_route([&node, gate](Request& req) {
+          return get_entity(node, req, gate, std::string(req.param("collection")), std::string(req.param("id")));
         }));
   r.add("PUT", "/api/v1/data/{collection}",
         json_route([&node](Request& req) { return put_entity(node, req, std::string(req.param("collection")), ""); }));
@@ -292,9 +365,10 @@ void add_data_routes(net::Router& r, Node& node) {
                          .negate = *delta};
           co_return co_await write(data, std::move(w));
         }));
-  r.add("POST", "/api/v1/data/{collection}/query",
-        json_route([&node](Request& req) { return query(node, req, std::string(req.param("collection"))); }));
-  r.add("GET", "/api/v1/deltas", json_route([&node](Request& req) { return list_deltas(node, req); }));
+  r.add("POST", "/api/v1/data/{collection}/query", json_route([&node, gate](Request& req) {
+          return query(node, req, gate, std::string(req.param("collection")));
+        }));
+  r.add("GET", "/api/v1/deltas", json_route([&node, gate](Request& req) { return list_deltas(node, req, gate); }));
   r.add("GET", "/api/v1/deltas/count", json_route([&node](Request&) -> asio::awaitable<Result<json>> {
           auto n = co_await net::offload(node.io().store(), [&] { return node.data().count(); });
           if (!n) co_return std::move(n).error();
@@ -323,11 +397,13 @@ void add_data_routes(net::Router& r, Node& node) {
   r.add("GET", "/api/health", rhizome_route([](Request&) -> asio::awaitable<Result<json>> {
           co_return json{{"status", "ok"}};
         }));
-  r.add("GET", "/api/deltas", rhizome_route([&node](Request& req) -> asio::awaitable<Result<json>> {
+  r.add("GET", "/api/deltas", rhizome_route([&node, gate](Request& req) -> asio::awaitable<Result<json>> {
           auto limit = size_param(req, "limit", kMaxPage, kMaxPage);
           if (!limit) co_return std::move(limit).error();
           std::size_t n = std::max<std::size_t>(*limit, 1);
-          auto page = co_await net::offload(node.io().store(), [&] { return node.data().deltas(0, n); });
+          // Rhizome's list is one bare array: over the byte budget it is refused (413), not cut.
+          auto page = co_await long_read(node, req, gate, "delta list",
+                                         [&](Budget& b) { return node.data().deltas(0, n, b, true); });
           if (!page) co_return std::move(page).error();
           json out = json::array();
           for (const auto& d : (*page)["deltas"]) out.push_back(rhizome_delta(d));
@@ -338,22 +414,39 @@ void add_data_routes(net::Router& r, Node& node) {
           if (!n) co_return std::move(n).error();
           co_return json(*n);
         }));
-  r.add("GET", "/api/delta/ids", rhizome_route([&node](Request&) -> asio::awaitable<Result<json>> {
-          auto rows = co_await net::offload(node.io().store(), [&] { return node.data().delta_rows(0, 1'000'000); });
-          if (!rows) co_return std::move(rows).error();
-          json ids = json::array();
-          for (const auto& d : *rows) ids.push_back(d.id);
-          co_return json{{"ids", ids}};
+  r.add("GET", "/api/delta/ids", rhizome_route([&node, gate](Request& req) -> asio::awaitable<Result<json>> {
+          // Read in pages, so memory holds ids, not a million whole deltas at once.
+          co_return co_await long_read(node, req, gate, "delta id list", [&](Budget& b) -> Result<json> {
+            json ids = json::array();
+            std::int64_t after = 0;
+            for (std::size_t total = 0; total < 1'000'000;) {
+              auto rows = node.data().delta_rows(after, 10'000);
+              if (!rows) return std::move(rows).error();
+              for (const auto& d : *rows) {
+                if (auto s = b.charge_answer(d.id.size() + 3); !s) return std::move(s).error();
+                ids.push_back(d.id);
+              }
+              total += rows->size();
+              if (rows->size() < 10'000) break;
+              after = rows->back().position;
+              if (auto s = b.check(); !s) return std::move(s).error();
+            }
+            return json{{"ids", std::move(ids)}};
+          });
         }));
   r.add("GET", "/api/peers", rhizome_route([&node](Request&) { return rhizome_peers(node); }));
   r.add("GET", "/api/peers/count", rhizome_route([&node](Request&) -> asio::awaitable<Result<json>> {
           co_return json(node.peers()["peers"].size() + 1);
         }));
-  r.add("POST", "/api/query/{collection}", [&node](Request& req) -> asio::awaitable<Response> {
+  r.add("POST", "/api/query/{collection}", [&node, gate](Request& req) -> asio::awaitable<Response> {
     std::string collection(req.param("collection"));
     auto body = parse_json(req.body.empty() ? std::string_view("{}") : std::string_view(req.body), 40);
     Result<json> found = make_error(ErrorCode::bad_json, "the body must be {filter, maxResults}");
-    if (body && body->is_object()) {
+    Status members;
+    if (body && body->is_object()) members = known_members(*body, {"filter", "maxResults"}, "a query");
+    if (!members) {
+      found = members.error();
+    } else if (body && body->is_object()) {
       json filter = body->value("filter", json());
       std::size_t max = kDefaultQuery;
       const json m = body->value("maxResults", json());
@@ -361,8 +454,8 @@ void add_data_routes(net::Router& r, Node& node) {
                                    m.get<long long>() <= static_cast<long long>(kMaxPage));
       if (!m.is_null() && valid) max = m.get<std::size_t>();
       if (valid) {
-        found = co_await net::offload(node.io().store(),
-                                      [&] { return node.data().query_lossless(collection, filter, max); });
+        found = co_await long_read(node, req, gate, "query",
+                                   [&](Budget& b) { return node.data().query_lossless(collection, filter, max, b); });
       } else {
         found = make_error(ErrorCode::invalid_argument, "maxResults must be an integer from 1 to 10000");
       }
@@ -374,7 +467,7 @@ void add_data_routes(net::Router& r, Node& node) {
     for (auto& [id, e] : (*found)["entities"].items())
       for (auto& [prop, list] : e["propertyDeltas"].items())
         for (auto& d : list) d = rhizome_delta(d);
-    co_return Response::json(200, {{"success", true}, {"data", *found}});
+    co_return Response::json(200, {{"success", true}, {"data", std::move(*found)}});
   });
   r.add("GET", "/api/{collection}/ids", rhizome_route([&node](Request& req) -> asio::awaitable<Result<json>> {
           std::string collection(req.param("collection"));
@@ -383,10 +476,10 @@ void add_data_routes(net::Router& r, Node& node) {
           if (!ids) co_return std::move(ids).error();
           co_return json{{"ids", (*ids)["ids"]}};
         }));
-  r.add("GET", "/api/{collection}/{id}", rhizome_route([&node](Request& req) -> asio::awaitable<Result<json>> {
+  r.add("GET", "/api/{collection}/{id}", rhizome_route([&node, gate](Request& req) -> asio::awaitable<Result<json>> {
           std::string collection(req.param("collection"));
           std::string id(req.param("id"));
-          co_return co_await get_entity(node, req, collection, id);
+          co_return co_await get_entity(node, req, gate, collection, id);
         }));
   r.add("PUT", "/api/{collection}", rhizome_route([&node](Request& req) -> asio::awaitable<Result<json>> {
           std::string collection(req.param("collection"));

@@ -40,12 +40,24 @@ void add_node_routes(net::Router& r, Node& node) {
     }
     co_return Response::error(make_error(ErrorCode::not_found, "no asset " + std::string(req.param("name"))));
   });
-  // Unhealthy (503) when the script pool is wedged: every script thread busy on one step
-  // for longer than the node allows, so no skill can run.
+  // Unhealthy (503) when the script pool is wedged (every script thread busy on one step
+  // for longer than skills.wedged_after, so no skill can run) or when the store pool has
+  // not started new work for that long (reads and writes wait). Degraded (200) when the
+  // queries or compute pool is that busy: data queries or jobs' checks queue.
   r.add("GET", "/healthz", [&node](Request&) -> asio::awaitable<Response> {
     auto scripts = node.skills().scripts_health();
+    auto pools = node.pools_health();
     bool wedged = scripts["wedged"].get<bool>();
-    co_return Response::json(wedged ? 503 : 200, {{"status", wedged ? "unhealthy" : "ok"}, {"scripts", scripts}});
+    bool store_busy = pools.contains("store") && pools["store"]["busy"].get<bool>();
+    bool busy = node.pools_busy();
+    std::string status = "ok";
+    if (wedged || store_busy) {
+      status = "unhealthy";
+    } else if (busy) {
+      status = "degraded";
+    }
+    co_return Response::json(status == "unhealthy" ? 503 : 200,
+                             {{"status", status}, {"scripts", scripts}, {"pools", pools}});
   });
   r.add("GET", "/api/v1/status", [&node](Request&) -> asio::awaitable<Response> {
     co_return Response::text(200, node.status_text(), "application/json");

@@ -39,12 +39,16 @@ int main(int argc, char** argv) {
 
   std::string issue_ca, issue_name, issue_out, issue_org;
   int issue_days = 825;
-  auto* ca_issue = ca->add_subcommand("issue", "Issue a node certificate and key signed by a CA");
+  bool issue_again = false;
+  auto* ca_issue = ca->add_subcommand(
+      "issue", "Issue a node certificate and key signed by a CA; a CA issues each name once (docs/security.md)");
   ca_issue->add_option("--ca", issue_ca, "CA directory (from `fedmesh ca init`)")->required();
   ca_issue->add_option("--name", issue_name, "Node name (certificate CN and DNS SAN)")->required();
   ca_issue->add_option("--out", issue_out, "Output directory for NAME.crt and NAME.key")->required();
   ca_issue->add_option("--organization", issue_org, "Organization (certificate O)");
   ca_issue->add_option("--days", issue_days, "Validity in days")->check(CLI::Range(1, 3650));
+  ca_issue->add_flag("--reissue", issue_again,
+                     "Renew: issue a name this CA issued before, only ever to a node (never a joined client's name)");
 
   std::string status_url, peers_url;
   bool status_json = false, peers_json = false;
@@ -101,14 +105,16 @@ int main(int argc, char** argv) {
 
   fedmesh::cli::DataCommand dc;
   auto* data = app.add_subcommand(
-      "data", "Shared data: fedmesh data get|put|delete|ids|query|deltas NODE ... (docs/data-model.md)");
-  data->add_option("verb", dc.verb, "get | put | delete | ids | query | deltas")
+      "data", "Shared data: fedmesh data get|put|delete|ids|query|deltas|status|resolve NODE ... (docs/data-model.md)");
+  data->add_option("verb", dc.verb,
+                   "get | put | delete | ids | query | deltas | status (collections, links, equivocations) | "
+                   "resolve (lift an equivocation's quarantine)")
       ->required()
-      ->check(CLI::IsMember({"get", "put", "delete", "ids", "query", "deltas"}));
+      ->check(CLI::IsMember({"get", "put", "delete", "ids", "query", "deltas", "status", "resolve"}));
   data->add_option("node", dc.node, "Node name (of the network) or operator URL")->required();
   data->add_option("args", dc.args,
                    "get/delete: COLLECTION ID; put: COLLECTION [ID] '{props}'; ids: COLLECTION; query: COLLECTION "
-                   "['{filter}']");
+                   "['{filter}']; status: none; resolve: CREATOR COLLECTION");
   data->add_option("--view", dc.view, "get: resolved (default) or lossless")
       ->check(CLI::IsMember({"resolved", "lossless"}));
   data->add_option("--expand", dc.expand, "get: follow references this deep")->check(CLI::Range(0, 10));
@@ -137,7 +143,9 @@ int main(int argc, char** argv) {
 
   fedmesh::cli::JoinCommand joc;
   auto* join = app.add_subcommand(
-      "join", "Join an aggregator with a token: make a key, get a certificate signed by its CA (docs/jobs.md)");
+      "join",
+      "Join an aggregator with a token: make a key, get a jobs client's certificate signed by its CA, good for "
+      "the aggregator's jobs routes only (docs/jobs.md)");
   join->add_option("url", joc.url, "The aggregator's join listener, https://host:port")->required();
   join->add_option("--name", joc.name, "This client's node name")->required();
   join->add_option("--token", joc.token, "A join or project token (or FEDMESH_JOIN_TOKEN)");
@@ -161,7 +169,7 @@ int main(int argc, char** argv) {
   if (*check) return fedmesh::cli::config_check(check_path, check_json);
   if (*docs) return fedmesh::cli::config_docs();
   if (*ca_init) return fedmesh::cli::ca_init(ca_dir, ca_name);
-  if (*ca_issue) return fedmesh::cli::ca_issue(issue_ca, issue_name, issue_out, issue_org, issue_days);
+  if (*ca_issue) return fedmesh::cli::ca_issue(issue_ca, issue_name, issue_out, issue_org, issue_days, issue_again);
   if (*status) return fedmesh::cli::show_status(status_url, status_json);
   if (*peers) return fedmesh::cli::show_peers(peers_url, peers_json);
   if (*up) return fedmesh::cli::network_up(net_dir);

@@ -107,8 +107,11 @@ struct ShareRule {
 
 struct DataConfig {
   std::vector<ShareRule> share;
-  std::size_t cache_deltas = 0;  // deltas kept in memory across cached entities
-  int max_expand = 0;            // deepest ?expand= a read may ask for
+  std::size_t cache_deltas = 0;       // deltas kept in memory across cached entities
+  int max_expand = 0;                 // deepest ?expand= a read may ask for
+  Millis query_timeout{0};            // wall time of one query or assembled read
+  std::int64_t query_work = 0;        // work units one query may spend
+  std::int64_t max_answer_bytes = 0;  // bytes one assembled read may build
   bool operator==(const DataConfig&) const = default;
 };
 

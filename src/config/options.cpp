@@ -371,6 +371,18 @@ const std::vector<NodeOption>& node_options() {
        100'000'000, {}, nullptr, FM_APPLY(data.cache_deltas)},
       {"data.max_expand", Kind::Int, "3", "The deepest reference expansion (?expand=N) a read may ask for.", false, 0,
        10, {}, nullptr, FM_APPLY(data.max_expand)},
+      {"data.query_timeout", Kind::Duration, R"("5s")",
+       "Wall time of one data query or assembled read (expand, delta lists, lossless views), queueing included; "
+       "past it the read stops with deadline_exceeded.",
+       false, 10, 600'000, {}, nullptr, FM_APPLY(data.query_timeout)},
+      {"data.query_work", Kind::Int, "100000000",
+       "Work units one data query may spend: one per filter operation, one per byte a comparison or substring "
+       "search touches, 64 per entity looked at; past it the query stops with query_too_costly.",
+       false, 1000, 100'000'000'000LL, {}, nullptr, FM_APPLY(data.query_work)},
+      {"data.max_answer_bytes", Kind::Int, "33554432",
+       "Bytes one read may assemble (a query's matches, ?expand, delta lists, Rhizome's query); past it the read "
+       "is refused with payload_too_large (413), or a delta page ends early with `next`.",
+       false, 65'536, 1'073'741'824, {}, nullptr, FM_APPLY(data.max_answer_bytes)},
 
       {"jobs.projects", Kind::TableList, "[]",
        "Aggregator: projects and their tokens ([[jobs.projects]] name, token). A job names a project and must carry "

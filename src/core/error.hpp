@@ -20,7 +20,7 @@ namespace fedmesh {
   X(bad_json, 1002, 400, "a body is not valid JSON or not the expected shape")                       \
   X(not_found, 1003, 404, "no such route, object or file")                                           \
   X(method_not_allowed, 1004, 405, "the route exists but not for this method")                       \
-  X(payload_too_large, 1005, 413, "a body or header exceeds its size limit")                         \
+  X(payload_too_large, 1005, 413, "a body, header or answer exceeds its size limit")                 \
   X(request_timeout, 1006, 408, "the request was not received within its time limit")                \
   X(unauthorized, 1007, 401, "a bearer token is required and was missing or wrong")                  \
   X(forbidden, 1008, 403, "the caller is known but may not do this")                                 \
@@ -39,7 +39,8 @@ namespace fedmesh {
   X(depth_exceeded, 1021, 508, "a call chain between nodes is deeper than the limit")                \
   X(package_unavailable, 1022, 503, "the package failed to load or start, or is suspended")          \
   X(bad_peer_response, 1023, 502, "a peer's answer was malformed, cut short or over its size limit") \
-  X(storage_full, 1024, 507, "the disk under the store is full; nothing was written")
+  X(storage_full, 1024, 507, "the disk under the store is full; nothing was written")                \
+  X(query_too_costly, 1025, 422, "a query needs more work than its budget allows")
 
 enum class ErrorCode : std::uint16_t {
 #define FEDMESH_X(name, number, status, text) name = number,  // NOLINT(bugprone-macro-parentheses): an enumerator

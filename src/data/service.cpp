@@ -18,9 +18,9 @@ namespace {
 
 constexpr std::size_t kRunBytes = std::size_t{256} << 10;  // a run closes past this much canonical text
 constexpr std::size_t kMaxQueued = 100'000;                // local writes waiting for the writer
-constexpr std::size_t kMaxScan = 100'000;
-constexpr std::size_t kMaxExpanded =
-    1000;  // entities one read expands, at most                  // entities a query looks at
+constexpr std::size_t kMaxScan = 100'000;                  // entities a query looks at
+constexpr std::size_t kMaxExpanded = 1000;                 // entities one read expands, at most
+constexpr std::uint64_t kEntityCost = 64;                  // work units a query charges per entity it looks at
 
 std::string new_entity_id() {
   unsigned char b[16];
@@ -49,6 +49,27 @@ Status check_address(const std::string& collection, const std::string& id) {
 
 }  // namespace
 
+void DataService::note_stopped_read(const Error& error) {
+  const char* reason = nullptr;
+  switch (error.code()) {
+    case ErrorCode::query_too_costly: reason = "work"; break;
+    case ErrorCode::deadline_exceeded: reason = "time"; break;
+    case ErrorCode::payload_too_large: reason = "bytes"; break;
+    case ErrorCode::unavailable:
+      if (error.message().find("has gone") != std::string::npos) reason = "gone";
+      break;
+    default: break;
+  }
+  if (!reason) return;
+  counters_.reads_stopped.at(reason).fetch_add(1, std::memory_order_relaxed);
+  auto& last_log = last_stopped_log_;
+  auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  auto before = last_log.load();
+  if (now - before >= 10 && last_log.compare_exchange_strong(before, now))
+    spdlog::warn("data: a read was stopped ({}): {}", reason, error.message());
+}
+
 json IngestReport::to_json() const {
   json gap_list = json::array();
   for (const auto& g : gaps)
@@ -66,9 +87,10 @@ DataService::DataService(DeltaStore& store, Creators& creators, HybridClock& hlc
       post_(std::move(post)),
       options_(std::move(options)),
       cache_(options_.cache_deltas) {
-  for (const char* reason : {"bad_signature", "unknown_creator", "untrusted_creator", "denied_creator", "gap",
-                             "not_shared", "future_time", "malformed"})
+  for (const char* reason : {"bad_signature", "unknown_creator", "untrusted_creator", "denied_creator",
+                             "jobs_client_creator", "gap", "not_shared", "future_time", "malformed", "equivocation"})
     counters_.rejected[reason];
+  for (const char* reason : {"work", "time", "bytes", "gone"}) counters_.reads_stopped[reason];
 }
 
 Status DataService::open() {
@@ -87,8 +109,12 @@ Status DataService::open() {
     }
     settings[r.name] = std::move(*s);
   }
+  if (auto s = load_equivocations(); !s) return s;
   std::unique_lock lock(write_mu_);
-  for (const auto& h : *heads) heads_[{h.creator, h.collection}] = h.seq;
+  for (const auto& h : *heads) {
+    heads_[{h.creator, h.collection}] = h.seq;
+    head_ids_[{h.creator, h.collection}] = h.id;
+  }
   publish_heads();
   std::lock_guard slock(settings_mu_);
   settings_ = std::move(settings);
@@ -416,7 +442,7 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
         for (auto i : writers) answers[i] = stored.error();
         spdlog::error("data: a write of {} delta(s) failed: {}", made.size(), stored.error().message());
       } else {
-        publish_heads();
+        publish_heads(commit->deltas);
         counters_.local_deltas += made.size();
         int depth = 0;
         for (auto i : writers) {
@@ -445,7 +471,8 @@ void DataService::commit_writes(std::vector<Pending>& batch) {
 
 // ---- reads ----
 
-Result<json> DataService::get(const std::string& collection, const std::string& id, bool lossless, int expand_depth) {
+Result<json> DataService::get(const std::string& collection, const std::string& id, bool lossless, int expand_depth,
+                              Budget* budget) {
   if (auto s = check_address(collection, id); !s) return std::move(s).error();
   if (id.empty()) return make_error(ErrorCode::invalid_argument, "an entity id is required");
   std::shared_ptr<EntityState> state;
@@ -464,39 +491,57 @@ Result<json> DataService::get(const std::string& collection, const std::string& 
       out = state->lossless();
       out["id"] = id;
       out["collection"] = collection;
-      return out;
+    } else {
+      out = entity_json(collection, id, *state);
     }
-    out = entity_json(collection, id, *state);
   }
-  if (expand_depth > 0) {
+  if (budget) {
+    if (auto s = budget->charge_answer(approx_json_size(out)); !s) return std::move(s).error();
+  }
+  if (expand_depth > 0 && !lossless) {
     std::vector<std::string> path{cache_key(collection, id)};
-    std::size_t budget = kMaxExpanded;
-    out["properties"] = expand(out["properties"], std::min(expand_depth, options_.max_expand), path, budget);
+    std::size_t count = kMaxExpanded;
+    BudgetLimits unlimited{.work = UINT64_MAX, .time = std::chrono::hours(24), .answer_bytes = SIZE_MAX};
+    Budget none(unlimited);
+    auto expanded =
+        expand(out["properties"], std::min(expand_depth, options_.max_expand), path, count, budget ? *budget : none);
+    if (!expanded) return std::move(expanded).error();
+    out["properties"] = std::move(*expanded);
   }
   return out;
 }
 
-json DataService::expand(const json& properties, int depth, std::vector<std::string>& path, std::size_t& budget) {
-  auto one = [&](const json& v) -> json {
+Result<json> DataService::expand(const json& properties, int depth, std::vector<std::string>& path, std::size_t& count,
+                                 Budget& budget) {
+  auto one = [&](const json& v) -> Result<json> {
     auto ref = value_from_json(v, "");
     if (!ref || ref->index() != 4) return v;
     const auto& r = std::get<EntityRef>(*ref);
     std::string key = cache_key(r.collection, r.id);
     if (std::find(path.begin(), path.end(), key) != path.end()) return v;  // a cycle: leave the reference
-    if (budget == 0) {                                                     // wide fan-out: the rest stay references
+    if (count == 0) {                                                      // wide fan-out: the rest stay references
       json out = v;
       out["truncated"] = true;
       return out;
     }
-    --budget;
-    auto target = get(r.collection, r.id, false, 0);
+    --count;
+    // Each expanded copy is charged before it is built, so a fan-out of large entities
+    // stops at the byte budget instead of assembling gigabytes.
+    auto target = get(r.collection, r.id, false, 0, &budget);
     json out = v;
     if (!target) {
+      if (target.error().code() != ErrorCode::not_found) return std::move(target).error();
       out["missing"] = true;
       return out;
     }
     path.push_back(key);
-    out["properties"] = depth > 1 ? expand((*target)["properties"], depth - 1, path, budget) : (*target)["properties"];
+    if (depth > 1) {
+      auto inner = expand((*target)["properties"], depth - 1, path, count, budget);
+      if (!inner) return std::move(inner).error();
+      out["properties"] = std::move(*inner);
+    } else {
+      out["properties"] = std::move((*target)["properties"]);
+    }
     path.pop_back();
     return out;
   };
@@ -504,10 +549,16 @@ json DataService::expand(const json& properties, int depth, std::vector<std::str
   for (const auto& [name, value] : properties.items()) {
     if (value.is_array()) {
       json list = json::array();
-      for (const auto& v : value) list.push_back(one(v));
+      for (const auto& v : value) {
+        auto e = one(v);
+        if (!e) return std::move(e).error();
+        list.push_back(std::move(*e));
+      }
       out[name] = std::move(list);
     } else {
-      out[name] = one(value);
+      auto e = one(value);
+      if (!e) return std::move(e).error();
+      out[name] = std::move(*e);
     }
   }
   return out;
@@ -524,7 +575,7 @@ Result<json> DataService::ids(const std::string& collection, const std::string& 
 }
 
 Result<json> DataService::query(const std::string& collection, const json& filter, std::size_t limit,
-                                std::size_t offset) {
+                                std::size_t offset, Budget& budget) {
   if (auto s = check_address(collection, ""); !s) return std::move(s).error();
   if (auto s = check_logic(filter); !s) return std::move(s).error();
   json matches = json::array();
@@ -532,11 +583,13 @@ Result<json> DataService::query(const std::string& collection, const json& filte
   std::string after;
   auto settings = settings_for(collection);
   for (;;) {
+    if (auto s = budget.check(); !s) return std::move(s).error();
     auto page = store_.entities(collection, after, 1000);
     if (!page) return std::move(page).error();
     for (const auto& id : *page) {
       if (++scanned > kMaxScan)
         return make_error(ErrorCode::invalid_argument, "a query looks at most at 100000 entities");
+      if (auto s = budget.charge(kEntityCost); !s) return std::move(s).error();
       std::shared_ptr<EntityState> st;
       {
         std::shared_lock lock(write_mu_);
@@ -549,24 +602,31 @@ Result<json> DataService::query(const std::string& collection, const json& filte
         std::lock_guard lock(cache_mu_);
         entity = entity_json(settings, id, *st);  // the settings read once per query
       }
-      json data = entity["properties"];
-      data["id"] = id;
-      if (filter.is_null() || logic_truthy(apply_logic(filter, data))) {
-        if (total >= offset && matches.size() < limit) matches.push_back(std::move(entity));
+      auto& props = entity["properties"];
+      props["id"] = id;  // what a filter sees; taken out again below
+      auto pass = matches_logic(filter, props, budget);
+      props.erase("id");
+      if (!pass) return std::move(pass).error();
+      if (*pass) {
+        if (total >= offset && matches.size() < limit) {
+          if (auto s = budget.charge_answer(approx_json_size(entity)); !s) return std::move(s).error();
+          matches.push_back(std::move(entity));
+        }
         ++total;
       }
     }
     if (page->size() < 1000) break;
     after = page->back();
   }
-  return json{{"entities", matches}, {"total", total}};
+  return json{{"entities", std::move(matches)}, {"total", total}};
 }
 
-Result<json> DataService::query_lossless(const std::string& collection, const json& filter, std::size_t limit) {
-  auto found = query(collection, filter, limit == 0 ? kMaxScan : limit, 0);
+Result<json> DataService::query_lossless(const std::string& collection, const json& filter, std::size_t limit,
+                                         Budget& budget) {
+  auto found = query(collection, filter, limit == 0 ? kMaxScan : limit, 0, budget);
   if (!found) return found;
   json entities = json::object();
-  for (const auto& e : (*found)["entities"]) {
+  for (auto& e : (*found)["entities"]) {
     std::string id = e["id"];
     auto rows = store_.entity(collection, id);
     if (!rows) return std::move(rows).error();
@@ -575,15 +635,17 @@ Result<json> DataService::query_lossless(const std::string& collection, const js
       if (r.property.empty()) continue;
       auto d = delta_from_record(r);
       if (!d) continue;
-      props[r.property].push_back(to_json(*d));
+      json j = to_json(*d);
+      if (auto s = budget.charge_answer(approx_json_size(j)); !s) return std::move(s).error();
+      props[r.property].push_back(std::move(j));
     }
     entities[id] = {{"id", id},
                     {"referencedAs", json::array({collection})},
-                    {"propertyDeltas", props},
-                    {"properties", e["properties"]}};
+                    {"propertyDeltas", std::move(props)},
+                    {"properties", std::move(e["properties"])}};
   }
   std::size_t total = (*found)["total"];
-  return json{{"entities", entities}, {"totalFound", total}, {"limited", limit != 0 && total > limit}};
+  return json{{"entities", std::move(entities)}, {"totalFound", total}, {"limited", limit != 0 && total > limit}};
 }
 
 Result<json> DataService::collections() {
@@ -608,24 +670,34 @@ Result<std::vector<DeltaRecord>> DataService::delta_rows(std::int64_t after_posi
   return store_.page(after_position, limit);
 }
 
-Result<json> DataService::deltas(std::int64_t after_position, std::size_t limit) {
+Result<json> DataService::deltas(std::int64_t after_position, std::size_t limit, Budget& budget, bool whole) {
   auto rows = store_.page(after_position, limit);
   if (!rows) return std::move(rows).error();
   json list = json::array();
+  std::int64_t last = after_position;
+  bool cut = false;
   for (const auto& r : *rows) {
     auto d = delta_from_record(r);
     if (!d) continue;
     json j = to_json(*d);
     j["position"] = r.position;
+    if (auto s = budget.charge_answer(approx_json_size(j)); !s) {
+      // A page may end early at the byte budget (its `next` says where to go on), but
+      // never empty, and never when the caller needs the whole list.
+      if (whole || list.empty()) return std::move(s).error();
+      cut = true;
+      break;
+    }
     list.push_back(std::move(j));
+    last = r.position;
   }
-  json out = {{"deltas", list}};
-  if (rows->size() == limit && !rows->empty()) out["next"] = rows->back().position;
+  json out = {{"deltas", std::move(list)}};
+  if (cut || (rows->size() == limit && !rows->empty())) out["next"] = cut ? last : rows->back().position;
   return out;
 }
 
 Result<json> DataService::deltas_since(const std::map<std::pair<std::string, std::string>, std::int64_t>& since,
-                                       std::size_t limit) {
+                                       std::size_t limit, Budget& budget) {
   json list = json::array();
   auto vector = since;
   bool more = false;
@@ -642,7 +714,9 @@ Result<json> DataService::deltas_since(const std::map<std::pair<std::string, std
     for (const auto& r : *rows) {
       auto d = delta_from_record(r);
       if (!d) continue;
-      list.push_back(to_json(*d));
+      json j = to_json(*d);
+      if (auto s = budget.charge_answer(approx_json_size(j)); !s) return std::move(s).error();
+      list.push_back(std::move(j));
     }
     from = to;
     if (to < h.seq) more = true;
@@ -669,10 +743,16 @@ std::vector<StreamHead> DataService::heads() const {
   return published_;
 }
 
-void DataService::publish_heads() {
+void DataService::publish_heads(const std::vector<DeltaRecord>& added) {
+  for (const auto& d : added)
+    if (auto h = heads_.find({d.creator, d.collection}); h != heads_.end() && h->second == d.seq)
+      head_ids_[h->first] = d.id;
   std::vector<StreamHead> out;
   out.reserve(heads_.size());
-  for (const auto& [k, seq] : heads_) out.push_back({k.first, k.second, seq});
+  for (const auto& [k, seq] : heads_) {
+    auto id = head_ids_.find(k);
+    out.push_back({k.first, k.second, seq, id == head_ids_.end() ? std::string() : id->second});
+  }
   std::lock_guard lock(published_mu_);
   published_ = std::move(out);
 }
@@ -696,7 +776,8 @@ Result<json> DataService::script_call(const std::string& op, const json& args, i
     std::size_t limit = 100;
     if (args.contains("limit") && args["limit"].is_number_integer())
       limit = static_cast<std::size_t>(std::clamp<long long>(args["limit"].get<long long>(), 0, 10'000));
-    auto r = query(collection, args.value("filter", json()), limit, 0);
+    Budget budget(options_.read_limits, nullptr, "data.query");
+    auto r = query(collection, args.value("filter", json()), limit, 0, budget);
     if (!r) return r;
     return (*r)["entities"];
   }

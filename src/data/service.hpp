@@ -16,12 +16,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/budget.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "crypto/sign.hpp"
@@ -29,6 +31,7 @@
 #include "data/creators.hpp"
 #include "data/entity.hpp"
 #include "data/entity_cache.hpp"
+#include "data/equivocation.hpp"
 #include "data/wire.hpp"
 #include "store/delta_store.hpp"
 
@@ -38,7 +41,9 @@ struct DataServiceOptions {
   std::string self;                    // this node's name: the creator of its deltas
   std::size_t cache_deltas = 500'000;  // budget of the entity cache
   int max_expand = 3;
-  int max_trigger_depth = 8;  // writes made by data.*.changed handlers, nested
+  int max_trigger_depth = 8;              // writes made by data.*.changed handlers, nested
+  BudgetLimits read_limits;               // what one query or assembled read may spend (scripts' data.query)
+  const Clock* clock = &Clock::system();  // wall time: when an equivocation was detected or resolved
 };
 
 // What one commit added.
@@ -81,6 +86,9 @@ struct DataCounters {
   std::atomic<std::uint64_t> ingested{0};
   std::atomic<std::uint64_t> duplicates{0};
   std::map<std::string, std::atomic<std::uint64_t>> rejected;  // fixed keys, made at construction
+  // Queries and assembled reads their budget stopped, by what ran out: work, time, bytes,
+  // or the client that asked went away (gone). Fixed keys, made at construction.
+  std::map<std::string, std::atomic<std::uint64_t>> reads_stopped;
 };
 
 class DataService {
@@ -100,15 +108,22 @@ class DataService {
   Result<nlohmann::json> write_and_wait(WriteRequest req);
 
   // {id, properties}; lossless: every value with its provenance. not_found when the
-  // entity does not exist. expand: follow references this deep (cycles cut).
-  Result<nlohmann::json> get(const std::string& collection, const std::string& id, bool lossless, int expand);
+  // entity does not exist. expand: follow references this deep (cycles cut; resolved
+  // views only). `budget`, when given, bounds the answer's bytes, expansions included:
+  // payload_too_large once past it, before the rest is built.
+  Result<nlohmann::json> get(const std::string& collection, const std::string& id, bool lossless, int expand,
+                             Budget* budget = nullptr);
   // {ids: [...], next?}: existing entities by id.
   Result<nlohmann::json> ids(const std::string& collection, const std::string& after, std::size_t limit);
   // Resolved entities that pass a JSON-Logic filter: {entities: [{id, properties}], total}.
+  // The filter's evaluation, each entity looked at and the answer's bytes are charged to
+  // `budget`; its error (query_too_costly, deadline_exceeded, payload_too_large, or the
+  // client gone) ends the query at once.
   Result<nlohmann::json> query(const std::string& collection, const nlohmann::json& filter, std::size_t limit,
-                               std::size_t offset);
-  // For Rhizome's POST /api/query: each match with its property deltas.
-  Result<nlohmann::json> query_lossless(const std::string& collection, const nlohmann::json& filter, std::size_t limit);
+                               std::size_t offset, Budget& budget);
+  // For Rhizome's POST /api/query: each match with its property deltas (budget as query).
+  Result<nlohmann::json> query_lossless(const std::string& collection, const nlohmann::json& filter, std::size_t limit,
+                                        Budget& budget);
   // [{name, entities, settings?}].
   Result<nlohmann::json> collections();
 
@@ -116,14 +131,15 @@ class DataService {
   Status remove_collection(const std::string& name);
   CollectionSettings settings_for(const std::string& collection) const;
 
-  // Deltas by arrival: {deltas, next}.
-  Result<nlohmann::json> deltas(std::int64_t after_position, std::size_t limit);
+  // Deltas by arrival: {deltas, next}. A page ends early at the budget's answer bytes
+  // (`next` says where to resume) unless `whole`, when going past it is payload_too_large.
+  Result<nlohmann::json> deltas(std::int64_t after_position, std::size_t limit, Budget& budget, bool whole = false);
   Result<std::vector<DeltaRecord>> delta_rows(std::int64_t after_position, std::size_t limit);
   // Deltas of every stream beyond `since` ((creator, collection) -> seq; absent: 0), by
   // stream and seq, at most `limit`: {deltas, next?} where next is the vector to resume
   // from, as text ("creator/collection:seq,...").
   Result<nlohmann::json> deltas_since(const std::map<std::pair<std::string, std::string>, std::int64_t>& since,
-                                      std::size_t limit);
+                                      std::size_t limit, Budget& budget);
   Result<std::int64_t> count();
 
   // Replication: verifies and stores a peer's message. `shared` says whether a collection
@@ -132,6 +148,21 @@ class DataService {
                               const std::function<bool(const std::string& collection)>& shared);
   // What this node holds of every stream, as of the last commit (never waits for one).
   std::vector<StreamHead> heads() const;
+
+  // Equivocations (docs/data-model.md, "Equivocation"): a creator's two different deltas
+  // for one seq, both signed. Detected by ingest, which keeps the evidence in the store
+  // and then refuses every delta of that stream (reason `equivocation`) until an
+  // operator resolves it. `all`: also those resolved; else only the quarantined streams'.
+  // A list of to_json(Equivocation), in the order they were detected.
+  nlohmann::json equivocations(bool all) const;
+  // Whether ingest refuses a stream's deltas for an equivocation.
+  bool quarantined(const std::string& creator, const std::string& collection) const;
+  // How many streams are quarantined (the fedmesh_data_equivocations gauge).
+  std::size_t quarantined_streams() const;
+  // Lifts a stream's quarantine: this node keeps the chain it holds, and accepts the
+  // stream's deltas again (the evidence stays, marked resolved). The equivocations it
+  // lifted, or not_found when the stream is not quarantined.
+  Result<nlohmann::json> resolve_equivocation(const std::string& creator, const std::string& collection);
   // One page for a peer that holds `since` of a stream: whole runs from since+1, about
   // `limit` deltas and `max_bytes`. The message text and the last seq it carries (0: none).
   Result<std::pair<std::string, std::int64_t>> page(const std::string& creator, const std::string& collection,
@@ -150,6 +181,9 @@ class DataService {
   void remove_listener(int id);
 
   const DataCounters& counters() const { return counters_; }
+  // Counts (and logs, at most every ten seconds) a read that its budget stopped; other
+  // errors are left alone.
+  void note_stopped_read(const Error& error);
   const std::string& self() const { return options_.self; }
 
  private:
@@ -176,11 +210,17 @@ class DataService {
       const std::map<std::string, std::pair<bool, bool>>& before);
   nlohmann::json entity_json(const std::string& collection, const std::string& id, const EntityState& s) const;
   static nlohmann::json entity_json(const CollectionSettings& settings, const std::string& id, const EntityState& s);
-  // Expands references `depth` deep; `budget` counts the entities one read may expand.
-  nlohmann::json expand(const nlohmann::json& properties, int depth, std::vector<std::string>& path,
-                        std::size_t& budget);
+  // Expands references `depth` deep; `count` is the entities one read may still expand,
+  // `budget` the bytes its answer may still take.
+  Result<nlohmann::json> expand(const nlohmann::json& properties, int depth, std::vector<std::string>& path,
+                                std::size_t& count, Budget& budget);
   void notify(const std::shared_ptr<const Commit>& commit);
   void count_reject(const std::string& reason, std::size_t n);
+  // Loads the equivocations kept in the store (open()).
+  Status load_equivocations();
+  // Whether evidence of this very equivocation is kept (quarantined or resolved).
+  bool known_equivocation(const std::string& creator, const std::string& collection, std::int64_t seq,
+                          const std::string& other) const;
 
   DeltaStore& store_;
   Creators& creators_;
@@ -191,9 +231,11 @@ class DataService {
   DataCounters counters_;
 
   mutable std::shared_mutex write_mu_;  // unique: a commit in progress; shared: a cold load from the store
-  std::map<std::pair<std::string, std::string>, std::int64_t> heads_;  // (creator, collection) -> seq; write_mu_
-  // Copies heads_ for heads(). Call with write_mu_ held, after a commit is stored.
-  void publish_heads();
+  std::map<std::pair<std::string, std::string>, std::int64_t> heads_;    // (creator, collection) -> seq; write_mu_
+  std::map<std::pair<std::string, std::string>, std::string> head_ids_;  // the id at each head; write_mu_
+  // Copies heads_ for heads(), taking head ids from the deltas a commit `added`. Call with
+  // write_mu_ held, after a commit is stored.
+  void publish_heads(const std::vector<DeltaRecord>& added = {});
   mutable std::mutex published_mu_;  // guards published_
   std::vector<StreamHead> published_;
 
@@ -206,6 +248,12 @@ class DataService {
   std::mutex queue_mu_;  // guards queue_ and draining_
   std::vector<Pending> queue_;
   bool draining_ = false;
+
+  mutable std::mutex evidence_mu_;                             // guards equivocations_ and quarantined_
+  std::vector<Equivocation> equivocations_;                    // every one kept, as detected
+  std::set<std::pair<std::string, std::string>> quarantined_;  // (creator, collection)
+
+  std::atomic<std::int64_t> last_stopped_log_{0};  // steady seconds of the last "read was stopped" log line
 
   std::mutex listeners_mu_;  // guards listeners_
   std::map<int, CommitListener> listeners_;

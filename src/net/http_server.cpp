@@ -1,5 +1,7 @@
 #include "net/http_server.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -30,6 +32,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kTrimAfter = std::size_t{8} << 20;  // answers this large return memory when written
 
 // One connection's shared bookkeeping. Touched only on the connection's executor,
 // except `draining`, which stop() sets from the control thread via post().
@@ -141,15 +144,57 @@ std::string ssl_reason(const boost::system::error_code& ec) {
   return ec.message();
 }
 
+// Watches a connection while its handler runs, once the handler asks (Request::watch_close):
+// when the socket turns readable, a peek tells a close (no bytes, or an error) from the
+// next pipelined request (bytes, left for the parser). Lives in serve()'s frame.
+struct CloseWatch {
+  std::shared_ptr<Conn> conn;
+  std::shared_ptr<std::atomic<bool>> gone;  // made on the first ask
+  std::shared_ptr<bool> done;               // the handler has returned: ignore the wait
+
+  std::shared_ptr<const std::atomic<bool>> start() {
+    if (gone) return gone;
+    gone = std::make_shared<std::atomic<bool>>(false);
+    done = std::make_shared<bool>(false);
+    auto work = [](std::shared_ptr<Conn> c, std::shared_ptr<std::atomic<bool>> g,
+                   std::shared_ptr<bool> d) -> asio::awaitable<void> {
+      auto [ec] = co_await c->socket->async_wait(tcp::socket::wait_read, nothrow);
+      if (*d) co_return;
+      if (ec) {
+        g->store(true);  // closed under us: the server is stopping or the socket failed
+        co_return;
+      }
+      std::array<char, 1> byte{};
+      boost::system::error_code pec;
+      std::size_t n = c->socket->receive(asio::buffer(byte), tcp::socket::message_peek, pec);
+      if (pec == asio::error::would_block || pec == asio::error::try_again) co_return;
+      if (pec || n == 0) g->store(true);
+    };
+    asio::co_spawn(conn->socket->get_executor(), work(conn, gone, done), asio::detached);
+    return gone;
+  }
+  // After the handler: stops a wait still pending, and forgets this request.
+  void finish() {
+    if (!gone) return;
+    *done = true;
+    boost::system::error_code ignored;
+    conn->socket->cancel(ignored);
+    gone.reset();
+    done.reset();
+  }
+};
+
 template <class Stream>
 asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& stream, std::shared_ptr<Conn> conn,
-                            std::string remote, std::string peer_name, std::string peer_organization) {
+                            std::string remote, std::string peer_name, std::string peer_organization,
+                            crypto::CertRole peer_role) {
   const auto& opt = st->options;
   // Bounded: a header up to the limit plus one read; the parser enforces the header limit.
   beast::flat_buffer buffer(opt.max_header + 8192);
   // Request ids are "<connection>-<n>": one shared counter bump per connection, not per request.
   std::string conn_tag = std::to_string(st->next_id.fetch_add(1, std::memory_order_relaxed)) + "-";
   std::uint64_t requests = 0;
+  CloseWatch close_watch{conn, nullptr, nullptr};
   for (;;) {
     conn->idle = true;
     if (st->stopping.load() || conn->draining) break;
@@ -227,6 +272,7 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
     req.remote = remote;
     req.peer_name = peer_name;
     req.peer_organization = peer_organization;
+    req.peer_role = peer_role;
     req.request_id = conn_tag + std::to_string(++requests);
     unsigned version = parser.get().version();
     bool keep_alive = parser.get().keep_alive();
@@ -236,6 +282,9 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
     bool body_unread = !parser.is_done();
 
     if (opt.authorize) early = opt.authorize(req);
+    // A certificate whose role does not reach this route (a jobs client's, on anything but the
+    // jobs routes) is refused before its body is read.
+    if (!early) early = st->router->refuse_role(req);
     if (!early && parser.content_length() && *parser.content_length() > opt.max_body) {
       early = Response::error(
           make_error(ErrorCode::payload_too_large, "request body exceeds " + std::to_string(opt.max_body) + " bytes"));
@@ -289,15 +338,20 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> st, Stream& strea
         conn->linger = true;
       }
     } else {
+      req.watch_close = [w = &close_watch] { return w->start(); };
       res = co_await st->router->dispatch(req, route);
+      close_watch.finish();
     }
     if (st->stopping.load() || conn->draining) keep_alive = false;
     int status = res.status;
+    bool large = res.body.size() >= kTrimAfter;
     bool written = co_await write_response(stream, *conn, opt, std::move(res), version, keep_alive, head);
     st->metrics->record(route, req.method, status,
                         static_cast<std::uint64_t>(
                             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count()));
     st->metrics->inflight_add(-1);
+    // A large answer's pages go back to the system, not to the heap's free lists for good.
+    if (large) malloc_trim(0);
     if (!written || !keep_alive) break;
   }
 }
@@ -330,14 +384,16 @@ asio::awaitable<void> run_connection(std::shared_ptr<HttpServer::State> st, tcp:
         spdlog::warn("{}: refused TLS connection from {}: {}", st->options.name, remote, reason);
       } else {
         std::string peer, organization;
+        crypto::CertRole role = crypto::CertRole::node;
         if (st->options.mutual_tls) {
           peer = peer_certificate_name(stream.native_handle());
           organization = peer_certificate_organization(stream.native_handle());
+          role = peer_certificate_role(stream.native_handle());
         }
-        co_await serve(st, stream, conn, remote, std::move(peer), std::move(organization));
+        co_await serve(st, stream, conn, remote, std::move(peer), std::move(organization), role);
       }
     } else {
-      co_await serve(st, socket, conn, remote, "", "");
+      co_await serve(st, socket, conn, remote, "", "", crypto::CertRole::node);
     }
   } catch (const std::exception& e) {
     spdlog::error("{}: connection from {} failed: {}", st->options.name, remote, e.what());

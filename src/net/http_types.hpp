@@ -3,7 +3,9 @@
 // Plain values; thread-compatible.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +15,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/error.hpp"
+#include "crypto/cert_role.hpp"
 
 namespace fedmesh::net {
 
@@ -28,8 +31,13 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> params;  // from {name} route segments
   std::string peer_name;                                    // certificate name on mutual-TLS listeners, else ""
   std::string peer_organization;                            // certificate organization (O) there, else ""
+  crypto::CertRole peer_role = crypto::CertRole::node;      // certificate role there (HttpServer gates on it)
   std::string remote;                                       // "ip:port"
   std::string request_id;
+  // Set by the server while the handler runs: starts watching the connection and returns
+  // a flag that turns true once the client has closed it or the server is closing it.
+  // Handlers of long reads pass it to their budget. Empty outside a server (tests).
+  std::function<std::shared_ptr<const std::atomic<bool>>()> watch_close;
 
   std::string_view header(std::string_view name) const;  // lowercase name; "" if absent
   std::string_view param(std::string_view name) const;

@@ -43,8 +43,11 @@ void IoPool::stop() {
   // next budget check once the skill host has halted them.
   scripts_->stop();
   scripts_->join();
-  // A build in progress finishes before what it reads goes away.
+  // A build in progress finishes before what it reads goes away. Queued queries have no
+  // one to answer; a running one ends at its budget's deadline.
   compute_.join();
+  queries_.stop();
+  queries_.join();
   // Finish queued store writes rather than drop them: join() without a prior stop()
   // waits until the queue is empty.
   store_.join();

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include <fmt/format.h>
@@ -23,6 +24,7 @@
 #include "core/version.hpp"
 #include "crypto/certs.hpp"
 #include "crypto/files.hpp"
+#include "crypto/issued_names.hpp"
 #include "net/bearer.hpp"
 #include "skills/system_services.hpp"
 #include "store/open.hpp"
@@ -53,6 +55,11 @@ Status check_identity(const NodeConfig& c) {
     return make_error(ErrorCode::config_invalid, "federation.cert: " + c.federation.cert + " is for organization '" +
                                                      info->organization + "', but organization = '" + c.organization +
                                                      "' (issue it with fedmesh ca issue --organization)");
+  if (info->role != crypto::CertRole::node && !c.federation.peers.empty())
+    spdlog::warn(
+        "federation.cert is a {} certificate (fedmesh join): nodes accept it on aggregators' jobs routes "
+        "only, so the peers listed here will refuse it; a node's certificate comes from fedmesh ca issue",
+        crypto::to_string(info->role));
   std::vector<std::string> cas;
   for (const auto& t : c.federation.trust) {
     auto pem = crypto::read_file(t);
@@ -273,6 +280,8 @@ Status Node::build_data() {
   dopt.self = c.name;
   dopt.cache_deltas = c.data.cache_deltas;
   dopt.max_expand = c.data.max_expand;
+  dopt.read_limits = read_limits();
+  dopt.clock = &clock_;
   auto& pool = io_->store();
   data_ = std::make_unique<data::DataService>(
       store_->deltas(), *creators_, *hlc_, std::move(*key),
@@ -344,6 +353,9 @@ Status Node::build_jobs() {
       if (!ca) return make_error(ErrorCode::config_invalid, "federation.issuer: " + ca.error().message());
       if (auto s = crypto::check_private_permissions(crypto::ca_files(aopt.issuer).key); !s)
         return make_error(ErrorCode::config_invalid, "federation.issuer: " + s.error().message());
+      // Every join is recorded in the folder's issued names: readable, sound and writable now.
+      if (auto names = crypto::IssuedNames::open_locked(aopt.issuer); !names)
+        return make_error(ErrorCode::config_invalid, "federation.issuer: " + names.error().message());
     }
     aggregator_ = std::make_unique<jobs::Aggregator>(store_->jobs(), *io_, std::move(aopt), clock_);
     if (!c.jobs.join_listen.empty()) {
@@ -435,6 +447,11 @@ Status Node::start(std::shared_ptr<const net::Router> http_routes, std::shared_p
   if (c.federation.enabled)
     fed_server_ = std::make_unique<net::HttpServer>(*io_, fopt, std::move(fed_routes), fed_metrics_);
   io_->start();
+  pool_watch_ = std::make_unique<net::PoolWatch>(io_->at(0), std::chrono::milliseconds(250), c.skills.wedged_after);
+  pool_watch_->watch("store", io_->store());
+  pool_watch_->watch("queries", io_->queries());
+  pool_watch_->watch("compute", io_->compute());
+  boost::asio::post(io_->at(0), [w = pool_watch_.get()] { w->start(); });
   auto hp = http_server_->start();
   if (!hp) return std::move(hp).error();
   std::uint16_t fp = 0;
@@ -531,6 +548,20 @@ Status Node::write_runtime_file() const {
   return {};
 }
 
+BudgetLimits Node::read_limits() const {
+  return {.work = static_cast<std::uint64_t>(config_.data.query_work),
+          .time = config_.data.query_timeout,
+          .answer_bytes = static_cast<std::size_t>(config_.data.max_answer_bytes)};
+}
+
+nlohmann::json Node::pools_health() const {
+  return pool_watch_ ? pool_watch_->health() : nlohmann::json::object();
+}
+
+bool Node::pools_busy() const {
+  return pool_watch_ && pool_watch_->busy();
+}
+
 void Node::stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -550,27 +581,43 @@ void Node::stop() {
   std::mutex drain_mu;
   std::condition_variable drain_cv;
   bool drained = false;
-  std::thread halter([&] {
+  // Threads may fail to start when memory ran out (std::system_error): then the work
+  // runs here, in order, rather than the node aborting on its way out.
+  auto start_thread = [](auto fn) -> std::thread {
+    try {
+      return std::thread(std::move(fn));
+    } catch (const std::system_error& e) {
+      spdlog::error("shutdown: could not start a helper thread ({}); stopping in sequence", e.what());
+      return {};
+    }
+  };
+  std::thread halter = start_thread([&] {
     std::unique_lock lock(drain_mu);
     if (!drain_cv.wait_for(lock, config_.shutdown_grace, [&] { return drained; }) && skills_) {
       spdlog::warn("shutdown grace over: halting running scripts");
     }
     if (skills_) skills_->halt();
   });
-  std::thread fed_stop([this] {
+  std::thread fed_stop = start_thread([this] {
     if (fed_server_) fed_server_->stop(config_.shutdown_grace);
   });
+  if (!fed_stop.joinable() && fed_server_) fed_server_->stop(config_.shutdown_grace);
   if (kodo_server_) kodo_server_->stop(config_.shutdown_grace);
   if (join_server_) join_server_->stop(config_.shutdown_grace);
   if (http_server_) http_server_->stop(config_.shutdown_grace);
-  fed_stop.join();
+  if (fed_stop.joinable()) fed_stop.join();
   {
     std::lock_guard lock(drain_mu);
     drained = true;
   }
   drain_cv.notify_all();
-  halter.join();
+  if (halter.joinable()) {
+    halter.join();
+  } else if (skills_) {
+    skills_->halt();
+  }
   if (client_) client_->clear();
+  if (pool_watch_) pool_watch_->stop();
   io_->stop();
   if (store_) {
     if (auto s = store_->flush(); !s) spdlog::error("store flush failed: {}", s.error().message());
@@ -648,6 +695,15 @@ std::string Node::metrics_text() const {
       dc.local_deltas.load(), dc.ingested.load(), dc.duplicates.load());
   for (const auto& [reason, n] : dc.rejected)
     out += fmt::format("fedmesh_data_rejected_total{{reason=\"{}\"}} {}\n", reason, n.load());
+  out += fmt::format(
+      "# HELP fedmesh_data_equivocations Streams quarantined because their creator signed two different deltas for "
+      "one seq.\n# TYPE fedmesh_data_equivocations gauge\nfedmesh_data_equivocations {}\n",
+      data_->quarantined_streams());
+  out +=
+      "# HELP fedmesh_data_reads_stopped_total Queries and assembled reads stopped by their budget, by what ran "
+      "out.\n# TYPE fedmesh_data_reads_stopped_total counter\n";
+  for (const auto& [reason, n] : dc.reads_stopped)
+    out += fmt::format("fedmesh_data_reads_stopped_total{{reason=\"{}\"}} {}\n", reason, n.load());
   if (aggregator_) {
     const auto& jc = aggregator_->counters();
     out +=
@@ -658,6 +714,13 @@ std::string Node::metrics_text() const {
           std::pair{"result_refused", &jc.refused_results}, std::pair{"lease_expired", &jc.expired},
           std::pair{"failed", &jc.failed}, std::pair{"completed", &jc.completed}})
       out += fmt::format("fedmesh_jobs_events_total{{event=\"{}\"}} {}\n", event, n->load());
+    out +=
+        "# HELP fedmesh_jobs_partials_refused_total Partial results refused at this aggregator, by reason.\n"
+        "# TYPE fedmesh_jobs_partials_refused_total counter\n";
+    for (auto [reason, n] :
+         {std::pair{"too_large", &jc.partials_too_large}, std::pair{"malformed", &jc.partials_malformed},
+          std::pair{"invalid", &jc.partials_invalid}})
+      out += fmt::format("fedmesh_jobs_partials_refused_total{{reason=\"{}\"}} {}\n", reason, n->load());
   }
   if (worker_) {
     const auto& wc = worker_->counters();

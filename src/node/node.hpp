@@ -25,6 +25,7 @@
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
 #include "net/io_pool.hpp"
+#include "net/pool_watch.hpp"
 #include "net/router.hpp"
 #include "registry/catalog.hpp"
 #include "registry/kodo.hpp"
@@ -73,6 +74,12 @@ class Node {
   // The jobs worker (roles client or standalone), else null.
   jobs::Worker* worker() { return worker_.get(); }
   net::IoPool& io() { return *io_; }
+  // What one data query or assembled read may spend ([data] query_timeout, query_work,
+  // max_answer_bytes); its clock starts when a Budget is made from it.
+  BudgetLimits read_limits() const;
+  // Worker pools busy past skills.wedged_after: {"store": {"waiting_ms", "busy"}, ...}.
+  nlohmann::json pools_health() const;
+  bool pools_busy() const;
   std::uint16_t http_port() const;
   std::uint16_t federation_port() const;
 
@@ -97,6 +104,7 @@ class Node {
   std::chrono::steady_clock::time_point started_steady_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<net::IoPool> io_;
+  std::unique_ptr<net::PoolWatch> pool_watch_;  // made at start, after the I/O threads run
   std::optional<net::TlsContext> fed_server_tls_;
   std::optional<net::TlsContext> http_tls_;
   std::unique_ptr<net::HttpClient> client_;

@@ -268,10 +268,11 @@ HttpResult http_raw(int port, const std::string& bytes, std::chrono::millisecond
 }
 
 long metric(int port, const std::string& series) {
-  auto text = http(port, "GET", "/metrics").body;
-  auto at = text.find(series + " ");
+  // The series at the start of a line (a "# HELP" line names it too).
+  auto text = "\n" + http(port, "GET", "/metrics").body;
+  auto at = text.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
-  return std::stol(text.substr(at + series.size() + 1));
+  return std::stol(text.substr(at + series.size() + 2));
 }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

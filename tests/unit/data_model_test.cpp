@@ -332,6 +332,70 @@ TEST(JsonLogic, OperatorsFollowTheReference) {
   EXPECT_TRUE(run(R"({"==":[{"var":["missing","x"]},"x"]})"));
 }
 
+// The attack from issue 19: an `or` of 800 substring tests with 1,200-byte needles of the
+// shape "xx…xy" over a 64 KB string of x. A quadratic search takes minutes per entity;
+// the linear one answers, and every byte it touches is charged.
+json substring_bomb(int tests) {
+  json ors = json::array();
+  std::string needle(1199, 'x');
+  needle += 'y';
+  for (int i = 0; i < tests; ++i) ors.push_back({{"in", {needle, {{"var", "text"}}}}});
+  return {{"or", ors}};
+}
+
+TEST(JsonLogic, SubstringSearchIsLinearAndCharged) {
+  json rule = substring_bomb(800);
+  ASSERT_TRUE(check_logic(rule));
+  json data = {{"text", std::string(64 * 1024, 'x')}};
+  Budget roomy(BudgetLimits{.work = 1'000'000'000, .time = std::chrono::seconds(60)});
+  auto start = std::chrono::steady_clock::now();
+  auto r = matches_logic(rule, data, roomy);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_FALSE(*r);
+  // 800 searches of 64 KB + 1,200 bytes each, plus the operations.
+  EXPECT_GE(roomy.work_used(), 800u * (64u * 1024u + 1200u));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));  // minutes when quadratic
+
+  Budget small(BudgetLimits{.work = 1'000'000});
+  auto spent = matches_logic(rule, data, small);
+  ASSERT_FALSE(spent);
+  EXPECT_EQ(spent.error().code(), ErrorCode::query_too_costly);
+  EXPECT_NE(spent.error().message().find("work budget"), std::string::npos);
+  // A spent budget stays spent.
+  EXPECT_FALSE(matches_logic(json::parse(R"({"==":[1,1]})"), data, small));
+}
+
+TEST(JsonLogic, ABudgetStopsAtItsDeadlineAndWhenTheClientHasGone) {
+  json rule = substring_bomb(800);
+  json data = {{"text", std::string(64 * 1024, 'x')}};
+  Budget late(BudgetLimits{.work = UINT64_MAX, .time = std::chrono::milliseconds(0)});
+  auto r = matches_logic(rule, data, late);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::deadline_exceeded);
+
+  auto gone = std::make_shared<std::atomic<bool>>(true);
+  Budget left(BudgetLimits{.work = UINT64_MAX, .time = std::chrono::seconds(60)}, gone);
+  auto g = matches_logic(rule, data, left);
+  ASSERT_FALSE(g);
+  EXPECT_NE(g.error().message().find("has gone"), std::string::npos);
+}
+
+TEST(JsonLogic, TheBudgetedEvaluatorAgreesWithThePlainOne) {
+  json data = {{"name", "Peon"}, {"age", 263}, {"alive", false}, {"tags", {"a", "b"}}, {"n", {{"x", 1}}}};
+  for (const char* text :
+       {R"({"==":[{"var":"name"},"Peon"]})", R"({"in":["eo",{"var":"name"}]})", R"({"in":["c",{"var":"tags"}]})",
+        R"({"<=":[100,{"var":"age"},300]})", R"({"==":[{"var":["missing","x"]},"x"]})",
+        R"({"==":[{"var":[{"var":"name"},"fb"]},"fb"]})", R"({"var":"n.x"})", R"({"and":[{"var":"alive"},1]})",
+        R"({"or":[0,{"var":"tags"}]})", R"({"in":[1,[1,2]]})", R"({"!":[{"var":""}]})"}) {
+    json rule = json::parse(text);
+    ASSERT_TRUE(check_logic(rule)) << text;
+    Budget b(BudgetLimits{});
+    auto r = matches_logic(rule, data, b);
+    ASSERT_TRUE(r) << text;
+    EXPECT_EQ(*r, logic_truthy(apply_logic(rule, data))) << text;
+  }
+}
+
 TEST(JsonLogic, BadRulesAreRefusedBeforeTheyRun) {
   for (const char* rule : {R"({"eval":[1]})", R"({"==":[1]})", R"({"==":1,"!=":2})", R"({"var":{"a":1}})"}) {
     auto s = check_logic(json::parse(rule));

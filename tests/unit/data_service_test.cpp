@@ -172,13 +172,74 @@ TEST_P(DataServiceTest, ReferencesExpandWithCyclesCut) {
 TEST_P(DataServiceTest, QueriesFilterResolvedEntities) {
   auto red = node("red");
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(red->put("user", "u" + std::to_string(100 + i), {{"age", i}}));
-  auto q = red->service->query("user", json::parse(R"({">=":[{"var":"age"},15]})"), 3, 1);
+  Budget budget(BudgetLimits{});
+  auto q = red->service->query("user", json::parse(R"({">=":[{"var":"age"},15]})"), 3, 1, budget);
   ASSERT_TRUE(q);
   EXPECT_EQ((*q)["total"], 5);
   ASSERT_EQ((*q)["entities"].size(), 3u);
   EXPECT_EQ((*q)["entities"][0]["id"], "u116");
-  EXPECT_EQ(red->service->query("user", json::parse(R"({"eval":[1]})"), 3, 0).error().code(),
+  EXPECT_EQ(red->service->query("user", json::parse(R"({"eval":[1]})"), 3, 0, budget).error().code(),
             ErrorCode::invalid_argument);
+}
+
+TEST_P(DataServiceTest, AQueryStopsAtItsWorkBudgetAndItsAnswerBytes) {
+  auto red = node("red");
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(red->put("doc", "d" + std::to_string(i), {{"text", std::string(4096, 'x')}}));
+  json filter = json::parse(R"({"in":["xy",{"var":"text"}]})");
+  Budget tight(BudgetLimits{.work = 20'000});
+  auto q = red->service->query("doc", filter, 100, 0, tight);
+  ASSERT_FALSE(q);
+  EXPECT_EQ(q.error().code(), ErrorCode::query_too_costly);
+
+  Budget small_answer(BudgetLimits{.answer_bytes = 10'000});
+  auto all = red->service->query("doc", nullptr, 100, 0, small_answer);
+  ASSERT_FALSE(all);
+  EXPECT_EQ(all.error().code(), ErrorCode::payload_too_large);
+  EXPECT_EQ(all.error().http_status(), 413);
+
+  Budget roomy(BudgetLimits{});
+  auto ok = red->service->query("doc", filter, 100, 0, roomy);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ((*ok)["total"], 0);
+}
+
+// The expand bomb of issue 19, scaled down: one entity of large properties, another that
+// references it many times. The byte budget stops the read before it builds the copies.
+TEST_P(DataServiceTest, AnExpandFanOutStopsAtTheByteBudget) {
+  auto red = node("red");
+  json big = json::object();
+  for (int i = 0; i < 16; ++i) big["p" + std::to_string(i)] = std::string(4096, 'b');
+  ASSERT_TRUE(red->put("blob", "big", big));
+  json refs = json::object();
+  for (int i = 0; i < 64; ++i) refs["r" + std::to_string(i)] = {{"collection", "blob"}, {"entity", "big"}};
+  ASSERT_TRUE(red->put("blob", "fan", refs));
+  Budget budget(BudgetLimits{.answer_bytes = 256 * 1024});
+  auto e = red->service->get("blob", "fan", false, 1, &budget);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code(), ErrorCode::payload_too_large);
+  EXPECT_LE(budget.answer_used(), 256u * 1024u + 70'000u);  // stopped at the first copy past the budget
+  Budget roomy(BudgetLimits{});
+  auto whole = red->service->get("blob", "fan", false, 1, &roomy);
+  ASSERT_TRUE(whole) << whole.error().message();
+  EXPECT_EQ((*whole)["properties"]["r63"]["properties"]["p0"].get<std::string>().size(), 4096u);
+}
+
+TEST_P(DataServiceTest, ADeltaPageEndsEarlyAtTheByteBudgetWithNext) {
+  auto red = node("red");
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(red->put("doc", "d" + std::to_string(i), {{"t", std::string(2000, 'x')}}));
+  Budget budget(BudgetLimits{.answer_bytes = 7000});
+  auto page = red->service->deltas(0, 100, budget);
+  ASSERT_TRUE(page) << page.error().message();
+  auto n = (*page)["deltas"].size();
+  EXPECT_GE(n, 1u);
+  EXPECT_LT(n, 10u);
+  ASSERT_TRUE(page->contains("next"));
+  EXPECT_EQ((*page)["next"], (*page)["deltas"].back()["position"]);
+  Budget whole_budget(BudgetLimits{.answer_bytes = 7000});
+  auto whole = red->service->deltas(0, 100, whole_budget, true);
+  ASSERT_FALSE(whole);
+  EXPECT_EQ(whole.error().code(), ErrorCode::payload_too_large);
 }
 
 TEST_P(DataServiceTest, ReplicationMovesWholeTransactionsAndDeduplicates) {
@@ -392,9 +453,9 @@ TEST_P(DataServiceTest, ACertificateIsRememberedOnlyOnceWhatItCarriedVerified) {
   ASSERT_TRUE(red->put("user", "a", {{"v", 1}}));
   ASSERT_EQ(blue->take("red", red->last_message()).stored, 1u);
   std::string known = blue->creators->cert_of("red");
-  // Another valid certificate named red (a second key from the same CA) with a run its key
-  // never signed: refused, and the known certificate stays.
-  ASSERT_TRUE(crypto::issue_cert(dir_.path() + "/ca", "red", dir_.path() + "/other"));
+  // Another valid certificate named red (a second key from the same CA: a renewal) with a run
+  // its key never signed: refused, and the known certificate stays.
+  ASSERT_TRUE(crypto::issue_cert(dir_.path() + "/ca", "red", dir_.path() + "/other", {.reissue = true}));
   ASSERT_TRUE(red->put("user", "b", {{"v", 2}}));
   auto msg = json::parse(red->last_message());
   msg["creators"]["red"] = read_file(dir_.path() + "/other/red.crt");
@@ -427,6 +488,118 @@ TEST_P(DataServiceTest, OnlySharedCollectionsAreStored) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->rejected["not_shared"], 1u);
   EXPECT_EQ(*blue->service->count(), 0);
+}
+
+// Issue 19: a creator (here two services sharing red's key and certificate, over separate
+// stores) signs two different deltas for seq 1. The node that holds one and gets the other
+// keeps both as evidence, and refuses the stream until an operator resolves it.
+TEST_P(DataServiceTest, AnEquivocatingCreatorIsDetectedKeptAndRefusedUntilResolved) {
+  auto red = node("red");
+  auto clone = node("red");
+  ASSERT_TRUE(red->put("user", "u", {{"v", "A"}}));
+  ASSERT_TRUE(clone->put("user", "u", {{"v", "B"}}));
+  auto held = json::parse(red->last_message())["deltas"][0]["id"].get<std::string>();
+  auto other_msg = clone->last_message();
+  auto other = json::parse(other_msg)["deltas"][0]["id"].get<std::string>();
+  ASSERT_NE(held, other);
+  auto blue = node("blue");
+  ASSERT_EQ(blue->take("red", red->last_message()).stored, 1u);
+  ASSERT_EQ(blue->service->heads().at(0).id, held);
+
+  // A relay that alters the delta (a new id its creator never signed), or drops the run
+  // that signs it, frames no one: refused as bad_signature, nothing quarantined.
+  auto forged = json::parse(other_msg);
+  auto d = delta_from_json(forged["deltas"][0]);
+  ASSERT_TRUE(d);
+  d->value = std::string("Mallory");
+  seal(*d);
+  forged["deltas"][0] = to_json(*d);
+  EXPECT_EQ(blue->take("mallory", forged.dump()).rejected["bad_signature"], 1u);
+  auto runless = json::parse(other_msg);
+  runless["runs"] = json::array();
+  EXPECT_EQ(blue->take("mallory", runless.dump()).rejected["bad_signature"], 1u);
+  EXPECT_FALSE(blue->service->quarantined("red", "user"));
+  EXPECT_TRUE(blue->service->equivocations(true).empty());
+
+  // The creator's own second delta for seq 1: detected, not a duplicate.
+  auto rep = blue->take("green", other_msg);
+  EXPECT_EQ(rep.duplicates, 0u);
+  EXPECT_EQ(rep.rejected["equivocation"], 1u);
+  ASSERT_FALSE(rep.problems.empty());
+  EXPECT_NE(rep.problems[0].find("quarantined"), std::string::npos) << rep.problems[0];
+  EXPECT_TRUE(blue->service->quarantined("red", "user"));
+  EXPECT_EQ(blue->service->quarantined_streams(), 1u);
+  EXPECT_EQ(blue->service->counters().rejected.at("equivocation").load(), 1u);
+  auto list = blue->service->equivocations(false);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["creator"], "red");
+  EXPECT_EQ(list[0]["collection"], "user");
+  EXPECT_EQ(list[0]["seq"], 1);
+  EXPECT_EQ(list[0]["held"], held);
+  EXPECT_EQ(list[0]["other"], other);
+  EXPECT_EQ(list[0]["from"], "green");
+  EXPECT_TRUE(list[0]["resolved"].is_null());
+  EXPECT_EQ(list[0]["evidence"]["held"]["id"], held);
+  EXPECT_EQ(list[0]["evidence"]["other"]["id"], other);
+  EXPECT_TRUE(list[0]["evidence"]["run"].contains("signature"));
+  EXPECT_TRUE(list[0]["evidence"]["held_run"].contains("signature"));
+  EXPECT_EQ((*blue->service->get("user", "u", false, 0))["properties"]["v"], "A");  // the held chain stays
+
+  // Every later delta of the stream, from any peer, is refused; other streams go on.
+  ASSERT_TRUE(red->put("user", "u2", {{"v", "C"}}));
+  auto later = red->last_message();
+  auto refused = blue->take("red", later);
+  EXPECT_EQ(refused.stored, 0u);
+  EXPECT_EQ(refused.rejected["equivocation"], 1u);
+  ASSERT_TRUE(red->put("item", "i", {{"v", 1}}));
+  EXPECT_EQ(blue->take("red", red->last_message()).stored, 1u);
+
+  // The evidence and the quarantine outlive a restart.
+  DataService again(blue->store->deltas(), *blue->creators, blue->hlc,
+                    *crypto::SigningKey::from_pem(read_file(certs() + "/blue.key")),
+                    [](std::function<void()> f) { f(); }, {.self = "blue"});
+  ASSERT_TRUE(again.open());
+  EXPECT_TRUE(again.quarantined("red", "user"));
+  EXPECT_EQ(again.equivocations(false), list);
+
+  // An operator lifts it: the stream is accepted again, the evidence stays (resolved), and
+  // the same evidence arriving again is a plain duplicate.
+  auto lifted = blue->service->resolve_equivocation("red", "user");
+  ASSERT_TRUE(lifted) << lifted.error().message();
+  ASSERT_EQ((*lifted)["resolved"].size(), 1u);
+  EXPECT_FALSE((*lifted)["resolved"][0]["resolved"].is_null());
+  EXPECT_FALSE(blue->service->quarantined("red", "user"));
+  EXPECT_TRUE(blue->service->equivocations(false).empty());
+  EXPECT_EQ(blue->service->equivocations(true).size(), 1u);
+  EXPECT_EQ(blue->service->resolve_equivocation("red", "user").error().code(), ErrorCode::not_found);
+  EXPECT_EQ(blue->take("red", later).stored, 1u);
+  auto again_other = blue->take("green", other_msg);
+  EXPECT_EQ(again_other.duplicates, 1u);
+  EXPECT_TRUE(again_other.rejected.empty());
+  EXPECT_FALSE(blue->service->quarantined("red", "user"));
+}
+
+TEST_P(DataServiceTest, ACatchUpPageOverlappingOneHeldDeltaFindsAnEquivocation) {
+  // blue holds red's seq 1; the clone went on to seq 2. A page from the seq before the one
+  // blue holds (as catch-up asks) carries the clone's seq 1 with its signed run.
+  auto red = node("red");
+  auto clone = node("red");
+  ASSERT_TRUE(red->put("user", "u", {{"v", "A"}}));
+  ASSERT_TRUE(clone->put("user", "u", {{"v", "B"}}));
+  ASSERT_TRUE(clone->put("user", "w", {{"v", "B2"}}));
+  auto blue = node("blue");
+  ASSERT_EQ(blue->take("red", red->last_message()).stored, 1u);
+  auto page = clone->service->page("red", "user", 0, 100, 1 << 20);
+  ASSERT_TRUE(page);
+  auto rep = blue->take("red", page->first);
+  EXPECT_EQ(rep.stored, 0u);
+  EXPECT_EQ(rep.rejected["equivocation"], 2u);
+  EXPECT_TRUE(blue->service->quarantined("red", "user"));
+  EXPECT_EQ(blue->service->get("user", "w", false, 0).error().code(), ErrorCode::not_found);
+  // The same on the clone's side: its own stream, signed elsewhere with its key.
+  auto mine = clone->take("blue", red->last_message());
+  EXPECT_EQ(mine.rejected["equivocation"], 1u);
+  EXPECT_TRUE(clone->service->quarantined("red", "user"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DataServiceTest, ::testing::Values("sqlite", "postgresql"));
