@@ -18,9 +18,9 @@
 namespace fedmesh {
 
 struct BudgetLimits {
-  std::uint64_t work = 100'000'000;                // work units
-  std::chrono::milliseconds time{5000};            // wall time from the budget's start
-  std::size_t answer_bytes = 32u * 1024u * 1024u;  // bytes of the answer it builds
+  std::uint64_t work = 100'000'000;                  // work units
+  std::chrono::milliseconds time{5000};              // wall time from the budget's start
+  std::size_t answer_bytes = std::size_t{32} << 20;  // bytes of the answer it builds
 };
 
 class Budget {

@@ -515,6 +515,14 @@ fedmesh:
       << out;
   EXPECT_EQ(json::parse(out)["count"], 9288);
   EXPECT_NE(agg.log().find("is a Flotta config"), std::string::npos);
+  // A client's file naming projects is refused, naming the key (docs/flotta-compat.md).
+  std::string with_projects = read_file(dir / "client.yaml");
+  auto at = with_projects.find("  heartbeat: 2.0\n");
+  ASSERT_NE(at, std::string::npos);
+  with_projects.insert(at, "  token_projects_initial:\n    - name: housing\n      token: ${HOUSING_TOKEN}\n");
+  write_file(dir / "client-projects.yaml", with_projects);
+  EXPECT_EQ(run_fedmesh({"config", "check", dir / "client-projects.yaml"}, &out, env), 2) << out;
+  EXPECT_NE(out.find("node.token_projects_initial"), std::string::npos) << out;
 }
 
 TEST(Jobs, JoiningWithATokenIssuesAWorkingCertificateAndNothingForABadOne) {
