@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
       app.add_subcommand("job", "Federated jobs: fedmesh job submit|status|wait|list|clients NODE ... (docs/jobs.md)");
   job->add_option("verb", jc.verb, "submit | status | wait | list | clients")
       ->required()
-      ->check(CLI::IsMember({"submit", "status", "wait", "list", "clients"}));
+      ->check(CLI::IsMember({"submit", "status", "wait", "cancel", "list", "clients"}));
   job->add_option("node", jc.node, "Aggregator: node name (of the network) or operator URL")->required();
   job->add_option("id", jc.id, "status, wait, cancel: the job's id");
   job->add_option("--project", jc.project, "submit: the project");

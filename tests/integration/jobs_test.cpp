@@ -652,10 +652,12 @@ TEST(Jobs, AnOperatorCancelsAJobThatWaitsForAClientThatIsGone) {
   net.fed().stop("c2");
   auto a =
       http(net.api(), "POST", "/api/v1/jobs", artifact({{"kind", "count"}}).dump()).json()["id"].get<std::string>();
-  auto cancelled = http(net.api(), "DELETE", "/api/v1/jobs/" + a);
-  ASSERT_EQ(cancelled.status, 200) << cancelled.body;
-  EXPECT_EQ(cancelled.json()["state"], "failed");
-  EXPECT_EQ(cancelled.json()["error"]["message"], "cancelled by the operator");
+  // `fedmesh job cancel`, as docs/jobs.md shows it.
+  std::string out;
+  ASSERT_EQ(run_fedmesh({"job", "cancel", "http://127.0.0.1:" + std::to_string(net.api()), a}, &out), 0) << out;
+  auto cancelled = json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(cancelled["state"], "failed");
+  EXPECT_EQ(cancelled["error"]["message"], "cancelled by the operator");
   EXPECT_EQ(http(net.api(), "DELETE", "/api/v1/jobs/" + a).status, 409);
   // Left alone, a job waiting for c2 fails once jobs.job_timeout has passed.
   auto b =
