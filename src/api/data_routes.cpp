@@ -293,7 +293,10 @@ asio::awaitable<Result<json>> rhizome_peers(Node& node) {
   out.push_back(self);
   std::map<std::string, json> links;
   for (auto& l : node.replicator().links_json()) links[l["peer"]] = l;
-  for (const auto& p : node.peers()["peers"]) {
+  // A named copy: a range-for over node.peers()["peers"] would iterate a member of a
+  // temporary that is gone before the loop body runs.
+  json peers = node.peers();
+  for (const auto& p : peers["peers"]) {
     std::string name = p.value("name", "");
     std::uint64_t pulled = 0;
     if (auto it = links.find(name); it != links.end()) pulled = it->second["deltas_pulled"].get<std::uint64_t>();

@@ -155,6 +155,14 @@ TEST_P(SharedDataOn, TwoNodesWriteOnOneReadOnTheOther) {
   // And back: b's write reaches a over the same link.
   ASSERT_EQ(http(f.http_port("b"), "PUT", "/api/user/peon-1", R"({"age":742})").status, 200);
   EXPECT_TRUE(shows(f, "a", "peon-1", "age", 742));
+  // Rhizome's peer list names the peer beside the node itself (it once iterated a member
+  // of a temporary and listed only the node).
+  auto peers = http(f.http_port("a"), "GET", "/api/peers").json();
+  ASSERT_TRUE(peers.is_array()) << peers.dump();
+  ASSERT_EQ(peers.size(), 2u) << peers.dump();
+  EXPECT_EQ(peers[0]["isSelf"], true);
+  EXPECT_EQ(peers[1]["name"], "b");
+  EXPECT_EQ(peers[1]["isSeedPeer"], true);
 }
 
 TEST_P(SharedDataOn, ALineOfThreeRelaysCatchesUpAndConverges) {
