@@ -65,13 +65,29 @@ int send_request(int port, const std::string& target, const std::string& body) {
   return fd;
 }
 
-TEST(DataAttacks, ASubstringFilterBombStopsAtItsBudgetWhileReadsAndWritesAnswer) {
+// One node "a" with `extra` appended to its config, started; healthy() says it answered.
+struct OneNode {
+  explicit OneNode(const std::string& extra = "") {
+    f.add({"a", {}, extra});
+    f.start("a");
+  }
+  bool healthy() { return f.wait_healthy("a"); }
+  int port() { return f.http_port("a"); }
+  std::string log() { return f.process("a").log(); }
+  // SIGTERM; the exit code (0 for a clean stop).
+  int stop() {
+    auto& p = f.process("a");
+    p.signal(SIGTERM);
+    return p.wait(20s);
+  }
   TempDir dir;
   Federation f{dir};
-  f.add({"a", {}, ""});
-  f.start("a");
-  ASSERT_TRUE(f.wait_healthy("a")) << f.process("a").log();
-  int port = f.http_port("a");
+};
+
+TEST(DataAttacks, ASubstringFilterBombStopsAtItsBudgetWhileReadsAndWritesAnswer) {
+  OneNode a;
+  ASSERT_TRUE(a.healthy()) << a.log();
+  int port = a.port();
   fill_docs(port, 60);
   std::string bomb = substring_bomb(800);
   ASSERT_LT(bomb.size(), 1024u * 1024u);
@@ -93,19 +109,14 @@ TEST(DataAttacks, ASubstringFilterBombStopsAtItsBudgetWhileReadsAndWritesAnswer)
     EXPECT_NE(r.json()["error"]["message"].get<std::string>().find("work budget"), std::string::npos);
   }
   EXPECT_EQ(http(port, "GET", "/healthz").status, 200);
-  auto& node = f.process("a");
-  node.signal(SIGTERM);
-  EXPECT_EQ(node.wait(20s), 0) << node.log();
+  EXPECT_EQ(a.stop(), 0) << a.log();
 }
 
 TEST(DataAttacks, AQueryStopsWhenItsClientLeavesAndHealthzShowsTheBusyPool) {
-  TempDir dir;
-  Federation f{dir};
   // A budget large enough to run for minutes: only the client leaving can stop it.
-  f.add({"a", {}, "[data]\nquery_work = 100000000000\nquery_timeout = \"10m\"\n[skills]\nwedged_after = \"1s\"\n"});
-  f.start("a");
-  ASSERT_TRUE(f.wait_healthy("a")) << f.process("a").log();
-  int port = f.http_port("a");
+  OneNode a("[data]\nquery_work = 100000000000\nquery_timeout = \"10m\"\n[skills]\nwedged_after = \"1s\"\n");
+  ASSERT_TRUE(a.healthy()) << a.log();
+  int port = a.port();
   fill_docs(port, 200);
   int fd = send_request(port, "/api/v1/data/doc/query", substring_bomb(800));
   ASSERT_GE(fd, 0);
@@ -131,18 +142,13 @@ TEST(DataAttacks, AQueryStopsWhenItsClientLeavesAndHealthzShowsTheBusyPool) {
       },
       60s));
   EXPECT_EQ(http(port, "GET", "/healthz").json()["status"], "ok");
-  auto& node = f.process("a");
-  node.signal(SIGTERM);
-  EXPECT_EQ(node.wait(20s), 0) << node.log();
+  EXPECT_EQ(a.stop(), 0) << a.log();
 }
 
 TEST(DataAttacks, AnExpandFanOutIsRefusedWith413AndTheNodeKeepsItsMemory) {
-  TempDir dir;
-  Federation f{dir};
-  f.add({"a", {}, ""});
-  f.start("a");
-  ASSERT_TRUE(f.wait_healthy("a")) << f.process("a").log();
-  int port = f.http_port("a");
+  OneNode a;
+  ASSERT_TRUE(a.healthy()) << a.log();
+  int port = a.port();
   // 256 properties of 64 KB (16 MB), written 15 properties per PUT (under 1 MB each).
   std::string chunk(64 * 1024, 'b');
   for (int p = 0; p < 256;) {
@@ -162,23 +168,18 @@ TEST(DataAttacks, AnExpandFanOutIsRefusedWith413AndTheNodeKeepsItsMemory) {
   EXPECT_NE(r.json()["error"]["message"].get<std::string>().find("data.max_answer_bytes"), std::string::npos);
   // Rhizome's path refuses it the same way.
   EXPECT_EQ(http(port, "GET", "/api/blob/fan?expand=1", "", {}, 60s).status, 413);
-  long peak = peak_rss_mib(f.process("a").pid());
+  long peak = peak_rss_mib(a.f.process("a").pid());
   EXPECT_GT(peak, 0);
   EXPECT_LT(peak, 1500) << "peak RSS " << peak << " MiB";  // 9 GB before the budget
   // The node still serves, and stops cleanly.
   EXPECT_EQ(http(port, "GET", "/api/v1/data/blob/fan").status, 200);
-  auto& node = f.process("a");
-  node.signal(SIGTERM);
-  EXPECT_EQ(node.wait(20s), 0) << node.log();
+  EXPECT_EQ(a.stop(), 0) << a.log();
 }
 
 TEST(DataAttacks, BulkReadsStayWithinTheAnswerBudget) {
-  TempDir dir;
-  Federation f{dir};
-  f.add({"a", {}, "[data]\nmax_answer_bytes = 262144\n"});
-  f.start("a");
-  ASSERT_TRUE(f.wait_healthy("a")) << f.process("a").log();
-  int port = f.http_port("a");
+  OneNode a("[data]\nmax_answer_bytes = 262144\n");
+  ASSERT_TRUE(a.healthy()) << a.log();
+  int port = a.port();
   std::string text(16 * 1024, 'x');
   for (int i = 0; i < 40; ++i)
     ASSERT_EQ(http(port, "PUT", "/api/v1/data/doc/d" + std::to_string(i), json{{"text", text}}.dump()).status, 200);
@@ -206,12 +207,9 @@ TEST(DataAttacks, BulkReadsStayWithinTheAnswerBudget) {
 }
 
 TEST(DataAttacks, UnknownMembersOfDataBodiesAreRefusedByName) {
-  TempDir dir;
-  Federation f{dir};
-  f.add({"a", {}, ""});
-  f.start("a");
-  ASSERT_TRUE(f.wait_healthy("a")) << f.process("a").log();
-  int port = f.http_port("a");
+  OneNode a;
+  ASSERT_TRUE(a.healthy()) << a.log();
+  int port = a.port();
   auto put = http(port, "PUT", "/api/v1/data/c", R"({"properties":{"a":1},"zz":1})");
   EXPECT_EQ(put.status, 400);
   EXPECT_NE(put.body.find("'zz'"), std::string::npos) << put.body;

@@ -15,6 +15,7 @@
 #include "jobs/operations.hpp"
 #include "jobs/partial_check.hpp"
 #include "jobs/table.hpp"
+#include "support/forest_shapes.hpp"
 #include "support/harness.hpp"
 #include "support/json_close.hpp"
 #include "support/peer_client.hpp"
@@ -130,21 +131,6 @@ json single_site(const json& task, const json& partial) {
   auto step = jobs::combine_round(*op, 0, task.value("input", json::object()), {partial}, state);
   EXPECT_TRUE(step) << step.error().message();
   return step->result;
-}
-
-// A tree in heap order of `count` nodes (count odd): node i splits into 2i + 1 and 2i + 2.
-json heap_tree(std::size_t count) {
-  json nodes = json::array();
-  for (std::size_t i = 0; i < count; ++i) {
-    if (2 * i + 2 < count)
-      nodes.push_back({{"f", static_cast<int>(i % 2)},
-                       {"t", 0.123456789 * static_cast<double>(i)},
-                       {"l", 2 * i + 1},
-                       {"r", 2 * i + 2}});
-    else
-      nodes.push_back({{"p", 0.5}});
-  }
-  return nodes;
 }
 
 TEST_F(JobsAttacks, AHundredThousandNodeForestPartialIsRefusedQuicklyWhileHealthzAnswers) {

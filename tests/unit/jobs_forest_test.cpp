@@ -14,10 +14,12 @@
 #include "jobs/operations.hpp"
 #include "jobs/partial_check.hpp"
 #include "jobs/table.hpp"
+#include "support/forest_shapes.hpp"
 
 namespace fedmesh::jobs {
 namespace {
 
+using fedmesh::testing::heap_tree;
 using nlohmann::json;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -465,21 +467,6 @@ TEST(Forest, MinLeafAndDepthBoundTheTrees) {
       EXPECT_LT(depth[i], 3);
     }
   }
-}
-
-// A tree in heap order (node i's children are 2i + 1 and 2i + 2): `count` nodes, odd.
-json heap_tree(std::size_t count) {
-  json nodes = json::array();
-  for (std::size_t i = 0; i < count; ++i) {
-    if (2 * i + 2 < count)
-      nodes.push_back({{"f", static_cast<int>(i % 2)},
-                       {"t", 0.123456789 * static_cast<double>(i)},
-                       {"l", 2 * i + 1},
-                       {"r", 2 * i + 2}});
-    else
-      nodes.push_back({{"p", 0.5}});
-  }
-  return nodes;
 }
 
 // The body a client posts with `trees` as its forest.
