@@ -100,7 +100,7 @@ void leases(const std::string& label, Store& store, int jobs_count) {
 // ---- end to end with real processes ----
 
 std::string california(const std::string& file) {
-  return testing::source_dir() + "/../shared/data/california/" + file;
+  return testing::source_dir() + "/data/california/" + file;
 }
 
 double median(std::vector<double> v) {

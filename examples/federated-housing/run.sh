@@ -10,7 +10,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 fedmesh="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 A=http://127.0.0.1:3040
-data="$here/../../../shared/data/california"
+data="$here/../../data/california"
 # The project token of fedmesh.toml. The CLI reads it from the environment, so it never
 # shows in a process list.
 export FEDMESH_PROJECT_TOKEN="housing-demo-token-2f8c61d4"
@@ -22,7 +22,7 @@ for f in california.csv california_housing.MedInc1.csv california_housing.MedInc
          california_housing.validation.csv; do
   if [ ! -f "$data/$f" ]; then
     echo "run.sh: $f not found: the example reads the California housing files from" >&2
-    echo "        shared/data/california/ beside the repository's folder" >&2
+    echo "        data/california/ in the repository" >&2
     exit 1
   fi
 done

@@ -112,7 +112,7 @@ TEST(Dashboard, TheJobsPageShowsClientsJobsAndResultsInChromium) {
   ASSERT_TRUE(fs::exists("/usr/bin/chromedriver") && fs::exists("/usr/bin/chromium"));
   TempDir dir;
   Federation f(dir);
-  std::string data = source_dir() + "/../shared/data/california/california_housing.validation.csv";
+  std::string data = source_dir() + "/data/california/california_housing.validation.csv";
   f.add({"agg", {}, "roles = [\"aggregator\"]\n[[jobs.projects]]\nname = \"housing\"\ntoken = \"dash-token-123\"\n"});
   f.add({"north",
          {},

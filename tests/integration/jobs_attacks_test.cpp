@@ -30,7 +30,7 @@ constexpr const char* kToken = "housing-token-7d2e0b";
 constexpr const char* kFile = "california_housing.MedInc1.csv";
 
 std::string california(const std::string& file) {
-  return source_dir() + "/../shared/data/california/" + file;
+  return source_dir() + "/data/california/" + file;
 }
 
 const jobs::Table& medinc1() {

@@ -34,7 +34,7 @@ const std::vector<std::pair<std::string, std::string>> kSplits = {{"medinc1", "c
 const std::vector<std::string> kFeatures = {"MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup"};
 
 std::string california(const std::string& file) {
-  return source_dir() + "/../shared/data/california/" + file;
+  return source_dir() + "/data/california/" + file;
 }
 
 std::string aggregator_extra(const std::string& more = "", const std::string& jobs_more = "") {

@@ -21,7 +21,7 @@ using json = nlohmann::json;
 using testing::expect_close;
 
 std::string california(const std::string& file) {
-  return testing::source_dir() + "/../shared/data/california/" + file;
+  return testing::source_dir() + "/data/california/" + file;
 }
 
 const std::vector<std::string>& splits() {
