@@ -3,7 +3,10 @@
 // resolver with ties and falsy values, negation, tombstones, schemas and JSON-Logic.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "crypto/sign.hpp"
 #include "data/collection.hpp"
@@ -218,13 +221,24 @@ TEST(EntityView, EveryResolver) {
 }
 
 TEST(EntityView, MajorityTieGoesToTheLaterValue) {
-  EntityState s;
-  s.apply(set_delta("red", 1, 1, "e", "p", std::string("a")));
-  s.apply(set_delta("red", 2, 2, "e", "p", std::string("b")));
-  EntityState t;
-  t.apply(set_delta("red", 2, 2, "e", "p", std::string("b")));
-  t.apply(set_delta("red", 1, 1, "e", "p", std::string("a")));
-  EXPECT_EQ(*s.resolved("p", Resolver::majority), *t.resolved("p", Resolver::majority));
+  // (time, value) votes; among equal counts the value whose last vote is later wins,
+  // whatever the value order and whichever order the deltas arrive in.
+  auto winner = [](const std::vector<std::pair<std::int64_t, std::string>>& votes, bool reversed) {
+    EntityState s;
+    std::vector<Delta> deltas;
+    for (const auto& [time, value] : votes) deltas.push_back(set_delta("red", time, time, "e", "p", value));
+    if (reversed) std::reverse(deltas.begin(), deltas.end());
+    for (const auto& d : deltas) s.apply(d);
+    return *s.resolved("p", Resolver::majority);
+  };
+  for (bool reversed : {false, true}) {
+    EXPECT_EQ(winner({{1, "a"}, {2, "b"}}, reversed), "b");
+    EXPECT_EQ(winner({{1, "b"}, {2, "a"}}, reversed), "a");  // later, though smaller
+    EXPECT_EQ(winner({{1, "x"}, {2, "y"}, {3, "y"}, {4, "x"}}, reversed), "x");
+    EXPECT_EQ(winner({{1, "y"}, {2, "x"}, {3, "x"}, {4, "y"}}, reversed), "y");
+    EXPECT_EQ(winner({{1, "a"}, {2, "b"}, {3, "b"}}, reversed), "b");  // no tie: the most votes
+    EXPECT_EQ(winner({{1, "b"}, {2, "b"}, {3, "a"}}, reversed), "b");
+  }
 }
 
 TEST(EntityView, NegationHidesOneDeltaAndArrivesInAnyOrder) {
