@@ -14,6 +14,12 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
+// The text of the first element `css` selects, shown or not ("" when there is none).
+std::string text_content(Browser& b, const std::string& css) {
+  auto text = b.script("const e = document.querySelector(" + json(css).dump() + "); return e ? e.textContent : '';");
+  return text.is_string() ? text.get<std::string>() : "";
+}
+
 std::string packages_dir() {
   return source_dir() + "/examples/hello-federate/packages";
 }
@@ -96,7 +102,11 @@ TEST(Dashboard, TheDataPageShowsCollectionsEntitiesAndHistory) {
   ASSERT_TRUE(b.ok()) << b.error();
   b.open("http://127.0.0.1:" + std::to_string(port) + "/#data");
   ASSERT_TRUE(wait_until([&] { return !b.find("#data-collections a.collection[data-name='shipment']").empty(); }, 10s));
-  EXPECT_NE(b.text("#data-collections").find("2"), std::string::npos);  // two entities
+  // The shipment row's count of entities, exactly.
+  EXPECT_EQ(b.script("return document.querySelector(\"#data-collections a.collection[data-name='shipment']\")"
+                     ".closest('tr').cells[1].textContent"),
+            "2")
+      << b.text("#data-collections");
   b.click("#data-collections a.collection[data-name='shipment']");
   ASSERT_TRUE(wait_until([&] { return !b.find("#data-entities a.entity[data-id='SHP-1']").empty(); }, 10s));
   b.click("#data-entities a.entity[data-id='SHP-1']");
@@ -134,11 +144,17 @@ TEST(Dashboard, TheJobsPageShowsClientsJobsAndResultsInChromium) {
   ASSERT_TRUE(wait_until([&] { return !b.find("#jobs-list a.job[data-id='" + id + "']").empty(); }, 10s))
       << b.text("#jobs");
   EXPECT_NE(b.text("#jobs-clients").find("north"), std::string::npos);
-  EXPECT_NE(b.text("#jobs-clients").find("2064 rows"), std::string::npos) << b.text("#jobs-clients");
+  EXPECT_EQ(text_content(b, "#jobs-clients .datasource"), "holdout 2064 rows, 9 columns housing")
+      << b.text("#jobs-clients");
   EXPECT_NE(b.text("#jobs-list").find("completed"), std::string::npos);
   b.click("#jobs-list a.job[data-id='" + id + "']");
-  ASSERT_TRUE(wait_until([&] { return b.text("#job-result").find("2064") != std::string::npos; }, 10s))
-      << b.text("#job-result");
+  // The result as the API gives it, shown as JSON: the validation split's 2064 rows.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return json::parse(text_content(b, "#job-result"), nullptr, false) == json{{"count", 2064}};
+      },
+      10s))
+      << text_content(b, "#job-result");
   EXPECT_NE(b.text("#job-tasks").find("holdout"), std::string::npos);
   b.screenshot("dashboard-jobs.png");
   // The client's own dashboard shows its datasource and the aggregator it works for.
