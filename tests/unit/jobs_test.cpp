@@ -4,8 +4,14 @@
 // a partial: decoding within budgets, and every invariant of each kind checked.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
 
 #include "jobs/bounded_json.hpp"
 #include "jobs/operations.hpp"
@@ -152,6 +158,168 @@ TEST(JobsOperations, HistogramsAndGroupsEqualTheWholeFile) {
   EXPECT_EQ(g.federated["groups"].size(), 2u);
   auto gm = both({{"kind", "group_mean"}, {"by", "MedHouseValDiscrete"}, {"columns", {"MedInc", "HouseAge"}}});
   expect_close(gm.federated, gm.single, 1e-9);
+}
+
+// ---- an oracle independent of read_table and compute_partial: plain loops over the rows ----
+
+// california.csv read with getline and strtod (the file has no quotes and no missing cells).
+struct PlainRows {
+  std::vector<std::string> header;
+  std::vector<std::vector<double>> rows;
+  std::size_t at(const std::string& name) const {
+    auto it = std::find(header.begin(), header.end(), name);
+    EXPECT_NE(it, header.end()) << name;
+    return static_cast<std::size_t>(it - header.begin());
+  }
+};
+
+std::vector<std::string> split_commas(const std::string& line) {
+  std::vector<std::string> cells;
+  std::stringstream in(line);
+  for (std::string cell; std::getline(in, cell, ',');) cells.push_back(cell);
+  return cells;
+}
+
+const PlainRows& plain_rows() {
+  static const PlainRows rows = [] {
+    PlainRows r;
+    std::ifstream in(california("california.csv"));
+    std::string line;
+    std::getline(in, line);
+    r.header = split_commas(line);
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      std::vector<double> values;
+      for (const auto& cell : split_commas(line)) {
+        char* end = nullptr;
+        values.push_back(std::strtod(cell.c_str(), &end));
+        EXPECT_EQ(*end, '\0') << cell;
+      }
+      EXPECT_EQ(values.size(), r.header.size()) << line;
+      r.rows.push_back(std::move(values));
+    }
+    return r;
+  }();
+  return rows;
+}
+
+// Mean, sample variance (two passes) and extremes of one column over the rows `keep` accepts.
+struct ColumnStats {
+  std::size_t n = 0;
+  long double mean = 0, variance = 0;
+  double min = 0, max = 0;
+};
+
+ColumnStats column_stats(const std::string& column,
+                         const std::function<bool(const std::vector<double>&)>& keep = nullptr) {
+  const auto& data = plain_rows();
+  std::size_t c = data.at(column);
+  ColumnStats s;
+  long double sum = 0;
+  for (const auto& row : data.rows) {
+    if (keep && !keep(row)) continue;
+    if (s.n == 0 || row[c] < s.min) s.min = row[c];
+    if (s.n == 0 || row[c] > s.max) s.max = row[c];
+    sum += row[c];
+    ++s.n;
+  }
+  s.mean = sum / static_cast<long double>(s.n);
+  long double squares = 0;
+  for (const auto& row : data.rows) {
+    if (keep && !keep(row)) continue;
+    squares += (row[c] - s.mean) * (row[c] - s.mean);
+  }
+  s.variance = squares / static_cast<long double>(s.n - 1);
+  return s;
+}
+
+TEST(JobsOperations, MeanVarianceAndMinMaxEqualPlainLoopsOverTheRows) {
+  ASSERT_EQ(plain_rows().rows.size(), 20'640u);
+  json mean = json::object(), variance = json::object(), sd = json::object(), lo = json::object(), hi = json::object();
+  for (const auto& column : kColumns) {
+    auto s = column_stats(column);
+    mean[column] = static_cast<double>(s.mean);
+    variance[column] = static_cast<double>(s.variance);
+    sd[column] = static_cast<double>(std::sqrt(s.variance));
+    lo[column] = s.min;
+    hi[column] = s.max;
+  }
+  auto m = both({{"kind", "mean"}, {"columns", kColumns}});
+  expect_close(m.federated, json{{"count", 20'640}, {"mean", mean}}, 1e-9);
+  auto v = both({{"kind", "variance"}, {"columns", kColumns}});
+  expect_close(v.federated, json{{"count", 20'640}, {"mean", mean}, {"variance", variance}, {"std", sd}}, 1e-9);
+  // The extremes are cells of the file: exact.
+  auto mm = both({{"kind", "min_max"}, {"columns", kColumns}});
+  EXPECT_EQ(mm.federated, (json{{"min", lo}, {"max", hi}}));
+  // With a filter: only the rows it selects count, on every datasource.
+  std::size_t age = plain_rows().at("HouseAge");
+  auto old = column_stats("MedInc", [age](const std::vector<double>& row) { return row[age] >= 30; });
+  auto filtered = both({{"kind", "variance"}, {"columns", {"MedInc"}}}, {{">=", {{{"var", "HouseAge"}}, 30}}});
+  expect_close(filtered.federated,
+               json{{"count", old.n},
+                    {"mean", {{"MedInc", static_cast<double>(old.mean)}}},
+                    {"variance", {{"MedInc", static_cast<double>(old.variance)}}},
+                    {"std", {{"MedInc", static_cast<double>(std::sqrt(old.variance))}}}},
+               1e-9);
+}
+
+TEST(JobsOperations, HistogramsAndGroupMeansEqualPlainLoopsOverTheRows) {
+  const auto& data = plain_rows();
+  // Bin i holds e_i <= x < e_(i+1), the last bin also x == e_k; below and above the rest.
+  auto histogram = [&](const std::string& column, const std::vector<double>& edges) {
+    std::size_t c = data.at(column);
+    std::vector<std::uint64_t> counts(edges.size() - 1, 0);
+    std::uint64_t below = 0, above = 0;
+    for (const auto& row : data.rows) {
+      double x = row[c];
+      if (x < edges.front()) {
+        ++below;
+      } else if (x > edges.back()) {
+        ++above;
+      } else if (x == edges.back()) {
+        ++counts.back();
+      } else {
+        std::size_t i = 0;
+        while (!(x < edges[i + 1])) ++i;
+        ++counts[i];
+      }
+    }
+    return json{{"counts", counts}, {"below", below}, {"above", above}};
+  };
+  // HouseAge is whole years from 1 to 52: these edges put rows on edges, below and above.
+  for (const std::vector<double>& edges : {std::vector<double>{0, 10, 20, 30, 40, 52},
+                                           std::vector<double>{10, 20, 30, 40}, std::vector<double>{15.5, 16, 52}}) {
+    auto h = both({{"kind", "histogram"}, {"column", "HouseAge"}, {"bins", edges}});
+    EXPECT_EQ(h.federated, histogram("HouseAge", edges)) << json(edges);
+  }
+  auto expected = histogram("HouseAge", {10, 20, 30, 40});
+  EXPECT_GT(expected["below"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(expected["above"].get<std::uint64_t>(), 0u);
+
+  // Group keys of whole numbers are their decimal text ("0", "52").
+  auto group_means = [&](const std::string& by, const std::vector<std::string>& columns) {
+    std::size_t b = data.at(by);
+    std::map<std::string, std::map<std::string, std::pair<long double, std::size_t>>> sums;
+    for (const auto& row : data.rows) {
+      EXPECT_EQ(row[b], std::floor(row[b])) << by;
+      auto key = std::to_string(static_cast<long long>(row[b]));
+      for (const auto& column : columns) {
+        auto& [sum, n] = sums[key][column];
+        sum += row[data.at(column)];
+        ++n;
+      }
+    }
+    json groups = json::object();
+    for (const auto& [key, cols] : sums)
+      for (const auto& [column, sn] : cols) groups[key][column] = static_cast<double>(sn.first / sn.second);
+    return json{{"groups", groups}};
+  };
+  auto by_class = both({{"kind", "group_mean"}, {"by", "MedHouseValDiscrete"}, {"columns", {"MedInc", "HouseAge"}}});
+  expect_close(by_class.federated, group_means("MedHouseValDiscrete", {"MedInc", "HouseAge"}), 1e-9);
+  auto by_age = both({{"kind", "group_mean"}, {"by", "HouseAge"}, {"columns", {"MedInc", "AveRooms"}}});
+  auto oracle = group_means("HouseAge", {"MedInc", "AveRooms"});
+  EXPECT_EQ(oracle["groups"].size(), 52u);
+  expect_close(by_age.federated, oracle, 1e-9);
 }
 
 TEST(JobsOperations, WhereFiltersRowsOnEveryDatasource) {
