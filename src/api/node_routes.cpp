@@ -1,5 +1,6 @@
 // The node's own routes on the operator listener: the dashboard, health, status, peers,
 // metrics and version, and (for tests) the debug routes.
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -71,6 +72,10 @@ void add_node_routes(net::Router& r, Node& node) {
           co_return json{{"version", kVersion}};
         }));
   if (!node.config().http.debug_routes) return;
+  spdlog::warn(
+      "http.debug_routes is on: anyone who reaches {} can hold requests open (POST /api/v1/debug/sleep) "
+      "and echo bodies (POST /api/v1/debug/echo); for tests, never in production",
+      node.config().http.listen);
   // Sleeps ?ms=N (at most 60 s) then answers: lets tests hold a request in flight.
   r.add("POST", "/api/v1/debug/sleep", json_route([](Request& req) -> asio::awaitable<Result<json>> {
           auto ms = parse_integer(req.query_param("ms").value_or("0"), 0, 60'000);

@@ -4,9 +4,11 @@
 
 #include <filesystem>
 #include <future>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -234,6 +236,52 @@ TEST(OperatorApi, LimitsAndErrorsAreJson) {
   EXPECT_EQ(garbage.status, 400) << garbage.error;
   // The node is still fine.
   EXPECT_EQ(http(port, "GET", "/api/v1/status").status, 200);
+}
+
+TEST(OperatorApi, DebugRoutesAreOffByDefaultAndLoggedWhenOn) {
+  TempDir dir;
+  const std::string warning = "http.debug_routes is on";
+  auto start = [&](const std::string& name, const std::string& http_extra, int port) {
+    write_file(dir / (name + ".toml"), "name = \"" + name + "\"\norganization = \"Org\"\nworkdir = \"var/" + name +
+                                           "\"\n\n[http]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n" +
+                                           http_extra);
+    return std::make_unique<Process>(
+        std::vector<std::string>{fedmesh_binary(), "node", "--config", dir / (name + ".toml")}, dir / (name + ".log"));
+  };
+  // A config that does not mention the option: the routes are not there, and nothing is said.
+  int plain_port = free_port();
+  auto plain = start("plain", "", plain_port);
+  ASSERT_TRUE(wait_until([&] { return http(plain_port, "GET", "/healthz").status == 200; }, 15s)) << plain->log();
+  auto sleep = http(plain_port, "POST", "/api/v1/debug/sleep?ms=1");
+  EXPECT_EQ(sleep.status, 404) << sleep.body;
+  EXPECT_EQ(sleep.json()["error"]["code"], "not_found") << sleep.body;
+  auto echo = http(plain_port, "POST", "/api/v1/debug/echo", R"({"a":1})");
+  EXPECT_EQ(echo.status, 404) << echo.body;
+  plain->signal(SIGTERM);
+  EXPECT_EQ(plain->wait(10s), 0) << plain->log();
+  EXPECT_EQ(plain->log().find(warning), std::string::npos) << plain->log();
+
+  // Turned on: both answer, and the node warns once, at start.
+  int debug_port = free_port();
+  auto debug = start("debug", "debug_routes = true\n", debug_port);
+  ASSERT_TRUE(wait_until([&] { return http(debug_port, "GET", "/healthz").status == 200; }, 15s)) << debug->log();
+  auto slept = http(debug_port, "POST", "/api/v1/debug/sleep?ms=1");
+  EXPECT_EQ(slept.status, 200) << slept.body;
+  EXPECT_EQ(slept.json(), (nlohmann::json{{"slept_ms", 1}}));
+  auto echoed = http(debug_port, "POST", "/api/v1/debug/echo", R"({"a":1})");
+  EXPECT_EQ(echoed.status, 200) << echoed.body;
+  EXPECT_EQ(echoed.json(), (nlohmann::json{{"a", 1}}));
+  debug->signal(SIGTERM);
+  EXPECT_EQ(debug->wait(10s), 0) << debug->log();
+  std::string log = debug->log();
+  auto at = log.find(warning);
+  ASSERT_NE(at, std::string::npos) << log;
+  EXPECT_EQ(log.find(warning, at + 1), std::string::npos) << "warned twice: " << log;
+  auto begin = log.rfind('\n', at);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  std::string line = log.substr(begin, log.find('\n', at) - begin);
+  EXPECT_NE(line.find("warn"), std::string::npos) << line;
+  EXPECT_NE(line.find("127.0.0.1:" + std::to_string(debug_port)), std::string::npos) << line;
 }
 
 TEST(OperatorApi, TokenIsRequiredWhenSet) {
