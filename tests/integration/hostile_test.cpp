@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "support/peer_client.hpp"
@@ -20,7 +21,6 @@ namespace {
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 
 std::string upload(const std::string& name, const std::string& manifest_rest, const std::string& lua) {
   std::string manifest = "name = \"" + name + "\"\nversion = \"1.0.0\"\n" + manifest_rest;
@@ -150,29 +150,35 @@ TEST_F(Hostile, APackageThatFailsAtStartupOrAtLoadIsSkippedAndTheNodeStarts) {
 }
 
 TEST_F(Hostile, RunawayScriptsEndAtTheirDeadlineWhileAnotherPackageAnswers) {
+  auto busy = [&] { return metric(port(), "fedmesh_script_busy"); };
   for (std::string skill : {"spin", "xspin", "pattern", "recurse"}) {
+    ASSERT_TRUE(wait_until([&] { return busy() == 0; }, 10s)) << skill;
     HttpResult attack;
-    auto started = Clock::now();
-    std::thread t([&] { attack = post("/api/v1/skills/spinner/" + skill, "", {"X-Fedmesh-Timeout-Ms: 1000"}); });
-    // Meanwhile another package answers at once on the other script thread.
+    std::atomic<bool> attack_over{false};
+    std::thread t([&] {
+      attack = post("/api/v1/skills/spinner/" + skill, "", {"X-Fedmesh-Timeout-Ms: 3000"});
+      attack_over = true;
+    });
+    // Once the attack holds a script thread, another package answers on the other one
+    // before the attack has ended: it did not wait for it.
+    EXPECT_TRUE(wait_until([&] { return busy() == 1; }, 10s)) << skill;
     auto other = post("/api/v1/skills/victim/upper", R"({"s":"still here"})");
     EXPECT_EQ(other.json()["up"], "STILL HERE") << skill << ": " << other.body;
-    EXPECT_LT(Clock::now() - started, 1000ms) << skill << ": the other package waited for the attack";
+    EXPECT_FALSE(attack_over) << skill << ": the other package waited for the attack";
     t.join();
-    EXPECT_LT(Clock::now() - started, 2500ms) << skill;
+    // The deadline ended it: 504, well before post() stops waiting (10 s, no status).
     EXPECT_EQ(attack.status, 504) << skill << ": " << attack.body;
   }
   EXPECT_TRUE(f_.healthy("victim"));
 }
 
 TEST_F(Hostile, AnInstallWhoseMainNeverEndsIsRefusedWithinTheLoadLimit) {
-  auto started = Clock::now();
+  // The 2 s load limit ends it; post() stops waiting after 10 s (then there is no status).
   auto r = post("/api/v1/packages", upload("stuck", "[skills.x]\n", R"(
       xpcall(function() while true do end end, function() while true do end end)
       skill("x", function() return 1 end))"));
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_NE(r.body.find("loading main.lua"), std::string::npos) << r.body;
-  EXPECT_LT(Clock::now() - started, 2s + 1500ms);  // the load limit is 2 s
   EXPECT_EQ(post("/api/v1/skills/victim/upper", R"({"s":"a"})").status, 200);
 }
 
@@ -187,11 +193,11 @@ TEST_F(Hostile, AWedgedScriptPoolIsUnhealthyAndSigtermStillStopsTheNode) {
   auto health = get("/healthz").json();
   EXPECT_EQ(health["status"], "unhealthy");
   EXPECT_EQ(health["scripts"]["wedged"], true);
-  auto started = Clock::now();
+  // Scripts spinning for 30 s do not hold the exit: shutdown_grace (5 s) halts them. The
+  // wait is only bounded (-1 after it).
   f_.process("victim").signal(SIGTERM);
-  int code = f_.process("victim").wait(15s);
+  int code = f_.process("victim").wait(25s);
   EXPECT_EQ(code, 0) << f_.process("victim").log();
-  EXPECT_LT(Clock::now() - started, 5s + 3s);  // shutdown_grace is 5s here
   for (auto& t : attacks) t.join();
 }
 
@@ -206,19 +212,21 @@ TEST_F(Hostile, BusyScriptsDelayNeitherRegistryHeartbeatsNorHealthz) {
   std::vector<std::thread> spins;
   for (std::string package : {"spinner", "spinner2"})
     spins.emplace_back(
-        [this, package] { post("/api/v1/skills/" + package + "/spin", "", {"X-Fedmesh-Timeout-Ms: 4000"}); });
-  ASSERT_TRUE(wait_until([&] { return get("/metrics").body.find("fedmesh_script_busy 2") != std::string::npos; }, 5s));
-  auto started = Clock::now();
+        [this, package] { post("/api/v1/skills/" + package + "/spin", "", {"X-Fedmesh-Timeout-Ms: 8000"}); });
+  auto busy = [&] { return metric(port(), "fedmesh_script_busy"); };
+  ASSERT_TRUE(wait_until([&] { return busy() == 2; }, 10s)) << busy();
+  // Each answers while both scripts still spin: none of them waited for a script thread.
   auto beat = mallory.post(f_.fed_port("victim"), "victim", "/fed/v1/registry/heartbeat", "");
-  auto beat_took = Clock::now() - started;
   ASSERT_TRUE(beat);
   EXPECT_EQ(beat->status, 200) << beat->body;
-  EXPECT_LT(beat_took, 1000ms);
-  started = Clock::now();
-  EXPECT_EQ(get("/healthz").status, 200);
-  EXPECT_LT(Clock::now() - started, 1000ms);
+  EXPECT_EQ(busy(), 2) << "the heartbeat waited for the scripts";
+  // 200, or 503 once both have spun past wedged_after (1 s): an answer either way.
+  auto health = get("/healthz");
+  EXPECT_TRUE(health.status == 200 || health.status == 503) << health.status << " " << health.body;
+  EXPECT_EQ(health.json()["scripts"]["busy"], 2) << health.body;
   auto ledger = get("/api/v1/ledger?limit=5");  // a store read, also not behind the scripts
   EXPECT_EQ(ledger.status, 200);
+  EXPECT_EQ(busy(), 2) << "the health check or the ledger read waited for the scripts";
   for (auto& t : spins) t.join();
 }
 
@@ -413,11 +421,10 @@ TEST(HostileInput, YamlAliasesCannotExpandWithoutBound) {
     prev = std::string(1, c);
   }
   write_file(dir / "laughs.yaml", yaml);
+  // Refused before it expands: expanding would not end within run_fedmesh's 30 s (-1).
   std::string out;
-  auto started = Clock::now();
   EXPECT_EQ(run_fedmesh({"config", "check", dir / "laughs.yaml"}, &out), 2) << out;
   EXPECT_NE(out.find("expands to more than"), std::string::npos) << out;
-  EXPECT_LT(Clock::now() - started, 10s);
 }
 
 }  // namespace

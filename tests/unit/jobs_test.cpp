@@ -543,7 +543,8 @@ TEST(JobsPartials, DecodingIsLinearInTheObjectsOfOneArray) {
   auto decoded = decode_bounded_json(text, JsonBudget{4, 1 << 20, 1 << 20});
   ASSERT_TRUE(decoded) << decoded.error().message();
   EXPECT_EQ(decoded->size(), 200'000u);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  // A deadline, not a timing: generous for sanitizers, still well short of the quadratic minute.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
 }
 
 TEST(JobsPartials, AResultBodyIsRefusedOverItsSizeBeforeItIsRead) {

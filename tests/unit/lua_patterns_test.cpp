@@ -677,7 +677,7 @@ TEST_F(LuaPatterns, BudgetStopsPathologicalPatterns) {
     std::cout << "[ budget   ] " << ms << " ms, " << g_units << " units: " << c << "\n";
     EXPECT_EQ(result.rfind("error", 0), 0U) << c;
     EXPECT_NE(result.find("budget"), std::string::npos) << c << " -> " << result;
-    EXPECT_LT(elapsed, std::chrono::seconds(1)) << c;
+    EXPECT_LT(elapsed, std::chrono::seconds(10)) << c;  // a deadline, not a timing: unbudgeted, minutes
   }
   // The state stays usable after a budget error.
   g_units = 0;

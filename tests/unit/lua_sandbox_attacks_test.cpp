@@ -35,7 +35,9 @@ using json = nlohmann::json;
 using fedmesh::testing::wait_until;
 using namespace std::chrono_literals;
 
-constexpr auto kMargin = 1000ms;  // "within the deadline": before deadline + this
+// "Within the deadline": before deadline + this. Generous, for sanitizers on a loaded
+// machine; what is stopped by nothing runs for minutes.
+constexpr auto kMargin = 5s;
 
 // What an overrun says, whichever limit stopped it first, or a refusal up front.
 constexpr const char* kOverrun = "deadline passed|instruction budget|would run past|units of work|memory cap";
@@ -523,13 +525,14 @@ class HostAttack : public ::testing::Test {
     return v && v->has_value() ? std::stod(**v) : 0.0;
   }
 
-  // The bystander answers at once with the stock string methods.
+  // The bystander answers with the stock string methods, and without queueing behind the
+  // attacker (its call may wait 30 s; queued behind a storm it would take that long).
   void expect_bystander_answers() {
     auto started = Clock::now();
-    auto r = invoke("bystander", "upper");
+    auto r = invoke("bystander", "upper", 30s);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(*r, json({"X", "X", "X"}));
-    EXPECT_LT(Clock::now() - started, 1000ms) << "the other package waited";
+    EXPECT_LT(Clock::now() - started, kMargin) << "the other package waited";
   }
 
   Result<json> data_op(const std::string& op, const json& args, int depth, const TriggerBudget& budget) {
