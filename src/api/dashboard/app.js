@@ -43,8 +43,9 @@ async function refreshStatus() {
   $("#node-org").textContent = s.organization;
   $("#node-version").textContent = "v" + s.version;
   $("#node-uptime").textContent = "up " + formatUptime(s.uptime);
+  // Federation peers only; a jobs aggregator's clients have their own chip (refreshJobs).
   const total = Object.values(s.peers).reduce((a, b) => a + b, 0);
-  $("#node-peers").textContent = s.peers.up + "/" + total + " peers up";
+  $("#node-peers").textContent = total ? s.peers.up + "/" + total + " federation peers up" : "no federation peers";
 }
 
 async function refreshPeers() {
@@ -274,39 +275,190 @@ async function openEntity(id) {
 }
 
 // ---- federated jobs: an aggregator's clients and jobs, a client's datasources ----
-const jobs = { selected: null };
+const jobs = { selected: null, shown: "" };
 
-function summary(result) {
-  if (result === null || result === undefined) return "";
-  const text = JSON.stringify(result);
-  return text.length > 80 ? text.slice(0, 77) + "..." : text;
+const plural = (n, word) => num(n) + " " + word + (n === 1 ? "" : "s");
+
+// One line per job for the jobs table: what the result says, in words and whole numbers.
+function summary(j) {
+  if (j.state === "failed") return (j.error || {}).message || "failed";
+  const r = j.result;
+  if (!r) return "";
+  switch (j.kind) {
+    case "count": return plural(r.count, "row");
+    case "mean": case "variance": return plural(Object.keys(r.mean || {}).length, "column") + " over " + plural(r.count, "row");
+    case "min_max": return plural(Object.keys(r.min || {}).length, "column");
+    case "histogram": return plural(sum(r.counts), "value") + " in " + plural(r.counts.length, "bin");
+    case "group_count": case "group_mean": return plural(Object.keys(r.groups || {}).length, "group");
+    case "linear_regression": return "R² " + num(r.r2) + " over " + plural(r.n, "row");
+    case "logistic_regression": return "training accuracy " + num(last(r.accuracy)) + " after " + plural(r.rounds, "round");
+    case "random_forest": return plural(r.trees, "tree") + " over " + plural(r.n, "row");
+    case "evaluate": return "AUC " + num(r.auc) + ", accuracy " + num(r.accuracy) + " on " + plural(r.n, "row");
+    default:
+      return Object.entries(r).filter(([, v]) => v === null || typeof v !== "object").map(([k, v]) => k + " " + num(v)).join(", ");
+  }
+}
+
+// The point at threshold 0.5 from the metrics alone: recall is its TPR; with n, accuracy and
+// precision the confusion counts follow, and from them its FPR.
+function operatingPoint(r) {
+  if (r.recall === null || r.accuracy === null) return null;
+  if (r.recall === 0) return r.precision === null ? { tpr: 0, fpr: 0 } : null;
+  if (r.precision === null || r.precision === 0) return null;
+  const denominator = 1 / r.precision + 1 / r.recall - 2;
+  if (denominator <= 0) return { tpr: r.recall, fpr: 0 };
+  const tp = (r.n * (1 - r.accuracy)) / denominator;
+  const fp = tp / r.precision - tp, tn = r.n * r.accuracy - tp;
+  return { tpr: r.recall, fpr: fp + tn > 0 ? Math.max(0, fp / (fp + tn)) : 0 };
+}
+
+// The curve from the tasks' score bins (only when the aggregator shows partial results).
+function rocCurve(tasks) {
+  const parts = tasks.map((t) => t.result).filter((p) => p && Array.isArray(p.pos) && Array.isArray(p.neg));
+  if (!parts.length) return null;
+  const pos = parts[0].pos.map((_, b) => sum(parts.map((p) => p.pos[b])));
+  const neg = parts[0].neg.map((_, b) => sum(parts.map((p) => p.neg[b])));
+  const P = sum(pos), N = sum(neg);
+  if (!P || !N) return null;
+  const curve = [[0, 0]];
+  let tp = 0, fp = 0;
+  for (let b = pos.length - 1; b >= 0; --b) {
+    if (!pos[b] && !neg[b]) continue;
+    tp += pos[b]; fp += neg[b];
+    curve.push([fp / N, tp / P]);
+  }
+  return curve;
+}
+
+const figureNames = { n: "rows used", count: "rows", r2: "R²", auc: "AUC", below: "below the first edge",
+                      above: "above the last edge", rounds: "rounds", trees: "trees", datasources: "datasources" };
+
+// Headline numbers: each a label over a whole number.
+function figures(entries) {
+  return el("dl", { class: "figures" }, ...entries.map(([key, value, label]) => el("div", { "data-key": key },
+    el("dt", {}, label || figureNames[key] || key.replace(/_/g, " ")),
+    el("dd", {}, Array.isArray(value) ? value.join(", ") : num(value)))));
+}
+
+// Objects of numbers keyed alike (mean, std, ... per column; groups) as one table.
+function statsTable(result, keys) {
+  const cols = keys.filter((k) => result[k] && typeof result[k] === "object" && !Array.isArray(result[k]));
+  if (!cols.length) return null;
+  const nested = cols.length === 1 && Object.values(result[cols[0]]).some((v) => v && typeof v === "object");
+  const rows = nested ? result[cols[0]] : null;
+  const heads = nested ? [...new Set(Object.values(rows).flatMap((v) => Object.keys(v || {})))] : cols;
+  const names = nested ? Object.keys(rows) : [...new Set(cols.flatMap((c) => Object.keys(result[c])))];
+  return el("table", { class: "stats" },
+    el("thead", {}, el("tr", {}, el("th", {}, nested || cols[0] === "groups" ? "group" : "column"), ...heads.map((h) => el("th", {}, h === "groups" ? "count" : h)))),
+    el("tbody", {}, ...names.map((name) => el("tr", {}, el("td", {}, name),
+      ...heads.map((h) => el("td", { class: "number" }, num(nested ? (rows[name] || {})[h] : result[h][name])))))));
+}
+
+// The coefficients in the order the operation named the features (the JSON's keys are sorted).
+function coefficientRows(coefficients, features) {
+  const names = (features || []).filter((f) => f in coefficients);
+  for (const k of Object.keys(coefficients)) if (k !== "intercept" && !names.includes(k)) names.push(k);
+  return names.map((label) => ({ label, value: coefficients[label] }));
+}
+
+// What a completed job's result looks like: headline numbers, charts, tables.
+function resultView(job) {
+  const r = job.result, op = job.operation || {}, kind = op.kind;
+  const scalars = Object.entries(r).filter(([, v]) => v === null || typeof v !== "object").map(([k, v]) => [k, v]);
+  const parts = [];
+  const charts = el("div", { class: "charts" });
+  switch (kind) {
+    case "histogram":
+      parts.push(figures([["values", sum(r.counts), "values in the bins"], ["below", r.below], ["above", r.above]]));
+      charts.append(histogramChart(op.column, op.bins, r.counts));
+      break;
+    case "linear_regression":
+      parts.push(figures([...scalars, ["intercept", r.coefficients.intercept]]));
+      charts.append(barsChart("coefficients", "Coefficients for " + op.target + " (per unit of each column)", coefficientRows(r.coefficients, op.features)));
+      break;
+    case "logistic_regression":
+      parts.push(figures([...scalars, ["intercept", r.coefficients.intercept],
+                          ["loss", last(r.loss), "last loss"], ["accuracy", last(r.accuracy), "last training accuracy"]]));
+      charts.append(barsChart("coefficients", "Coefficients for " + op.target + " (per unit of each column)", coefficientRows(r.coefficients, op.features)),
+        roundsChart("loss", "Log-loss per round", r.loss),
+        roundsChart("accuracy", "Training accuracy per round", r.accuracy, 1));
+      break;
+    case "evaluate":
+      parts.push(figures(["n", "accuracy", "precision", "recall", "auc"].map((k) => [k, r[k]])));
+      charts.append(rocChart(r.auc, operatingPoint(r), rocCurve(job.tasks || [])),
+        barsChart("metrics", "Scores on " + (op.datasource || "every datasource"),
+          ["accuracy", "precision", "recall", "auc"].map((k) => ({ label: figureNames[k] || k, value: r[k] })), [0, 1]));
+      break;
+    case "group_count":
+      parts.push(figures([["groups", Object.keys(r.groups).length, "groups"]]));
+      if (Object.keys(r.groups).length <= 40)
+        charts.append(barsChart("groups", "Rows per " + op.by, Object.entries(r.groups).map(([label, value]) => ({ label, value }))));
+      else parts.push(statsTable(r, ["groups"]));
+      break;
+    default: {
+      const objects = Object.keys(r).filter((k) => r[k] && typeof r[k] === "object" && !Array.isArray(r[k]));
+      const lists = Object.entries(r).filter(([, v]) => Array.isArray(v));
+      parts.push(figures([...scalars, ...lists]));
+      const table = statsTable(r, objects);
+      if (table) parts.push(table);
+    }
+  }
+  if (charts.children.length) parts.push(charts);
+  return parts;
+}
+
+// The tasks of a job, one row per datasource: rounds done, the latest state, attempts.
+function taskRows(job) {
+  const by = new Map();
+  for (const t of job.tasks) {
+    const key = t.client + "\u0000" + t.datasource;
+    const row = by.get(key) || { client: t.client, datasource: t.datasource, done: 0, attempts: 0, latest: t };
+    if (t.state === "done") row.done += 1;
+    row.attempts += t.attempts;
+    if (t.round >= row.latest.round) row.latest = t;
+    by.set(key, row);
+  }
+  return [...by.values()].map((r) => el("tr", {},
+    el("td", {}, r.client), el("td", {}, r.datasource), el("td", {}, r.done + "/" + job.rounds),
+    el("td", {}, el("span", { class: "badge " + (r.latest.state === "done" ? "ok" : r.latest.state === "failed" ? "error" : "") }, r.latest.state),
+      r.latest.error ? el("div", { class: "muted small" }, r.latest.error.message || "") : ""),
+    el("td", {}, r.attempts)));
 }
 
 async function refreshJobs() {
   const [list, clients] = await Promise.all([api("GET", "/api/v1/jobs?limit=50"), api("GET", "/api/v1/jobs/clients")]);
+  const chip = $("#node-jobs");
   if (list.status === 404) { $("#jobs").hidden = true; } else if (list.ok && clients.ok) {
     $("#jobs").hidden = false;
-    const all = list.data.jobs;
-    $("#jobs-summary").textContent = clients.data.clients.length + " clients, " + all.length + " jobs";
-    fill($("#jobs-clients tbody"), clients.data.clients.length ? clients.data.clients.map((c) => el("tr", {},
+    const all = list.data.jobs, known = clients.data.clients;
+    chip.hidden = false;
+    chip.textContent = plural(known.length, "jobs client");
+    chip.title = "clients that reported their datasources to this aggregator";
+    $("#jobs-summary").textContent = plural(known.length, "client") + ", " + plural(all.length, "job");
+    fill($("#jobs-clients tbody"), known.length ? known.map((c) => el("tr", {},
       el("td", {}, c.name), el("td", {}, c.organization),
       el("td", {}, ...c.datasources.map((d) => el("div", { class: "datasource" },
         el("code", {}, d.name), " ", d.rows + " rows, " + d.columns.length + " columns",
         el("span", { class: "muted small" }, " " + d.projects.join(", "))))))) :
       [el("tr", {}, el("td", { colspan: 3, class: "muted" }, "No client has connected yet."))]);
-    fill($("#jobs-list tbody"), all.length ? all.map((j) => el("tr", { class: j.id === jobs.selected ? "selected" : "" },
+    fill($("#jobs-list tbody"), all.length ? all.map((j) => el("tr", { class: j.id === jobs.selected ? "selected" : "", "data-id": j.id },
       el("td", {}, el("a", { href: "#jobs", class: "skill-link job", "data-id": j.id,
                              onclick: (ev) => { ev.preventDefault(); openJob(j.id); } }, j.id)),
       el("td", {}, j.project), el("td", {}, j.kind),
       el("td", {}, el("span", { class: "badge " + (j.state === "completed" ? "ok" : j.state === "failed" ? "error" : "") }, j.state)),
-      el("td", {}, (j.round + 1) + "/" + j.rounds),
-      el("td", { class: "small" }, el("code", {}, j.state === "failed" ? (j.error || {}).message || "" : summary(j.result))))) :
+      el("td", {}, Math.min(j.round + 1, j.rounds) + "/" + j.rounds),
+      el("td", { class: "job-summary" }, summary(j)))) :
       [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No jobs yet."))]);
     if (jobs.selected) openJob(jobs.selected);
   }
   const w = await api("GET", "/api/v1/worker");
-  if (!w.ok) { $("#worker").hidden = true; return; }
+  if (!w.ok) { $("#worker").hidden = true; if (list.status === 404) chip.hidden = true; return; }
   $("#worker").hidden = false;
+  if (list.status === 404) {
+    chip.hidden = false;
+    chip.textContent = w.data.connected ? "jobs client of " + w.data.aggregator : "jobs client, not connected";
+    chip.title = "";
+  }
   $("#worker-summary").textContent = (w.data.connected ? "connected to " + w.data.aggregator : "not connected") +
     ", " + w.data.tasks + " tasks done, " + w.data.refused + " refused" + (w.data.last_error ? " (last error: " + w.data.last_error + ")" : "");
   fill($("#worker-datasources tbody"), w.data.datasources.map((d) => el("tr", {},
@@ -316,17 +468,23 @@ async function refreshJobs() {
 
 async function openJob(id) {
   jobs.selected = id;
-  $("#job-name").textContent = id;
+  document.querySelectorAll("#jobs-list tbody tr").forEach((tr) => tr.classList.toggle("selected", tr.dataset.id === id));
   const r = await api("GET", "/api/v1/jobs/" + enc(id));
-  if (!r.ok) return;
-  fill($("#job-tasks tbody"), r.data.tasks.map((t) => el("tr", {},
-    el("td", {}, t.client), el("td", {}, t.datasource), el("td", {}, t.round),
-    el("td", {}, el("span", { class: "badge " + (t.state === "done" ? "ok" : t.state === "failed" ? "error" : "") }, t.state)),
-    el("td", {}, t.attempts))));
-  $("#job-result").textContent = r.data.state === "failed" ? "failed: " + (r.data.error || {}).message :
-    r.data.result ? JSON.stringify(r.data.result, null, 2) : r.data.state;
-  document.querySelectorAll("#jobs-list tr").forEach((tr) =>
-    tr.classList.toggle("selected", !!tr.querySelector(`[data-id="${CSS.escape(id)}"]`)));
+  if (!r.ok || jobs.selected !== id) return;
+  const job = r.data, text = JSON.stringify(job);
+  if (text === jobs.shown) return;  // unchanged: keep what the reader has open
+  jobs.shown = text;
+  $("#job-name").textContent = id + " · " + ((job.operation || {}).kind || "") + " · " + job.state;
+  $("#job-hint").hidden = true;
+  $("#job-tasks").hidden = false;
+  $("#job-json").hidden = false;
+  fill($("#job-tasks tbody"), taskRows(job));
+  const view = job.state === "failed" ? [el("p", { class: "job-error" }, "failed: " + (job.error || {}).message)] :
+    job.state === "completed" && job.result ? resultView(job) :
+    [el("p", { class: "muted" }, job.state + ", round " + Math.min(job.round + 1, job.rounds) + " of " + job.rounds)];
+  $("#job-view").replaceChildren(...view);
+  $("#job-result").textContent = job.state === "failed" ? "failed: " + (job.error || {}).message :
+    job.result ? JSON.stringify(job.result, null, 2) : job.state;
 }
 
 function refreshAll() { refreshStatus(); refreshPeers(); refreshLedger(); refreshData(); refreshJobs(); }
