@@ -1,5 +1,6 @@
 #include "skills/package.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <regex>
 #include <sstream>
@@ -43,6 +44,10 @@ const SkillSpec* Manifest::skill(std::string_view name) const {
     if (s.name == name) return &s;
   }
   return nullptr;
+}
+
+bool Manifest::answers_to(std::string_view package) const {
+  return package == name || std::find(aliases.begin(), aliases.end(), package) != aliases.end();
 }
 
 namespace {
@@ -95,7 +100,7 @@ Result<Manifest> parse_manifest(const std::string& text) {
   auto tree = config::parse_tree(text, config::Format::Toml, "package.toml");
   if (!tree) return make_error(ErrorCode::invalid_argument, tree.error().message());
   const json& t = *tree;
-  static const std::vector<std::string> known = {"name", "version", "description", "main",
+  static const std::vector<std::string> known = {"name", "version", "description", "main",       "aliases",
                                                  "env",  "config",  "skills",      "collections"};
   for (const auto& [k, _] : t.items()) {
     if (std::find(known.begin(), known.end(), k) == known.end()) return bad(k, "unknown key");
@@ -127,6 +132,19 @@ Result<Manifest> parse_manifest(const std::string& text) {
     auto main = str("main", false, 128);
     if (!main) return std::move(main).error();
     m.main = *main;
+  }
+  if (auto it = t.find("aliases"); it != t.end()) {
+    const std::string reason = "expected a list of at most " + std::to_string(Manifest::kMaxAliases) +
+                               " other package names (1-63 characters of a-z, 0-9 and '_')";
+    if (!it->is_array() || it->size() > Manifest::kMaxAliases) return bad("aliases", reason);
+    for (const auto& a : *it) {
+      if (!a.is_string() || !valid_identifier(a.get<std::string>())) return bad("aliases", reason);
+      auto alias = a.get<std::string>();
+      if (alias == m.name) return bad("aliases", "'" + alias + "' is the package's own name");
+      if (std::find(m.aliases.begin(), m.aliases.end(), alias) != m.aliases.end())
+        return bad("aliases", "'" + alias + "' is listed twice");
+      m.aliases.push_back(std::move(alias));
+    }
   }
   if (auto it = t.find("env"); it != t.end()) {
     static const std::regex env_re("[A-Z_][A-Z0-9_]{0,63}");

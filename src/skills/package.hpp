@@ -47,6 +47,9 @@ struct Manifest {
   std::string version;
   std::string description;
   std::string main = "main.lua";
+  // Other package names its skills also answer to (`aliases = ["pallete"]` serves
+  // pallete/color_blend as palette/color_blend); at most kMaxAliases, none of them `name`.
+  std::vector<std::string> aliases;
   std::vector<std::string> env;                      // variables env() may read
   nlohmann::json config = nlohmann::json::object();  // defaults
   std::vector<SkillSpec> skills;
@@ -54,6 +57,9 @@ struct Manifest {
   // applied when the package is installed.
   nlohmann::json collections = nlohmann::json::object();
   const SkillSpec* skill(std::string_view name) const;
+  // `name` itself or one of `aliases`.
+  bool answers_to(std::string_view package) const;
+  static constexpr std::size_t kMaxAliases = 8;
 };
 
 struct Package {

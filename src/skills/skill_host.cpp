@@ -307,7 +307,36 @@ std::shared_ptr<SkillHost::Slot> SkillHost::find(const std::string& name) const 
   return it == slots_.end() ? nullptr : it->second;
 }
 
+std::shared_ptr<SkillHost::Slot> SkillHost::serving(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  if (auto it = slots_.find(name); it != slots_.end()) return it->second;
+  for (const auto& [_, slot] : slots_) {
+    if (slot->package.manifest.answers_to(name)) return slot;
+  }
+  return nullptr;
+}
+
+std::optional<Error> SkillHost::name_clash(const Manifest& manifest) const {
+  for (const auto& [other, slot] : slots_) {
+    if (other == manifest.name) continue;  // the package itself, being updated
+    const auto& theirs = slot->package.manifest;
+    for (const auto& mine : manifest.aliases) {
+      if (theirs.answers_to(mine))
+        return make_error(ErrorCode::conflict, "package.toml: aliases: '" + mine + "' is already a name of package " +
+                                                   other + "; remove one of them first");
+    }
+    if (theirs.answers_to(manifest.name))
+      return make_error(ErrorCode::conflict, "package " + manifest.name + ": package " + other +
+                                                 " already answers to that name (its aliases)");
+  }
+  return std::nullopt;
+}
+
 asio::awaitable<Result<SkillHost::InstallOutcome>> SkillHost::install(Package package, json config) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto clash = name_clash(package.manifest)) co_return std::move(*clash);
+  }
   auto existing = find(package.manifest.name);
   json merged = merged_config(package, config);
   if (existing && existing->package.hash == package.hash && existing->config == merged)
@@ -341,6 +370,8 @@ asio::awaitable<Result<SkillHost::InstallOutcome>> SkillHost::install(Package pa
   {
     std::lock_guard lock(mu_);
     if (stopping_) co_return make_error(ErrorCode::unavailable, "the node is stopping");
+    // Checked again: another install may have taken one of the names meanwhile.
+    if (auto clash = name_clash(package.manifest)) co_return std::move(*clash);
     old = slots_[package.manifest.name];
     slots_[package.manifest.name] = slot;
   }
@@ -377,7 +408,8 @@ asio::awaitable<Result<json>> SkillHost::invoke(std::string package, std::string
     record(ctx, ctx.caller.local ? "local" : "incoming", options_.node_name, full, r, started);
     return r;
   };
-  auto slot = find(package);
+  auto slot = serving(package);
+  if (slot) full = slot->package.manifest.name + "/" + skill;  // an alias is recorded as the package
   const SkillSpec* spec = slot ? slot->package.manifest.skill(skill) : nullptr;
   if (!spec) co_return finish(make_error(ErrorCode::not_found, "no skill " + full + " on node " + options_.node_name));
   if (auto blocked = unavailable(*slot)) co_return finish(std::move(*blocked));
@@ -551,6 +583,7 @@ json SkillHost::packages() const {
                    {"skills", skills},
                    {"config", slot->config},
                    {"status", slot->status}});
+    if (!m.aliases.empty()) out.back()["aliases"] = m.aliases;
     if (slot->status != "ok") out.back()["reason"] = slot->reason;
   }
   return out;

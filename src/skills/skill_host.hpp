@@ -108,6 +108,11 @@ class SkillHost {
 
  private:
   std::shared_ptr<Slot> find(const std::string& name) const;
+  // The package that answers to `name`: the one so named, else the one with that alias.
+  std::shared_ptr<Slot> serving(const std::string& name) const;
+  // Why `manifest` may not be installed beside the other packages: one of its names (its
+  // name or an alias) is another package's name or alias. Call with mu_ held.
+  std::optional<Error> name_clash(const Manifest& manifest) const;
   // Starts an invocation on the package's strand (the starter runs there) and drives it
   // to the end, making its fed calls from the I/O thread in between.
   using Starter = std::function<LuaRuntime::Started(LuaRuntime&)>;

@@ -1,6 +1,6 @@
 // Skills across real nodes: the hello-federate story (list, blend, run out, reset,
-// blend again), ACLs over mTLS, a peer that dies mid-way, package updates that keep
-// state, and the ledger.
+// blend again; a blend takes both units or neither; the seed's pallete/ names), ACLs
+// over mTLS, a peer that dies mid-way, package updates that keep state, and the ledger.
 #include <gtest/gtest.h>
 
 #include "support/peer_client.hpp"
@@ -29,13 +29,14 @@ class HelloFederate : public ::testing::Test {
     ASSERT_TRUE(f_.wait_healthy("painter")) << f_.process("painter").log();
     auto r = http(port("painter"), "POST", "/api/v1/packages", package_upload(packages_dir() + "/palette"));
     ASSERT_EQ(r.status, 201) << r.body;
-    // The colour nodes re-announce their skills; wait until painter has heard from all three.
+    // The colour nodes re-announce their skills (identify_self, share_color, return_color);
+    // wait until painter has heard from all three.
     ASSERT_TRUE(wait_until(
         [&] {
           auto peers = http(port("painter"), "GET", "/api/v1/peers").json();
           int ready = 0;
           for (const auto& p : peers["peers"])
-            if (p["state"] == "up" && p["skills"].size() == 2) ++ready;
+            if (p["state"] == "up" && p["skills"].size() == 3) ++ready;
           return ready == 3;
         },
         15s))
@@ -152,6 +153,146 @@ TEST_F(HelloFederate, RedeployingKeepsStateAndSameHashIsANoOp) {
   EXPECT_EQ(http(port("red"), "DELETE", "/api/v1/packages/color_tools").status, 200);
   EXPECT_EQ(call("red", "color_tools/share_color").status, 404);
   EXPECT_EQ(http(port("red"), "DELETE", "/api/v1/packages/color_tools").status, 404);
+}
+
+// Issue 20: a blend whose second colour cannot be taken gives the first unit back.
+TEST_F(HelloFederate, ABlendTakesBothUnitsOrNeither) {
+  auto qty_after_taking = [&](const std::string& node) {  // takes one unit locally: qty before - 1
+    auto r = call(node, "color_tools/share_color");
+    EXPECT_EQ(r.json()["in_stock"], true) << node << ": " << r.body;
+    return r.json()["qty"];
+  };
+  // Red is emptied by its own operator; yellow keeps 2.
+  qty_after_taking("red");
+  EXPECT_EQ(qty_after_taking("red"), 0);
+  auto out = blend("yellow", "red");  // yellow is taken first, then red is out
+  EXPECT_EQ(out.status, 422) << out.body;
+  EXPECT_EQ(out.json()["error"]["code"], "out_of_stock");
+  EXPECT_EQ(out.json()["error"]["message"], "red is unavailable (node red)");
+  // The same colour twice with one unit left: the first unit goes back too.
+  EXPECT_EQ(qty_after_taking("blue"), 1);
+  auto twice = blend("blue", "blue");
+  EXPECT_EQ(twice.json()["error"]["message"], "blue is unavailable (node blue)") << twice.body;
+  EXPECT_EQ(qty_after_taking("blue"), 0);    // it had 1
+  EXPECT_EQ(qty_after_taking("yellow"), 1);  // it had 2: the failed blend took nothing
+  auto returns = http(port("painter"), "GET", "/api/v1/ledger?skill=color_tools/return_color").json();
+  ASSERT_EQ(returns["items"].size(), 2u) << returns.dump();
+  for (const auto& e : returns["items"]) {
+    EXPECT_EQ(e["direction"], "outgoing");
+    EXPECT_EQ(e["status"], "ok");
+  }
+
+  // The second colour's node is dead: the first unit goes back, the error names the dead node.
+  ASSERT_EQ(http(port("yellow"), "POST", "/api/v1/events/system.reset", "").status, 200);
+  f_.stop("blue", SIGKILL);
+  auto dead = blend("yellow", "blue");
+  EXPECT_EQ(dead.status, 503) << dead.body;
+  EXPECT_EQ(dead.json()["error"]["code"], "peer_unavailable");
+  EXPECT_EQ(dead.json()["error"]["node"], "blue");
+  EXPECT_EQ(qty_after_taking("yellow"), 1);  // still 2 before this
+
+  // A receipt gives back one unit, once; a reset voids the receipts outstanding.
+  ASSERT_EQ(call("red", "color_tools/reset_inventory").json()["qty"], 2);
+  auto share = call("red", "color_tools/share_color").json();
+  ASSERT_TRUE(share["receipt"].is_string()) << share.dump();
+  auto back = call("red", "color_tools/return_color", {{"receipt", share["receipt"]}});
+  EXPECT_EQ(back.json()["qty"], 2) << back.body;
+  auto again = call("red", "color_tools/return_color", {{"receipt", share["receipt"]}});
+  EXPECT_EQ(again.status, 422);
+  EXPECT_EQ(again.json()["error"]["code"], "unknown_receipt") << again.body;
+  auto voided = call("red", "color_tools/share_color").json()["receipt"];
+  ASSERT_EQ(call("red", "color_tools/reset_inventory").status, 200);
+  EXPECT_EQ(call("red", "color_tools/return_color", {{"receipt", voided}}).json()["error"]["code"], "unknown_receipt");
+  auto bad = call("red", "color_tools/return_color", {{"receipt", 7}});
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_EQ(bad.json()["error"]["code"], "bad_request") << bad.body;
+}
+
+// A give-back the colour node refuses is owed, and paid before the next blend.
+TEST_F(HelloFederate, AGiveBackThatFailsIsPaidBeforeTheNextBlend) {
+  // Red runs a color_tools whose return_color is local only: the painter may not call it.
+  TempDir variant;
+  auto manifest = read_file(packages_dir() + "/color_tools/package.toml");
+  auto at = manifest.find("acl = \"peers\"", manifest.find("[skills.return_color]"));
+  ASSERT_NE(at, std::string::npos);
+  manifest.replace(at, 13, "acl = \"local\"");
+  write_file(variant / "package.toml", manifest);
+  write_file(variant / "main.lua", read_file(packages_dir() + "/color_tools/main.lua"));
+  ASSERT_EQ(http(port("red"), "POST", "/api/v1/packages", package_upload(variant.path())).json()["outcome"], "updated");
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(call("yellow", "color_tools/share_color").json()["in_stock"], true);
+
+  auto out = blend("red", "yellow");  // red is taken, yellow is out, red cannot go back
+  EXPECT_EQ(out.status, 422) << out.body;
+  EXPECT_EQ(out.json()["error"]["code"], "out_of_stock");
+  EXPECT_EQ(out.json()["error"]["message"],
+            "yellow is unavailable (node yellow); the unit of red taken from node red could not be given back yet "
+            "(forbidden: peer 'painter' may not call color_tools/return_color), it will be before the next blend");
+
+  // Red's operator puts the real package back (its state, with the receipt, is kept); the
+  // next blend first gives red its unit back, then takes one: red goes 1 -> 2 -> 1.
+  ASSERT_EQ(
+      http(port("red"), "POST", "/api/v1/packages", package_upload(packages_dir() + "/color_tools")).json()["outcome"],
+      "updated");
+  ASSERT_EQ(http(port("yellow"), "POST", "/api/v1/events/system.reset", "").status, 200);
+  auto ok = blend("red", "yellow");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.json()["color"], "orange");
+  auto red = call("red", "color_tools/share_color").json();
+  EXPECT_EQ(red["in_stock"], true) << red.dump();
+  EXPECT_EQ(red["qty"], 0);
+  auto returns = http(port("painter"), "GET", "/api/v1/ledger?skill=color_tools/return_color").json();
+  ASSERT_EQ(returns["items"].size(), 2u) << returns.dump();
+  EXPECT_EQ(returns["items"][0]["status"], "ok");  // newest first: the one paid
+  EXPECT_EQ(returns["items"][1]["status"], "forbidden");
+}
+
+// Issue 20: the seed's walkthrough calls pallete/... (misspelt); palette's manifest lists
+// that alias, so both names answer, over the API and the CLI.
+TEST_F(HelloFederate, TheSeedsPalleteNamesAnswerBesidePalette) {
+  auto list = call("painter", "pallete/list_all_colors");
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_EQ(list.json(), call("painter", "palette/list_all_colors").json());
+  auto b = call("painter", "pallete/color_blend", {{"color1", "red"}, {"color2", "yellow"}});
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(b.json()["color"], "orange");
+  EXPECT_EQ(call("painter", "pallete/reset_available_colors").json()["providers"], 3);
+  std::string out;
+  EXPECT_EQ(run_fedmesh({"call", "http://127.0.0.1:" + std::to_string(port("painter")), "pallete/color_blend",
+                         R"({"color1":"blue","color2":"yellow"})"},
+                        &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("\"green\""), std::string::npos) << out;
+  // The ledger and errors name the package by its own name.
+  auto ledger = http(port("painter"), "GET", "/api/v1/ledger?skill=palette/color_blend").json();
+  EXPECT_EQ(ledger["items"].size(), 2u) << ledger.dump();
+  auto none = call("painter", "pallete/nope");
+  EXPECT_EQ(none.status, 404);
+  EXPECT_EQ(none.json()["error"]["message"], "no skill palette/nope on node painter");
+  EXPECT_EQ(call("painter", "palete/list_all_colors").status, 404);  // only the names listed
+  auto pkgs = http(port("painter"), "GET", "/api/v1/packages").json();
+  EXPECT_EQ(pkgs["packages"][0]["aliases"], json::array({"pallete"})) << pkgs.dump();
+  // Over the federation the alias finds the package too, and its ACL still holds.
+  PeerClient red(dir_, "red");
+  auto fed = red.post(f_.fed_port("painter"), "painter", "/fed/v1/skills/pallete/color_blend", "{}");
+  ASSERT_TRUE(fed) << fed.error().message();
+  EXPECT_EQ(fed->status, 403) << fed->body;
+  EXPECT_NE(fed->body.find("peer 'red' may not call palette/color_blend"), std::string::npos) << fed->body;
+
+  // One name, one package: a package may not take a name another one answers to.
+  auto upload = [&](const std::string& manifest) {
+    return http(port("painter"), "POST", "/api/v1/packages",
+                json{{"manifest", manifest}, {"files", {{"main.lua", "skill('s', function() return 1 end)"}}}}.dump());
+  };
+  auto named = upload("name = \"pallete\"\nversion = \"1\"\n[skills.s]\n");
+  EXPECT_EQ(named.status, 409) << named.body;
+  EXPECT_EQ(named.json()["error"]["message"],
+            "package pallete: package palette already answers to that name (its aliases)");
+  auto aliased = upload("name = \"paints\"\nversion = \"1\"\naliases = [\"palette\"]\n[skills.s]\n");
+  EXPECT_EQ(aliased.status, 409) << aliased.body;
+  EXPECT_EQ(aliased.json()["error"]["message"],
+            "package.toml: aliases: 'palette' is already a name of package palette; remove one of them first");
+  EXPECT_EQ(http(port("painter"), "GET", "/api/v1/packages").json()["packages"].size(), 1u);
 }
 
 TEST(Skills, BadUploadsAndCallsAreRejectedAndChangeNothing) {
