@@ -1,8 +1,15 @@
 // The environment's part in a config: `${VAR}` substitution and FEDMESH_* overrides,
-// system service tables included.
+// system service tables included, and Rhizome's RHIZOME_* variables.
 #include <algorithm>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "config/loader_parts.hpp"
+#include "core/address.hpp"
 
 extern char** environ;
 
@@ -242,6 +249,148 @@ void apply_env_overrides(json& tree, const Environment& env, Problems& problems,
     }
     sources[key] = var;
   }
+  apply_rhizome_variables(tree, env, problems, sources);
+}
+
+// ---- Rhizome's variables (docs/rhizome-compat.md, "Environment variables") ----------------
+
+namespace {
+
+// One line on stderr per variable read, at load time: the node's own logger is not set up
+// yet then, and stdout carries `config check`'s output.
+void note(const std::string& line) {
+  static const auto logger = [] {
+    auto l = std::make_shared<spdlog::logger>("config", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    l->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %-5l [config] %v", spdlog::pattern_time_type::utc);
+    return l;
+  }();
+  logger->info("{}", line);
+}
+
+std::string trimmed(std::string_view s) {
+  auto b = s.find_first_not_of(" \t");
+  if (b == std::string_view::npos) return "";
+  auto e = s.find_last_not_of(" \t");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+// Where a value already in the tree came from: a FEDMESH_* variable or the file.
+std::string origin(const Sources& sources, const std::string& key) {
+  auto it = sources.find(key);
+  return it == sources.end() ? "the config file" : it->second;
+}
+
+// RHIZOME_PEER_ID: the node's name.
+void rhizome_peer_id(json& tree, const std::string& value, Problems& problems, Sources& sources) {
+  const std::string var = "environment RHIZOME_PEER_ID";
+  std::string id = trimmed(value);
+  if (auto why = check_value(*find_option("name"), json(id)); !why.empty())
+    return problems.add(var, "'" + value + "' is not a fedmesh node name: " + why);
+  if (auto it = tree.find("name"); it != tree.end()) {
+    if (*it != id)
+      return problems.add(var, "'" + id + "' conflicts with name = " + it->dump() + " from " + origin(sources, "name") +
+                                   "; remove one of them");
+    return note("RHIZOME_PEER_ID=" + id + " agrees with name from " + origin(sources, "name"));
+  }
+  tree["name"] = id;
+  sources["name"] = "RHIZOME_PEER_ID";
+  note("RHIZOME_PEER_ID=" + id + " read as name = \"" + id + "\" (docs/rhizome-compat.md)");
+}
+
+// RHIZOME_HTTP_API_PORT: the port of the operator listener, whose host stays fedmesh's
+// (loopback unless http.listen says otherwise).
+void rhizome_http_port(json& tree, const std::string& value, Problems& problems, Sources& sources) {
+  const std::string var = "environment RHIZOME_HTTP_API_PORT";
+  auto port = trimmed(value);
+  bool digits = !port.empty() && port.size() <= 5 &&
+                std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoi(port) < 1 || std::stoi(port) > 65535)
+    return problems.add(var, "expected a port number from 1 to 65535, got '" + value + "'");
+  auto number = static_cast<std::uint16_t>(std::stoi(port));
+  json* http = nullptr;
+  if (auto it = tree.find("http"); it != tree.end()) {
+    if (!it->is_object()) return;  // the config check names [http]
+    http = &*it;
+  }
+  if (http && http->contains("listen")) {
+    if (!(*http)["listen"].is_string()) return;  // the config check names http.listen
+    auto listen = (*http)["listen"].get<std::string>();
+    auto current = parse_host_port(listen);
+    if (!current) return;  // the option check names http.listen
+    if (current->port != number)
+      return problems.add(var, "port " + port + " conflicts with http.listen = \"" + listen + "\" from " +
+                                   origin(sources, "http.listen") + "; remove one of them");
+    return note("RHIZOME_HTTP_API_PORT=" + port + " agrees with http.listen from " + origin(sources, "http.listen"));
+  }
+  auto fallback = parse_host_port(json::parse(find_option("http.listen")->default_json).get<std::string>());
+  HostPort listen{fallback ? fallback->host : "127.0.0.1", number};
+  if (!http) http = &(tree["http"] = json::object());
+  (*http)["listen"] = listen.to_string();
+  sources["http.listen"] = "RHIZOME_HTTP_API_PORT";
+  note("RHIZOME_HTTP_API_PORT=" + port + " read as http.listen = \"" + listen.to_string() +
+       "\" (docs/rhizome-compat.md)");
+}
+
+// RHIZOME_SEED_PEERS: "NAME@HOST:PORT, ..." added to [[federation.peers]] as
+// https://HOST:PORT, bidirectional. Rhizome's bare HOST:PORT names no certificate, so it
+// is refused with what to write instead. The node's own entry is skipped, so one list can
+// serve every node.
+void rhizome_seed_peers(json& tree, const std::string& value, Problems& problems, Sources& sources) {
+  const std::string var = "environment RHIZOME_SEED_PEERS";
+  if (trimmed(value).empty()) return note("RHIZOME_SEED_PEERS is empty: no peers added");
+  if (!tree.contains("federation") || !tree["federation"].is_object())
+    return problems.add(var, "seed peers need a [federation] section (listen, cert, key, trust) in the config file");
+  json& federation = tree["federation"];
+  if (!federation.contains("peers")) federation["peers"] = json::array();
+  json& peers = federation["peers"];
+  if (!peers.is_array()) return;  // the option check names federation.peers
+  const std::string self = tree.contains("name") && tree["name"].is_string() ? tree["name"].get<std::string>() : "";
+  std::vector<std::string> added, skipped;
+  std::stringstream in(value);
+  for (std::string item; std::getline(in, item, ',');) {
+    std::string entry = trimmed(item);
+    if (entry.empty()) continue;
+    auto at = entry.find('@');
+    if (at == std::string::npos)
+      return problems.add(var, "'" + entry + "': fedmesh knows a peer by the name in its certificate; write NAME@" +
+                                   entry + " (e.g. peer2@localhost:4002)");
+    json peer = {{"name", entry.substr(0, at)}, {"url", "https://" + entry.substr(at + 1)}, {"bidirectional", true}};
+    for (const auto& o : peer_options()) {
+      if (!peer.contains(std::string(o.key))) continue;
+      if (auto why = check_value(o, peer[std::string(o.key)]); !why.empty())
+        return problems.add(var, "'" + entry + "': " + std::string(o.key) + ": " + why);
+    }
+    const auto name = peer["name"].get<std::string>();
+    if (name == self) {
+      skipped.push_back(name);
+      continue;
+    }
+    auto same = std::find_if(peers.begin(), peers.end(),
+                             [&](const json& p) { return p.is_object() && p.contains("name") && p["name"] == name; });
+    if (same != peers.end()) {
+      if (same->contains("url") && (*same)["url"] == peer["url"]) continue;  // the file says the same
+      return problems.add(var, "'" + entry + "' conflicts with the [[federation.peers]] entry named " + name +
+                                   (same->contains("url") ? " (url = " + (*same)["url"].dump() + ")" : "") +
+                                   " in the config file; remove one of them");
+    }
+    added.push_back(name + " at " + peer["url"].get<std::string>());
+    peers.push_back(std::move(peer));
+  }
+  std::string line = "RHIZOME_SEED_PEERS read as federation.peers:";
+  if (added.empty()) line += " nothing to add";
+  for (std::size_t i = 0; i < added.size(); ++i) line += (i ? ", " : " ") + added[i];
+  if (!skipped.empty()) line += " (" + skipped.front() + " is this node: skipped)";
+  if (!added.empty()) sources["federation.peers"] = "RHIZOME_SEED_PEERS";
+  note(line + " (docs/rhizome-compat.md)");
+}
+
+}  // namespace
+
+void apply_rhizome_variables(json& tree, const Environment& env, Problems& problems, Sources& sources) {
+  // The name first: the seed peers skip this node's own entry.
+  if (auto v = env.get("RHIZOME_PEER_ID")) rhizome_peer_id(tree, *v, problems, sources);
+  if (auto v = env.get("RHIZOME_HTTP_API_PORT")) rhizome_http_port(tree, *v, problems, sources);
+  if (auto v = env.get("RHIZOME_SEED_PEERS")) rhizome_seed_peers(tree, *v, problems, sources);
 }
 
 }  // namespace detail

@@ -48,7 +48,13 @@ bool looks_like_flotta(const nlohmann::json& tree);
 // Flotta's config as a fedmesh tree; what has no meaning in fedmesh goes to `warnings`
 // (flotta.cpp, docs/flotta-compat.md).
 nlohmann::json from_flotta(const nlohmann::json& flotta, Problems& problems, std::vector<std::string>& warnings);
-// FEDMESH_SECTION__KEY (and FEDMESH_SYSTEM_SERVICES__NAME__KEY...) over the tree.
+// FEDMESH_SECTION__KEY (and FEDMESH_SYSTEM_SERVICES__NAME__KEY...) over the tree, then
+// apply_rhizome_variables.
 void apply_env_overrides(nlohmann::json& tree, const Environment& env, Problems& problems, Sources& sources);
+// Rhizome's RHIZOME_PEER_ID, RHIZOME_HTTP_API_PORT and RHIZOME_SEED_PEERS as name,
+// http.listen's port and [[federation.peers]]. Each fills in what neither the file nor a
+// FEDMESH_* variable set; a value that differs from theirs is a problem naming both. Every
+// variable read is logged (stderr) and recorded in `sources`.
+void apply_rhizome_variables(nlohmann::json& tree, const Environment& env, Problems& problems, Sources& sources);
 
 }  // namespace fedmesh::config::detail

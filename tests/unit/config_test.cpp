@@ -376,3 +376,97 @@ TEST(ConfigHostile, NumbersOutOfRangeAndFlottaShapesAreErrorsNotCrashes) {
 
 }  // namespace
 }  // namespace fedmesh::config
+
+namespace fedmesh::config {
+namespace {
+
+// Issue 20: Rhizome's variables (docs/rhizome-compat.md, "Environment variables").
+const char* kRhizomeNode = R"(organization = "Acme"
+[federation]
+cert = "c"
+key = "k"
+trust = ["t"]
+)";
+
+TEST(RhizomeEnvironment, PeerIdPortAndSeedPeersBecomeFedmeshOptionsWithALogLine) {
+  ::testing::internal::CaptureStderr();
+  auto r = toml(kRhizomeNode,
+                env({{"RHIZOME_PEER_ID", "peer1"},
+                     {"RHIZOME_HTTP_API_PORT", "3000"},
+                     {"RHIZOME_SEED_PEERS", "peer2@localhost:4002, peer3@localhost:4004,peer1@localhost:4000"}}));
+  std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(r) << error_of(r);
+  EXPECT_EQ(r->config.name, "peer1");
+  EXPECT_EQ(r->config.http.listen, "127.0.0.1:3000");
+  ASSERT_EQ(r->config.federation.peers.size(), 2u);  // peer1 is this node: skipped
+  EXPECT_EQ(r->config.federation.peers[0], (PeerConfig{"peer2", "https://localhost:4002", true}));
+  EXPECT_EQ(r->config.federation.peers[1], (PeerConfig{"peer3", "https://localhost:4004", true}));
+  EXPECT_EQ(r->sources.at("name"), "RHIZOME_PEER_ID");
+  EXPECT_EQ(r->sources.at("http.listen"), "RHIZOME_HTTP_API_PORT");
+  EXPECT_EQ(r->sources.at("federation.peers"), "RHIZOME_SEED_PEERS");
+  EXPECT_NE(log.find("[config] RHIZOME_PEER_ID=peer1 read as name = \"peer1\""), std::string::npos) << log;
+  EXPECT_NE(log.find("[config] RHIZOME_HTTP_API_PORT=3000 read as http.listen = \"127.0.0.1:3000\""), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("[config] RHIZOME_SEED_PEERS read as federation.peers: peer2 at https://localhost:4002, peer3 at "
+                     "https://localhost:4004 (peer1 is this node: skipped)"),
+            std::string::npos)
+      << log;
+  // `fedmesh config check` shows where they came from.
+  EXPECT_NE(render_effective_toml(*r).find("#   name  <-  RHIZOME_PEER_ID"), std::string::npos);
+}
+
+TEST(RhizomeEnvironment, AFileOrFedmeshValueThatAgreesIsKeptOneThatDiffersIsAnErrorNamingBoth) {
+  std::string file = std::string("name = \"peer1\"\n") + kRhizomeNode +
+                     "  [[federation.peers]]\n  name = \"peer2\"\n  url = \"https://localhost:4002\"\n"
+                     "[http]\nlisten = \"127.0.0.1:3000\"\n";
+  auto same = toml(file, env({{"RHIZOME_PEER_ID", "peer1"},
+                              {"RHIZOME_HTTP_API_PORT", "3000"},
+                              {"RHIZOME_SEED_PEERS", "peer2@localhost:4002"}}));
+  ASSERT_TRUE(same) << error_of(same);
+  EXPECT_EQ(same->config.federation.peers.size(), 1u);
+  EXPECT_FALSE(same->config.federation.peers[0].bidirectional);  // the file's entry, as it was
+  EXPECT_TRUE(same->sources.empty());
+  auto differs = toml(file, env({{"RHIZOME_PEER_ID", "peer9"},
+                                 {"RHIZOME_HTTP_API_PORT", "3001"},
+                                 {"RHIZOME_SEED_PEERS", "peer2@localhost:4012"}}));
+  EXPECT_EQ(error_of(differs),
+            "node.toml: environment RHIZOME_PEER_ID: 'peer9' conflicts with name = \"peer1\" from the config file; "
+            "remove one of them\n"
+            "node.toml: environment RHIZOME_HTTP_API_PORT: port 3001 conflicts with http.listen = \"127.0.0.1:3000\" "
+            "from the config file; remove one of them\n"
+            "node.toml: environment RHIZOME_SEED_PEERS: 'peer2@localhost:4012' conflicts with the [[federation.peers]] "
+            "entry named peer2 (url = \"https://localhost:4002\") in the config file; remove one of them");
+  auto by_fedmesh = toml(kRhizomeNode, env({{"FEDMESH_NAME", "peer1"},
+                                            {"FEDMESH_HTTP__LISTEN", "127.0.0.1:3026"},
+                                            {"RHIZOME_PEER_ID", "peer1"},
+                                            {"RHIZOME_HTTP_API_PORT", "3000"}}));
+  EXPECT_EQ(error_of(by_fedmesh),
+            "node.toml: environment RHIZOME_HTTP_API_PORT: port 3000 conflicts with http.listen = \"127.0.0.1:3026\" "
+            "from FEDMESH_HTTP__LISTEN; remove one of them");
+}
+
+TEST(RhizomeEnvironment, BadValuesAreNamed) {
+  auto msg = [](std::map<std::string, std::string> vars) {
+    vars.emplace("RHIZOME_PEER_ID", "p1");
+    return error_of(toml(kRhizomeNode, env(vars)));
+  };
+  EXPECT_NE(error_of(toml(kRhizomeNode, env({{"RHIZOME_PEER_ID", "Peer One"}})))
+                .find("node.toml: environment RHIZOME_PEER_ID: 'Peer One' is not a fedmesh node name: must be 1-63 "
+                      "characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit"),
+            std::string::npos);
+  EXPECT_EQ(msg({{"RHIZOME_HTTP_API_PORT", "70000"}}),
+            "node.toml: environment RHIZOME_HTTP_API_PORT: expected a port number from 1 to 65535, got '70000'");
+  EXPECT_EQ(msg({{"RHIZOME_HTTP_API_PORT", "30x0"}}),
+            "node.toml: environment RHIZOME_HTTP_API_PORT: expected a port number from 1 to 65535, got '30x0'");
+  EXPECT_EQ(msg({{"RHIZOME_SEED_PEERS", "localhost:4002"}}),
+            "node.toml: environment RHIZOME_SEED_PEERS: 'localhost:4002': fedmesh knows a peer by the name in its "
+            "certificate; write NAME@localhost:4002 (e.g. peer2@localhost:4002)");
+  EXPECT_EQ(msg({{"RHIZOME_SEED_PEERS", "peer2@localhost"}}),
+            "node.toml: environment RHIZOME_SEED_PEERS: 'peer2@localhost': url: not an https URL (https://host:port)");
+  EXPECT_EQ(error_of(toml("name = \"p\"\n", env({{"RHIZOME_SEED_PEERS", "peer2@localhost:4002"}}))),
+            "node.toml: environment RHIZOME_SEED_PEERS: seed peers need a [federation] section (listen, cert, key, "
+            "trust) in the config file");
+}
+
+}  // namespace
+}  // namespace fedmesh::config
