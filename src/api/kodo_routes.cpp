@@ -2,6 +2,7 @@
 // and answers keep Kodo's JSON shapes (docs/kodo-compat.md); bad input gets a 400 that
 // names the field, never a 500.
 #include "api/adapter.hpp"
+#include "api/kodo_openapi.hpp"
 #include "api/routes.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
@@ -67,6 +68,15 @@ void add_kodo_routes(net::Router& r, Node& node) {
           auto* gateway = node.kodo();
           co_return co_await net::offload(node.io().store(), [gateway] { return gateway->index()->counts(); });
         }));
+  // Kodo (a Litestar app) documents its routes at /schema: a page, and the OpenAPI document.
+  r.add("GET", "/schema", [](Request&) -> asio::awaitable<Response> {
+    static const std::string page = kodo_openapi_html(kodo_openapi());
+    co_return Response::text(200, page, "text/html; charset=utf-8");
+  });
+  r.add("GET", "/schema/openapi.json", [](Request&) -> asio::awaitable<Response> {
+    static const std::string document = kodo_openapi().dump();
+    co_return Response::text(200, document, "application/vnd.oai.openapi+json");
+  });
 }
 
 std::shared_ptr<const net::Router> kodo_routes(Node& node) {

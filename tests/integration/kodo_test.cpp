@@ -4,6 +4,8 @@
 // is fed later changes at /update/node (a real loopback listener stands in for it);
 // bad bodies get a 400 that names the field and change nothing; a restart keeps the
 // Kodo nodes and the Kodo registries that connected.
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "support/fake_http.hpp"
@@ -247,6 +249,45 @@ TEST_F(Kodo, BadKodoBodiesAreRejectedAndChangeNothing) {
   EXPECT_TRUE(http(reg(), "GET", "/map").json()["providers"].empty());
 }
 
+// Issue 20: Kodo clients call GET /schema (Kodo's log in its notebook). Kodo, a Litestar
+// app, answers its OpenAPI document there as a page, and the document at
+// /schema/openapi.json; so does fedmesh, for the Kodo routes it serves.
+TEST_F(Kodo, SchemaAnswersThePageAndTheDocumentOfEveryKodoRoute) {
+  auto page = http(reg(), "GET", "/schema");
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_NE(page.head.find("text/html"), std::string::npos) << page.head;
+  EXPECT_NE(page.body.find("<code>/register</code>"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("href=\"/schema/openapi.json\""), std::string::npos);
+  EXPECT_EQ(page.body.find("<script"), std::string::npos);  // nothing runs, nothing is fetched
+
+  auto doc = http(reg(), "GET", "/schema/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  EXPECT_NE(doc.head.find("application/vnd.oai.openapi+json"), std::string::npos) << doc.head;
+  auto d = doc.json();
+  EXPECT_EQ(d["openapi"], "3.1.0");
+  EXPECT_FALSE(d["info"]["version"].get<std::string>().empty());
+  EXPECT_EQ(d["components"]["schemas"]["Node"]["required"], json({"url", "flows"}));
+  // The document lists exactly the Kodo routes (docs/kodo-compat.md), and each one answers:
+  // a GET with 200, a POST of an empty object with the 400 that names what is missing.
+  std::set<std::string> served = {
+      "GET /",       "POST /register", "POST /connect", "POST /update/node", "POST /update/registry",   "GET /map",
+      "GET /_cache", "GET /flows",     "GET /counts",   "GET /schema",       "GET /schema/openapi.json"};
+  std::set<std::string> documented;
+  for (const auto& [path, item] : d["paths"].items()) {
+    for (const auto& [method, op] : item.items()) {
+      std::string upper = method == "get" ? "GET" : method == "post" ? "POST" : method;
+      documented.insert(upper + " " + path);
+      auto r =
+          upper == "GET" ? http(reg(), "GET", path, "", {"Accept: application/json"}) : http(reg(), upper, path, "{}");
+      EXPECT_EQ(r.status, upper == "GET" ? 200 : 400) << upper << " " << path << ": " << r.body;
+      EXPECT_TRUE(op["responses"].contains(std::to_string(r.status))) << upper << " " << path;
+    }
+  }
+  EXPECT_EQ(documented, served);
+  for (const char* other : {"/schema/openapi.yaml", "/schema/redoc", "/schema/swagger"})
+    EXPECT_EQ(http(reg(), "GET", other).status, 404) << other;
+}
+
 TEST(KodoMesh, KodoNodesTravelToFedmeshRegistryPeers) {
   TempDir dir;
   Federation f{dir};
@@ -282,6 +323,7 @@ TEST(KodoListener, DedicatedPlainHttpListenerServesKodoRoutes) {
   auto r = http(kodo_port, "POST", "/register", kodo_node("http://localhost:4000", "o", "/f", "F").dump());
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(http(kodo_port, "GET", "/flows").json()["total"], 1);
+  EXPECT_EQ(http(kodo_port, "GET", "/schema/openapi.json").json()["openapi"], "3.1.0");
   // Only the Kodo routes live there: the operator API does not.
   EXPECT_EQ(http(kodo_port, "GET", "/api/v1/status").status, 404);
 }
