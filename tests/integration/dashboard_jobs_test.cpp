@@ -211,14 +211,15 @@ void resize(Browser& b, int width) {
   b.script("window.scrollTo(0, 0);");
 }
 
-// Clicks a job in the jobs table (again if the table was redrawn under the click) until
-// its detail shows `chart`.
+// Clicks a job in the jobs table (again if the table was redrawn under the click, so its
+// row is not marked selected) until its detail shows `chart`.
 ::testing::AssertionResult select(Browser& b, const std::string& id, const std::string& chart) {
   std::string link = "#jobs-list a.job[data-id='" + id + "']";
+  std::string row = "#jobs-list tr.selected[data-id='" + id + "']";
   std::string drawn = "#job-view figure[data-chart='" + chart + "']";
   bool ok = wait_until(
       [&] {
-        if (b.text("#job-name").rfind(id + " ", 0) != 0) b.click(link);
+        if (b.find(row).empty()) b.click(link);
         return b.text("#job-name").rfind(id + " ", 0) == 0 && !b.find(drawn).empty();
       },
       10s);
