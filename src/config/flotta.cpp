@@ -145,6 +145,7 @@ json from_flotta(const json& f, Problems& problems, std::vector<std::string>& wa
                           {"token", p.contains("token") ? text_of(p["token"]) : ""}});
     jobs["projects"] = std::move(projects);
   }
+  bool joins_network = false;
   json join = f.value("join", json::object());
   if (!join.is_object()) {
     problems.add("join", "expected a table (first, url)");
@@ -152,12 +153,19 @@ json from_flotta(const json& f, Problems& problems, std::vector<std::string>& wa
   }
   if (join.contains("first") && mode != "node")
     warn("join.first", "only an aggregator (mode: node) can be first; ignored for mode " + mode);
-  if (join.contains("url") && !text_of(join["url"]).empty()) {
+  bool first = join.contains("first") && truthy(join["first"]);
+  if (first && mode == "node" && join.contains("url") && !text_of(join["url"]).empty())
+    warn("join.url", "ignored: join.first is true, and the first node joins no one");
+  if (join.contains("url") && !text_of(join["url"]).empty() && !(first && mode == "node")) {
     std::string url = text_of(join["url"]);
     if (mode == "node") {
+      // A node joins a Flotta network by sharing the first node's jobs database: jobs submitted
+      // to any node are planned over every datasource that said hello to any of them.
+      joins_network = true;
       warn("join.url",
-           "aggregators do not join each other in fedmesh: several aggregators share one PostgreSQL "
-           "database instead (docs/jobs.md, scale-out on PostgreSQL); ignored");
+           "this node joins the network by sharing its PostgreSQL database (database:, the same as "
+           "the first node's); " +
+               url + " is not called (docs/flotta-compat.md, Flotta networks)");
     } else if (mode == "client") {
       if (url.starts_with("http://")) {
         warn("join.url", "clients reach their aggregator over mutual TLS: https:// is used instead of http://");
@@ -218,6 +226,10 @@ json from_flotta(const json& f, Problems& problems, std::vector<std::string>& wa
   } else {
     problems.add("database.dialect", "must be sqlite or postgresql");
   }
+  if (joins_network && out.contains("store") && out["store"].value("backend", "") != "postgresql")
+    problems.add("join.url",
+                 "a node that joins another shares the first node's jobs database: set database.dialect: postgresql "
+                 "with the first node's host, port and scheme (an in-memory or SQLite database cannot be shared)");
   if (dialect == "sqlite" && db.contains("scheme")) warn("database.scheme", "SQLite has no schemas; ignored");
 
   // Anything fedmesh adds (certificate paths, the operator listener...) under fedmesh:.

@@ -190,7 +190,8 @@ void cross_checks(NodeConfig& c, Problems& problems) {
   }
   if (!c.jobs.join_listen.empty() && c.federation.issuer.empty())
     problems.add("jobs.join_listen", "needs federation.issuer (the CA folder that signs joining clients)");
-  if (!client && !c.jobs.datasources.empty()) problems.add("jobs.datasources", "needs the client or standalone role");
+  if (!client && !aggregator && !c.jobs.datasources.empty())
+    problems.add("jobs.datasources", "needs the client, aggregator or standalone role");
   if (client && !standalone && c.jobs.aggregator.empty())
     problems.add("jobs.aggregator", "the client role needs the aggregator's URL (https://host:port)");
   if (has_role("client") && !c.federation.enabled)

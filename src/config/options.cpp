@@ -421,7 +421,7 @@ const std::vector<NodeOption>& node_options() {
        "Client: how long one poll waits at the aggregator for a task before asking again.", false, 100, 300'000, {},
        nullptr, FM_APPLY(jobs.poll)},
       {"jobs.datasources", Kind::TableList, "[]",
-       "Client: [[jobs.datasources]] name, path, format (\"csv\" or \"tsv\"), tokens (project tokens served), "
+       "Client, aggregator (computed in process, as its own client) or standalone: [[jobs.datasources]] name, path, format (\"csv\" or \"tsv\"), tokens (project tokens served), "
        "min_rows (refuse tasks over fewer rows), summaries (show per-column summaries to the aggregator).", false, 0,
        0, {}, check_datasources, FM_APPLY(jobs.datasources)},
 

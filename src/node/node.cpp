@@ -331,7 +331,8 @@ Status Node::build_data() {
 }
 
 // Federated jobs: the aggregator (hands out tasks), the worker (computes them), or both
-// in one process (standalone, where the worker calls its aggregator directly).
+// in one process (standalone, or an aggregator with datasources: the worker calls its
+// aggregator directly).
 Status Node::build_jobs() {
   const auto& c = config_;
   auto has_role = [&](const char* role) { return std::find(c.roles.begin(), c.roles.end(), role) != c.roles.end(); };
@@ -364,7 +365,10 @@ Status Node::build_jobs() {
       join_tls_ = std::move(*tls);
     }
   }
-  if (standalone || has_role("client")) {
+  // An aggregator with datasources of its own (Flotta's `mode: node`) computes them as a
+  // client of itself, in process, under the same token checks and min_rows as any client.
+  bool remote = has_role("client") && !standalone;
+  if (standalone || remote || (aggregator_ && !c.jobs.datasources.empty())) {
     auto sources = jobs::load_datasources(c.jobs.datasources);
     if (!sources) return std::move(sources).error();
     std::unique_ptr<jobs::JobsLink> link;

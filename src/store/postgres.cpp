@@ -106,11 +106,14 @@ class PgBackend final : public SqlBackend {
     return guarded("migrate", [&]() -> Status {
       ensure_open();
       pqxx::work w(*conn_);
+      // One migrator at a time, even across processes sharing the database, from the first
+      // statement: two processes starting at once on an empty database would otherwise both
+      // create schema_migrations (CREATE TABLE IF NOT EXISTS is not safe against a concurrent
+      // creator). The lock is the transaction's, released at commit or rollback.
+      w.exec("SELECT pg_advisory_xact_lock(7305231981)");  // fedmesh's migration lock (any fixed key)
       w.exec(
           "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL "
           "DEFAULT now())");
-      // One migrator at a time, even across processes sharing the database.
-      w.exec("LOCK TABLE schema_migrations IN EXCLUSIVE MODE");
       int current = w.exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0].as<int>();
       for (const auto& m : migrations()) {
         if (m.version <= current) continue;

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "core/json.hpp"
 #include "crypto/certs.hpp"
@@ -465,6 +466,14 @@ node:
 join:
   first: true
   url: ""
+datasources:
+  - name: medinc2
+    kind: file
+    type: csv
+    path: )" + california(kSplits[1].second) +
+                                          R"(
+    token:
+      - ${HOUSING_TOKEN}
 database:
   memory: true
 fedmesh:
@@ -506,14 +515,22 @@ fedmesh:
   EXPECT_EQ(out.find(kToken), std::string::npos) << "the token is masked: " << out;
   Process agg({fedmesh_binary(), "node", "--config", dir / "aggregator.yaml"}, dir / "agg.log", env);
   Process client({fedmesh_binary(), "node", "--config", dir / "client.yaml"}, dir / "client.log", env);
+  // The node computes its own datasource as a client of itself (Flotta's node holds data too).
   ASSERT_TRUE(
-      wait_until([&] { return http(agg_http, "GET", "/api/v1/jobs/clients").json()["clients"].size() == 1; }, 20s))
+      wait_until([&] { return http(agg_http, "GET", "/api/v1/jobs/clients").json()["clients"].size() == 2; }, 20s))
       << agg.log() << client.log();
   auto r = http(agg_http, "POST", "/api/v1/jobs", artifact({{"kind", "count"}}).dump());
   ASSERT_EQ(r.status, 201) << r.body;
   ASSERT_EQ(run_fedmesh({"job", "wait", "http://127.0.0.1:" + std::to_string(agg_http), r.json()["id"]}, &out), 0)
       << out;
-  EXPECT_EQ(json::parse(out)["count"], 9288);
+  EXPECT_EQ(json::parse(out)["count"], 9288 * 2);
+  json job = http(agg_http, "GET", "/api/v1/jobs/" + r.json()["id"].get<std::string>()).json();
+  std::set<std::string> by;
+  for (const auto& t : job["tasks"])
+    by.insert(t["client"].get<std::string>() + "/" + t["datasource"].get<std::string>());
+  EXPECT_EQ(by, (std::set<std::string>{"flottaagg/medinc2", "flottaclient/medinc1"})) << job.dump(2);
+  // Its worker reports on the node's own operator API, as a client's does.
+  EXPECT_NE(http(agg_http, "GET", "/api/v1/worker").body.find("medinc2"), std::string::npos);
   EXPECT_NE(agg.log().find("is a Flotta config"), std::string::npos);
   // A client's file naming projects is refused, naming the key (docs/flotta-compat.md).
   std::string with_projects = read_file(dir / "client.yaml");
@@ -523,6 +540,84 @@ fedmesh:
   write_file(dir / "client-projects.yaml", with_projects);
   EXPECT_EQ(run_fedmesh({"config", "check", dir / "client-projects.yaml"}, &out, env), 2) << out;
   EXPECT_NE(out.find("node.token_projects_initial"), std::string::npos) << out;
+}
+
+// Flotta's network as its docs build it: a first node (join.first), a second node whose
+// join.url names the first, a client whose join.url names the second, each with a
+// datasource of its own. The nodes share one PostgreSQL database (how a fedmesh node joins
+// a Flotta network), so a job submitted to either node runs over all three datasources.
+TEST(Jobs, AFlottaNetworkOfTwoNodesAndAClientAnswersAJobSubmittedToEitherNode) {
+  PostgresServer pg;
+  std::string db = pg.create_database();
+  std::string scheme = db.substr(db.rfind('/') + 1);
+  TempDir dir;
+  ASSERT_EQ(run_fedmesh({"ca", "init", dir / "ca"}), 0);
+  for (const char* n : {"first", "second", "worker"})
+    ASSERT_EQ(
+        run_fedmesh({"ca", "issue", "--ca", dir / "ca", "--name", n, "--out", dir / "certs", "--organization", n}), 0);
+  write_file(dir / "certs/ca.crt", read_file(dir / "ca/ca.crt"));
+  std::map<std::string, int> http_port, fed_port;
+  for (const char* n : {"first", "second", "worker"}) {
+    http_port[n] = free_port();
+    fed_port[n] = free_port();
+  }
+  auto source = [&](const std::string& name, const std::string& file) {
+    return "datasources:\n  - name: " + name + "\n    kind: file\n    type: csv\n    path: " + california(file) +
+           "\n    token:\n      - ${HOUSING_TOKEN}\n";
+  };
+  std::string database =
+      "database:\n  dialect: postgresql\n  username: fedmesh\n  host: 127.0.0.1\n  port: " + std::to_string(pg.port()) +
+      "\n  scheme: " + scheme + "\n";
+  auto node = [&](const std::string& name, const std::string& join, const std::string& file,
+                  const std::string& datasource) {
+    return "workdir: ./var/" + name + "\nmode: node\nnode:\n  name: " + name +
+           "\n  heartbeat: 2.0\n  interface: 127.0.0.1\n  port: " + std::to_string(fed_port[name]) +
+           "\n  token_projects_initial:\n    - name: housing\n      token: ${HOUSING_TOKEN}\njoin:\n" + join +
+           source(datasource, file) + database +
+           "fedmesh:\n  http:\n    listen: 127.0.0.1:" + std::to_string(http_port[name]) + "\n";
+  };
+  write_file(dir / "first.yaml", node("first", "  first: true\n", kSplits[0].second, "medinc1"));
+  write_file(dir / "second.yaml",
+             node("second", "  first: false\n  url: http://127.0.0.1:" + std::to_string(fed_port["first"]) + "\n",
+                  kSplits[1].second, "medinc2"));
+  write_file(dir / "worker.yaml",
+             "workdir: ./var/worker\nmode: client\nnode:\n  name: worker\n  heartbeat: 2.0\n"
+             "join:\n  url: http://127.0.0.1:" +
+                 std::to_string(fed_port["second"]) + "\n" + source("validation", kSplits[2].second) +
+                 "fedmesh:\n  http:\n    listen: 127.0.0.1:" + std::to_string(http_port["worker"]) +
+                 "\n  federation:\n    listen: 127.0.0.1:" + std::to_string(fed_port["worker"]) + "\n");
+  std::map<std::string, std::string> env = {{"HOUSING_TOKEN", kToken}};
+  std::string out;
+  ASSERT_EQ(run_fedmesh({"config", "check", dir / "second.yaml"}, &out, env), 0) << out;
+  EXPECT_NE(out.find("join.url: this node joins the network by sharing its PostgreSQL database"), std::string::npos)
+      << out;
+  // A node that joins with a database it cannot share is refused, naming the key.
+  std::string in_memory = read_file(dir / "second.yaml");
+  in_memory.replace(in_memory.find("database:"), in_memory.find("fedmesh:") - in_memory.find("database:"),
+                    "database:\n  memory: true\n");
+  write_file(dir / "second-memory.yaml", in_memory);
+  EXPECT_EQ(run_fedmesh({"config", "check", dir / "second-memory.yaml"}, &out, env), 2) << out;
+  EXPECT_NE(out.find("join.url: a node that joins another shares the first node's jobs database"), std::string::npos)
+      << out;
+
+  std::vector<std::unique_ptr<Process>> procs;
+  for (const char* n : {"first", "second", "worker"})
+    procs.push_back(std::make_unique<Process>(
+        std::vector<std::string>{fedmesh_binary(), "node", "--config", dir / (std::string(n) + ".yaml")},
+        dir / (std::string(n) + ".log"), env));
+  auto logs = [&] { return procs[0]->log() + procs[1]->log() + procs[2]->log(); };
+  for (const char* n : {"first", "second"})
+    ASSERT_TRUE(wait_until(
+        [&] { return http(http_port[n], "GET", "/api/v1/jobs/clients").json()["clients"].size() == 3; }, 30s))
+        << n << "\n"
+        << logs();
+  for (const char* n : {"first", "second"}) {
+    auto r = http(http_port[n], "POST", "/api/v1/jobs", artifact({{"kind", "count"}}).dump());
+    ASSERT_EQ(r.status, 201) << r.body;
+    ASSERT_EQ(run_fedmesh({"job", "wait", "http://127.0.0.1:" + std::to_string(http_port[n]), r.json()["id"]}, &out), 0)
+        << n << ": " << out << logs();
+    EXPECT_EQ(json::parse(out)["count"], 9288 * 2 + 2064) << n;
+  }
 }
 
 TEST(Jobs, JoiningWithATokenIssuesAWorkingCertificateAndNothingForABadOne) {
