@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
@@ -218,6 +219,25 @@ int show_peers(const std::string& url, bool as_json) {
                              cell(p["origin"]), cell(p["organization"]), cell(p["url"]), cell(p["last_error"]));
   }
   return 0;
+}
+
+std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv) {
+  CLI::App* at = &app;
+  std::string path = "fedmesh";
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word.starts_with("-") || at->get_require_subcommand_min() == 0) return std::nullopt;
+    CLI::App* sub = nullptr;
+    std::string names;
+    for (CLI::App* s : at->get_subcommands([](CLI::App*) { return true; })) {
+      names += (names.empty() ? "" : ", ") + s->get_name();
+      if (s->get_name() == word) sub = s;
+    }
+    if (!sub) return fmt::format("{}: '{}' is not a command (commands: {}; {} --help)", path, word, names, path);
+    at = sub;
+    path += " " + word;
+  }
+  return std::nullopt;
 }
 
 int version() {

@@ -2,9 +2,18 @@
 // 1 runtime failure, 2 bad input (arguments, config, files named by the config).
 #pragma once
 
+#include <optional>
 #include <string>
 
+namespace CLI {
+class App;
+}
+
 namespace fedmesh::cli {
+
+// When the command line's words name a command that does not exist (`fedmesh frobnicate`,
+// `fedmesh ca frob`), the message naming the word and the commands there are.
+std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv);
 
 int run_node(const std::string& config_path, bool reset_registry = false);
 int config_check(const std::string& config_path, bool as_json);

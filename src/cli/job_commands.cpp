@@ -58,6 +58,22 @@ int wait_job(const std::string& url, const std::string& id, int timeout_s) {
   }
 }
 
+// The URL a joined client polls: what the aggregator advertises, with the join URL's host
+// when it advertises a wildcard address (0.0.0.0, [::]), which no client can reach.
+std::string poll_url(const std::string& advertised, const std::string& join_url) {
+  auto host_of = [](std::string_view url) {
+    if (auto at = url.find("://"); at != std::string_view::npos) url.remove_prefix(at + 3);
+    url = url.substr(0, url.find('/'));
+    auto colon = url.rfind(':');
+    return std::pair{std::string(url.substr(0, colon)),
+                     colon == std::string_view::npos ? std::string() : std::string(url.substr(colon))};
+  };
+  if (advertised.empty()) return "https://" + host_of(join_url).first + ":FEDERATION_PORT";
+  auto [host, port] = host_of(advertised);
+  if (host == "0.0.0.0" || host == "[::]" || host.empty()) return "https://" + host_of(join_url).first + port;
+  return advertised;
+}
+
 }  // namespace
 
 int job_command(const JobCommand& c) {
@@ -222,8 +238,8 @@ int join_command(const JoinCommand& c) {
             << " (0600)\n  cert: " << cert_path << "\n  ca:   " << ca_path << "\nIn the client's config:\n  name = \""
             << c.name << "\"\n  organization = \"" << (*body).value("organization", c.name)
             << "\"\n  roles = [\"client\"]\n  [federation]\n  cert = \"" << cert_path << "\"\n  key = \"" << key_path
-            << "\"\n  trust = [\"" << ca_path
-            << "\"]\n  [jobs]\n  aggregator = \"https://HOST:FEDERATION_PORT\"\n  aggregator_name = \"" << aggregator
+            << "\"\n  trust = [\"" << ca_path << "\"]\n  [jobs]\n  aggregator = \""
+            << poll_url(body->value("url", std::string()), c.url) << "\"\n  aggregator_name = \"" << aggregator
             << "\"\n";
   return 0;
 }

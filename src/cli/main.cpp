@@ -50,16 +50,24 @@ int main(int argc, char** argv) {
   ca_issue->add_flag("--reissue", issue_again,
                      "Renew: issue a name this CA issued before, only ever to a node (never a joined client's name)");
 
-  std::string status_url, peers_url;
+  std::string status_url, peers_url, status_net = ".", peers_net = ".";
   bool status_json = false, peers_json = false;
-  auto* status = app.add_subcommand("status", "Show a running node's status (from its operator URL)");
-  status->add_option("url", status_url, "Operator URL, e.g. http://127.0.0.1:3026 (FEDMESH_TOKEN is sent when set)")
+  auto* status = app.add_subcommand("status", "Show a running node's status: fedmesh status NODE");
+  status
+      ->add_option("node", status_url,
+                   "Node name (of the network) or operator URL, e.g. http://127.0.0.1:3026 (FEDMESH_TOKEN is sent "
+                   "when set)")
       ->required();
   status->add_flag("--json", status_json, "Print JSON");
-  auto* peers = app.add_subcommand("peers", "Show a running node's peer table (from its operator URL)");
-  peers->add_option("url", peers_url, "Operator URL, e.g. http://127.0.0.1:3026 (FEDMESH_TOKEN is sent when set)")
+  status->add_option("--network", status_net, "Network folder (default: the current directory)");
+  auto* peers = app.add_subcommand("peers", "Show a running node's peer table: fedmesh peers NODE");
+  peers
+      ->add_option("node", peers_url,
+                   "Node name (of the network) or operator URL, e.g. http://127.0.0.1:3026 (FEDMESH_TOKEN is sent "
+                   "when set)")
       ->required();
   peers->add_flag("--json", peers_json, "Print JSON");
+  peers->add_option("--network", peers_net, "Network folder (default: the current directory)");
 
   std::string net_dir = ".";
   auto* up =
@@ -75,6 +83,13 @@ int main(int argc, char** argv) {
   auto* install = app.add_subcommand("install", "Redeploy the network's packages without restarting nodes");
   install->add_option("dir", install_dir, "Network folder")->required();
   install->add_option("--node", install_node, "Only this node");
+  std::string deploy_node, deploy_dir, deploy_config, deploy_net = ".";
+  auto* deploy = app.add_subcommand(
+      "deploy", "Install or update a package folder on a running node: fedmesh deploy NODE PACKAGE_DIR");
+  deploy->add_option("node", deploy_node, "Node name (of the network) or operator URL")->required();
+  deploy->add_option("package", deploy_dir, "Package folder (package.toml and its Lua files)")->required();
+  deploy->add_option("--config", deploy_config, "The package's config, a JSON object (default {})");
+  deploy->add_option("--network", deploy_net, "Network folder (default: the current directory)");
   std::string call_node, call_skill_name, call_args, call_net = ".";
   auto* call = app.add_subcommand("call", "Call a skill: fedmesh call NODE pkg/skill '{json}'");
   call->add_option("node", call_node, "Node name (of the network) or operator URL")->required();
@@ -123,9 +138,9 @@ int main(int argc, char** argv) {
   data->add_option("--network", dc.network, "Network folder (default: the current directory)");
 
   fedmesh::cli::JobCommand jc;
-  auto* job =
-      app.add_subcommand("job", "Federated jobs: fedmesh job submit|status|wait|list|clients NODE ... (docs/jobs.md)");
-  job->add_option("verb", jc.verb, "submit | status | wait | list | clients")
+  auto* job = app.add_subcommand(
+      "job", "Federated jobs: fedmesh job submit|status|wait|cancel|list|clients NODE ... (docs/jobs.md)");
+  job->add_option("verb", jc.verb, "submit | status | wait | cancel | list | clients")
       ->required()
       ->check(CLI::IsMember({"submit", "status", "wait", "cancel", "list", "clients"}));
   job->add_option("node", jc.node, "Aggregator: node name (of the network) or operator URL")->required();
@@ -152,7 +167,14 @@ int main(int argc, char** argv) {
   join->add_option("--ca-sha256", joc.ca_sha256, "The aggregator's CA fingerprint, to pin it");
   join->add_option("--out", joc.out, "Where to write NAME.key, NAME.crt and ca.crt (default: certs)");
 
-  auto* version = app.add_subcommand("version", "Print the version");
+  auto* version = app.add_subcommand("version", "Print the version (also: fedmesh --version)");
+  if (argc == 2 && std::string_view(argv[1]) == "--version") return fedmesh::cli::version();
+  // A word that names no command is named back, with the commands there are (CLI11 alone
+  // would only say that a subcommand is required).
+  if (auto unknown = fedmesh::cli::unknown_command(app, argc, argv)) {
+    std::cerr << *unknown << "\n";
+    return 2;
+  }
 
   try {
     app.parse(argc, argv);
@@ -170,12 +192,20 @@ int main(int argc, char** argv) {
   if (*docs) return fedmesh::cli::config_docs();
   if (*ca_init) return fedmesh::cli::ca_init(ca_dir, ca_name);
   if (*ca_issue) return fedmesh::cli::ca_issue(issue_ca, issue_name, issue_out, issue_org, issue_days, issue_again);
-  if (*status) return fedmesh::cli::show_status(status_url, status_json);
-  if (*peers) return fedmesh::cli::show_peers(peers_url, peers_json);
+  if (*status || *peers) {
+    auto url = fedmesh::cli::resolve_node(*status ? status_url : peers_url, *status ? status_net : peers_net);
+    if (!url) {
+      std::cerr << "fedmesh " << (*status ? "status" : "peers") << ": " << url.error().message() << "\n";
+      return 2;
+    }
+    if (*status) return fedmesh::cli::show_status(*url, status_json);
+    return fedmesh::cli::show_peers(*url, peers_json);
+  }
   if (*up) return fedmesh::cli::network_up(net_dir);
   if (*down) return fedmesh::cli::network_down(down_dir);
   if (*ps) return fedmesh::cli::network_ps(ps_dir);
   if (*install) return fedmesh::cli::network_install(install_dir, install_node);
+  if (*deploy) return fedmesh::cli::deploy_package(deploy_node, deploy_dir, deploy_config, deploy_net);
   if (*call) return fedmesh::cli::call_skill(call_node, call_skill_name, call_args, call_net);
   if (*event) return fedmesh::cli::fire_event(event_node, event_name, event_payload, event_net);
   if (*rquery) return fedmesh::cli::registry_query(rq_node, rq_q, rq_by, rq_page, rq_pp, rq_json, rq_net);

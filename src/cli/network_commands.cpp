@@ -302,6 +302,29 @@ int network_install(const std::string& dir, const std::string& only_node) {
   return ok ? 0 : 1;
 }
 
+int deploy_package(const std::string& node, const std::string& folder, const std::string& config,
+                   const std::string& dir) {
+  auto url = resolve_node(node, dir);
+  if (!url) {
+    std::cerr << "fedmesh deploy: " << url.error().message() << "\n";
+    return 2;
+  }
+  auto pkg = skills::load_package_dir(folder);
+  if (!pkg) {
+    std::cerr << "fedmesh deploy: " << folder << ": " << pkg.error().message() << "\n";
+    return 2;
+  }
+  auto cfg = parse_json(config.empty() ? "{}" : config);
+  if (!cfg || !cfg->is_object()) {
+    std::cerr << "fedmesh deploy: --config must be a JSON object"
+              << (cfg ? std::string() : ": " + cfg.error().message()) << "\n";
+    return 2;
+  }
+  json body = skills::package_source_json(*pkg);
+  body["config"] = std::move(*cfg);
+  return print_answer(operator_request(*url, "POST", "/api/v1/packages", dump_json(body), 30s), "deploy");
+}
+
 int call_skill(const std::string& node, const std::string& skill, const std::string& args, const std::string& dir) {
   auto url = resolve_node(node, dir);
   if (!url) {

@@ -18,6 +18,10 @@ int network_up(const std::string& dir);
 int network_down(const std::string& dir);
 int network_ps(const std::string& dir);
 int network_install(const std::string& dir, const std::string& only_node);
+// Installs (or updates) the package in FOLDER on a running node, with its config (a JSON
+// object, "" for none). NODE is a node name of the network in `dir`, or an operator URL.
+int deploy_package(const std::string& node, const std::string& folder, const std::string& config,
+                   const std::string& dir);
 // NODE is a node name of the network in `dir`, or an operator URL.
 int call_skill(const std::string& node, const std::string& skill, const std::string& args, const std::string& dir);
 // Prints a registry's flows as a table (q, by, page, page size as the query API takes them).

@@ -810,8 +810,10 @@ asio::awaitable<Result<json>> Aggregator::join(std::string text) {
   auto ca_pem = crypto::read_file(crypto::ca_files(options_.issuer).cert);
   if (!ca_pem) co_return std::move(ca_pem).error();
   spdlog::info("jobs: issued a certificate to joining client {} ({})", name, *fp);
-  co_return json{{"name", name},  {"organization", name}, {"cert", *cert},
-                 {"ca", *ca_pem}, {"fingerprint", *fp},   {"aggregator", options_.self}};
+  json out = {{"name", name},  {"organization", name}, {"cert", *cert},
+              {"ca", *ca_pem}, {"fingerprint", *fp},   {"aggregator", options_.self}};
+  if (options_.url) out["url"] = options_.url();
+  co_return out;
 }
 
 }  // namespace fedmesh::jobs

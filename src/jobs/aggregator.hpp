@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,6 +40,9 @@ struct AggregatorOptions {
   std::vector<std::string> join_tokens;
   std::vector<std::string> reserved_names;  // names a joining client may not take (self, peers)
   std::string issuer;                       // CA folder that signs joining clients ("" = no joining)
+  // The federation URL clients poll (federation.advertise, read when a client joins: final
+  // once the listener is bound); told to joining clients.
+  std::function<std::string()> url;
   Millis lease{30'000};
   Millis max_wait{20'000};  // the longest a poll is held
   Millis job_timeout{0};    // a job not over after this long fails (0: never)

@@ -345,6 +345,7 @@ Status Node::build_jobs() {
     aopt.reserved_names.push_back(c.name);
     for (const auto& p : c.federation.peers) aopt.reserved_names.push_back(p.name);
     aopt.issuer = c.federation.issuer;
+    aopt.url = [&c = config_] { return c.federation.advertise; };
     aopt.lease = c.jobs.lease;
     aopt.max_attempts = c.jobs.max_attempts;
     aopt.job_timeout = c.jobs.job_timeout;

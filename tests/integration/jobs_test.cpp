@@ -647,6 +647,11 @@ TEST(Jobs, JoiningWithATokenIssuesAWorkingCertificateAndNothingForABadOne) {
                         &out),
             0)
       << out << net.fed().process("agg").log();
+  // The config it prints names the aggregator it joined, and the organization its certificate carries.
+  EXPECT_NE(out.find("aggregator = \"https://127.0.0.1:" + std::to_string(net.fed().fed_port("agg")) + "\""),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("organization = \"newbie\""), std::string::npos) << out;
   struct stat st {};
   ASSERT_EQ(::stat((dir / "joined/newbie.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600);

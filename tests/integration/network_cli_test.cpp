@@ -90,6 +90,11 @@ TEST_F(NetworkCli, UpCallEventInstallPsDown) {
   EXPECT_EQ(run_fedmesh({"ps", dir_.path()}, &out), 0);
   EXPECT_NE(out.find("painter"), std::string::npos);
   EXPECT_NE(out.find("running"), std::string::npos);
+  // status and peers take a node's name, as call does.
+  EXPECT_EQ(run_fedmesh({"status", "red", "--network", dir_.path()}, &out), 0) << out;
+  EXPECT_TRUE(out.starts_with("red (")) << out;
+  EXPECT_EQ(run_fedmesh({"peers", "painter", "--network", dir_.path()}, &out), 0) << out;
+  EXPECT_NE(out.find("PEER"), std::string::npos) << out;
   EXPECT_EQ(run_fedmesh({"down", dir_.path()}, &out), 0) << out;
   EXPECT_NE(out.find("stopped painter"), std::string::npos);
   EXPECT_EQ(run_fedmesh({"ps", dir_.path()}, &out), 0);
