@@ -33,7 +33,7 @@ namespace {
 
 constexpr std::size_t kDefaultPage = 100;
 constexpr std::size_t kMaxPage = 10'000;
-constexpr std::size_t kDefaultQuery = 1000;  // Rhizome's query without maxResults: "limited" says when more matched
+constexpr long long kQueryScanCap = 100'000;  // entities a query looks at (data/service.cpp)
 constexpr int kMaxLongReads = 16;  // queries and assembled reads running or queued on the queries pool, at most
 
 // How many long reads are running or queued on one node's queries pool.
@@ -451,16 +451,19 @@ void add_data_routes(net::Router& r, Node& node) {
       found = members.error();
     } else if (body && body->is_object()) {
       json filter = body->value("filter", json());
-      std::size_t max = kDefaultQuery;
+      // As in Rhizome: no maxResults (or one not above 0) is no limit; the scan cap
+      // (100,000 entities) and data.max_answer_bytes still bound the answer.
+      std::size_t max = 0;
       const json m = body->value("maxResults", json());
-      bool valid = m.is_null() || (m.is_number_integer() && m.get<long long>() > 0 &&
-                                   m.get<long long>() <= static_cast<long long>(kMaxPage));
-      if (!m.is_null() && valid) max = m.get<std::size_t>();
+      bool valid = m.is_null() || m.is_number_integer();
+      if (m.is_number_integer() && m.get<long long>() > 0)
+        max = static_cast<std::size_t>(std::min<long long>(m.get<long long>(), kQueryScanCap));
       if (valid) {
         found = co_await long_read(node, req, gate, "query",
                                    [&](Budget& b) { return node.data().query_lossless(collection, filter, max, b); });
       } else {
-        found = make_error(ErrorCode::invalid_argument, "maxResults must be an integer from 1 to 10000");
+        found = make_error(ErrorCode::invalid_argument,
+                           "maxResults must be an integer (none, or 0 and below, for no limit)");
       }
     } else if (!body) {
       found = body.error();

@@ -98,6 +98,28 @@ TEST_P(SharedDataOn, OneNodeLikeRhizome) {
   auto bad_query = http(port, "POST", "/api/query/user", R"({"filter":{"eval":["x"]}})");
   EXPECT_EQ(bad_query.status, 400);
   EXPECT_EQ(bad_query.json()["success"], false);
+  // maxResults as Rhizome users write it: none, 0 or below is no limit (not 1,000: 1,001
+  // entities come back); a positive one limits; one that is not an integer is refused by name.
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_EQ(http(port, "PUT", "/api/crowd/p" + std::to_string(i), R"({"n":1})").status, 200) << i;
+  ASSERT_EQ(http(port, "PUT", "/api/crowd/p1000", R"({"n":2})").status, 200);
+  for (const char* body : {R"({})", R"({"maxResults":0})", R"({"maxResults":-1})", R"({"maxResults":null})"}) {
+    auto all = http(port, "POST", "/api/query/crowd", body, {}, 30s);
+    ASSERT_EQ(all.status, 200) << body << " " << all.body.substr(0, 300);
+    EXPECT_EQ(all.json()["data"]["entities"].size(), 1001u) << body;
+    EXPECT_EQ(all.json()["data"]["totalFound"], 1001) << body;
+    EXPECT_EQ(all.json()["data"]["limited"], false) << body;
+  }
+  auto some = http(port, "POST", "/api/query/crowd", R"({"filter":{"==":[{"var":"n"},1]},"maxResults":5})");
+  ASSERT_EQ(some.status, 200) << some.body;
+  EXPECT_EQ(some.json()["data"]["entities"].size(), 5u);
+  EXPECT_EQ(some.json()["data"]["totalFound"], 1000);
+  EXPECT_EQ(some.json()["data"]["limited"], true);
+  for (const char* body : {R"({"maxResults":"ten"})", R"({"maxResults":2.5})"}) {
+    auto r = http(port, "POST", "/api/query/crowd", body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_EQ(r.json()["error"], "maxResults must be an integer (none, or 0 and below, for no limit)") << r.body;
+  }
 }
 
 TEST_P(SharedDataOn, TheFedmeshApiViewsDeletesAndBadInput) {
