@@ -12,7 +12,14 @@ M=http://127.0.0.1:3041 S=http://127.0.0.1:3042 H=http://127.0.0.1:3043
 if [ "${2:-}" = "down" ]; then exec "$fedmesh" down "$here"; fi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() { echo "\$ $*"; "$@"; echo; }
+# Prints the command as it can be pasted (arguments with spaces or JSON single-quoted), then runs it.
+show() {
+  local line='$' a
+  for a in "$@"; do
+    if [[ "$a" =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then line+=" $a"; else line+=" '${a//\'/\'\\\'\'}'"; fi
+  done
+  echo "$line"; "$@"; echo
+}
 # Polls (bounded) until the shipper shows what we expect.
 wait_for() {
   local what="$1" url="$2" pattern="$3"
