@@ -47,11 +47,11 @@ mount --bind /dev/pts "$root/dev/pts"
 chroot "$root" /bin/bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make sudo ca-certificates >/dev/null"
 
 # The repository as a clone has it: tracked files, no build trees.
-mkdir -p "$root/root/fedmesh"
-git -C "$repo" ls-files -z | (cd "$repo" && tar --null -T - -cf -) | tar -C "$root/root/fedmesh" -xf -
-git -C "$repo" rev-parse --short HEAD >"$root/root/fedmesh/.fresh-check-commit" 2>/dev/null || true
+mkdir -p "$root/srv/fedmesh"
+git -C "$repo" ls-files -z | (cd "$repo" && tar --null -T - -cf -) | tar -C "$root/srv/fedmesh" -xf -
+git -C "$repo" rev-parse --short HEAD >"$root/srv/fedmesh/.fresh-check-commit" 2>/dev/null || true
 
-in_root() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb /bin/bash -c "cd /root/fedmesh && $1"; }
+in_root() { chroot "$root" /usr/bin/env -i HOME=/srv PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb /bin/bash -c "cd /srv/fedmesh && $1"; }
 
 for step in $steps; do
   start=$SECONDS
