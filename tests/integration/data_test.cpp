@@ -68,6 +68,10 @@ TEST_P(SharedDataOn, OneNodeLikeRhizome) {
   auto missing = http(port, "GET", "/api/user/nobody");
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(missing.json(), json::parse(R"({"error":"Not Found"})"));
+  // A reserved name (docs/rhizome-compat.md) is fedmesh's path: fedmesh's 404 shape.
+  auto reserved = http(port, "GET", "/api/peers/x");
+  EXPECT_EQ(reserved.status, 404);
+  EXPECT_EQ(reserved.json(), json::parse(R"({"error":{"code":"not_found","message":"no route GET /api/peers/x"}})"));
   auto mismatch = http(port, "PUT", "/api/user/peon-1", R"({"id":"peon-2","name":"X"})");
   EXPECT_EQ(mismatch.status, 400);
   EXPECT_EQ(mismatch.json()["error"], "ID Mismatch");
