@@ -147,7 +147,10 @@ json artifact(const json& operation, const json& where = nullptr) {
 class JobsThreeClients : public ::testing::Test {
  protected:
   void SetUp() override {
-    net_ = std::make_unique<JobsNetwork>(dir_);
+    // Nothing here expires a lease: a long one, so a forest or 20 logistic rounds computed
+    // under the sanitizers on two busy cores never outlast it (the 2 s default is for the
+    // tests that do expire leases).
+    net_ = std::make_unique<JobsNetwork>(dir_, "", "lease = \"60s\"\n");
     for (std::size_t i = 0; i < kSplits.size(); ++i)
       net_->add_client("c" + std::to_string(i + 1), datasource(kSplits[i].first, california(kSplits[i].second)));
     for (const char* n : {"agg", "c1", "c2", "c3"}) net_->fed().start(n);
