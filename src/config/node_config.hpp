@@ -89,6 +89,9 @@ struct RegistryConfig {
   std::string kodo_listen;         // a plain-HTTP listener for Kodo peers only ("" = the http listener)
   std::string kodo_url;            // how Kodo peers reach this registry ("" = derived from the listener)
   Millis kodo_ttl{0};              // evict Kodo nodes not re-registered for this long (0 = keep)
+  // Kodo registries (http://host:port) to POST /connect to at start, and how long that retries.
+  std::vector<std::string> kodo_connect;
+  Millis kodo_connect_timeout{0};
   bool operator==(const RegistryConfig&) const = default;
 };
 

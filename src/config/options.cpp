@@ -117,6 +117,14 @@ std::string check_non_empty_list(const json& v) {
   return "";
 }
 
+std::string check_kodo_urls(const json& v) {
+  for (const auto& u : v) {
+    auto url = parse_url(u.get<std::string>());
+    if (!url || !url->path.empty()) return "'" + u.get<std::string>() + "': not a URL like http://host:port";
+  }
+  return "";
+}
+
 std::string check_https_urls(const json& v) {
   for (const auto& u : v)
     if (auto why = check_https_url(u); !why.empty()) return "'" + u.get<std::string>() + "': " + why;
@@ -356,6 +364,16 @@ const std::vector<NodeOption>& node_options() {
       {"registry.kodo_ttl", Kind::Duration, R"("0s")",
        "Kodo v1 nodes send no heartbeats: evict one not re-registered for this long; 0s keeps them (status unknown).",
        false, 0, 31'536'000'000LL, {}, nullptr, FM_APPLY(registry.kodo_ttl)},
+      {"registry.kodo_connect", Kind::StringList, "[]",
+       "Kodo registries (http://host:port) this registry connects to at start, as a Kodo registry started with "
+       "connect=[...] does: POST /connect with every node it knows and feed = true. Each side then sends the other "
+       "its later changes (/update/node); a refused update connects again. Needs kodo_compat.",
+       false, 0, 0, {}, check_kodo_urls, FM_APPLY(registry.kodo_connect)},
+      {"registry.kodo_connect_timeout", Kind::Duration, R"("1m")",
+       "How long connecting to a registry.kodo_connect registry at start keeps retrying (backoff from "
+       "federation.retry_initial to federation.retry_max, or 200ms to 10s without [federation]); past it the registry logs an error and stops trying "
+       "until its next start.",
+       false, 100, 86'400'000, {}, nullptr, FM_APPLY(registry.kodo_connect_timeout)},
       {"discovery.registries", Kind::StringList, "[]",
        "Peer names of the registries this node registers with (over mTLS) and heartbeats.", false, 0, 0, {}, nullptr,
        FM_APPLY(discovery.registries)},

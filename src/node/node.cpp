@@ -191,6 +191,10 @@ Status Node::build_skills() {
 Status Node::build_registry() {
   const auto& c = config_;
   const auto& roles = c.roles;
+  if (!c.registry.kodo_connect.empty() && !c.registry.kodo_compat)
+    return make_error(ErrorCode::config_invalid,
+                      "registry.kodo_connect: has no effect unless registry.kodo_compat = true (the Kodo registries "
+                      "send their changes to its Kodo routes)");
   if (std::find(roles.begin(), roles.end(), "registry") != roles.end()) {
     catalog_ = std::make_unique<registry::Catalog>(store_->catalog(), c.name, c.registry.stale_after,
                                                    c.registry.gone_after, clock_);
@@ -205,6 +209,12 @@ Status Node::build_registry() {
       registry::kodo::GatewayOptions kopt;
       kopt.url = c.registry.kodo_url;  // derived from the listener at start when empty
       kopt.organization = c.organization;
+      kopt.connect = c.registry.kodo_connect;
+      kopt.connect_timeout = c.registry.kodo_connect_timeout;
+      if (c.federation.enabled) {  // else GatewayOptions' 200 ms to 10 s
+        kopt.retry_initial = c.federation.retry_initial;
+        kopt.retry_max = c.federation.retry_max;
+      }
       kodo_ = std::make_unique<registry::kodo::Gateway>(*catalog_, store_->meta(), *io_, kopt);
       if (auto s = kodo_->load(c.registry.reset); !s) return s;
       kodo_->set_index_runner(

@@ -5,11 +5,16 @@
 #include <set>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "core/address.hpp"
 #include "core/json.hpp"
 #include "core/time.hpp"
 #include "net/http_client.hpp"
+#include "net/offload.hpp"
 
 namespace fedmesh::registry::kodo {
 
@@ -228,8 +233,15 @@ void Gateway::start() {
   listener_ =
       catalog_.add_listener([this](const CatalogNode& node, const ChangeSource& source) { on_change(node, source); });
   std::lock_guard lock(mu_);
+  // The registries to connect to get their feed first: its catch-up is the connect, and
+  // changes made meanwhile queue behind it.
+  for (const auto& url : options_.connect) feed_locked(url);
   started_ = true;
   for (auto& [url, feed] : feeds_) feed->start();
+  if (!options_.connect.empty()) {
+    deadline_ = std::make_shared<boost::asio::steady_timer>(pool_.next().get_executor());
+    boost::asio::co_spawn(deadline_->get_executor(), connect_deadline(), boost::asio::detached);
+  }
 }
 
 void Gateway::stop() {
@@ -239,6 +251,7 @@ void Gateway::stop() {
     if (stopping_) return;
     stopping_ = true;
     feeds = feeds_;
+    if (deadline_) boost::asio::post(deadline_->get_executor(), [t = deadline_] { t->cancel(); });
   }
   catalog_.remove_listener(listener_);
   for (auto& [url, feed] : feeds) feed->stop();
@@ -256,12 +269,14 @@ std::string Gateway::url() const {
 
 json Gateway::status(const std::vector<std::string>& messages) const {
   std::lock_guard lock(mu_);
+  json connection = json::object();
+  for (const auto& [url, when] : connected_) connection[url] = wire_time(when);
   return {{"url", options_.url},
           {"organization", options_.organization},
           {"node", false},
           {"registry", true},
           {"provider", false},
-          {"connection", json::object()},  // this registry connects to no Kodo registry itself
+          {"connection", connection},  // the Kodo registries this one connected to, and when
           {"started_at", started_at_},
           {"idle", std::all_of(feeds_.begin(), feeds_.end(), [](const auto& f) { return f.second->idle(); })},
           {"now", wire_time(iso8601(catalog_.clock().now()))},
@@ -427,6 +442,19 @@ std::shared_ptr<Gateway::Feed> Gateway::feed_locked(const std::string& url) {
   handlers.send = [this, url](std::vector<json> nodes) -> boost::asio::awaitable<Status> {
     co_return co_await forward(url, std::move(nodes));
   };
+  if (std::find(options_.connect.begin(), options_.connect.end(), url) != options_.connect.end() &&
+      !given_up_.contains(url)) {
+    // Lossless: an update the registry refuses (it restarted and forgot us) is not retried
+    // but recovered by connecting again, which sends the whole catalog.
+    options.attempts = 0;
+    options.catch_up_first = true;
+    options.retry_initial = options_.retry_initial;
+    options.retry_max = options_.retry_max;
+    handlers.catch_up = [this, url]() -> boost::asio::awaitable<Status> {
+      std::string registry = url;  // named first: g++ 12 and temporaries in co_await
+      co_return co_await connect_to(std::move(registry));
+    };
+  }
   handlers.changed = [url](bool up, const std::string& error) {
     if (!up) spdlog::warn("registry: Kodo registry {}: {}", url, error);
   };
@@ -472,6 +500,12 @@ void Gateway::on_change(const CatalogNode& node, const ChangeSource& source) {
       // Never back to the Kodo registry the change came from.
       if (p.feed && url != source.kodo_registry) targets.push_back(feed_locked(url));
     }
+    // A registry still being connected to is not a provider yet: its feed queues the change.
+    for (const auto& url : options_.connect) {
+      auto p = providers_.find(url);
+      if (url == source.kodo_registry || (p != providers_.end() && p->second.feed)) continue;
+      if (auto f = feeds_.find(url); f != feeds_.end()) targets.push_back(f->second);
+    }
   }
   if (targets.empty()) return;
   json kodo_node = node_json(node);
@@ -479,6 +513,87 @@ void Gateway::on_change(const CatalogNode& node, const ChangeSource& source) {
     if (!feed->push(kodo_node))
       spdlog::warn("registry: Kodo feed queue full ({}); update of {} to {} dropped", options_.max_queue, node.url,
                    feed->peer());
+  }
+}
+
+boost::asio::awaitable<Status> Gateway::connect_to(std::string registry) {
+  auto fail = [&](const std::string& why) -> Status {
+    bool given_up = false;
+    {
+      std::lock_guard lock(mu_);
+      given_up = given_up_.contains(registry);
+    }
+    if (!given_up) spdlog::warn("registry: cannot connect to Kodo registry {} yet: {}; retrying", registry, why);
+    return make_error(ErrorCode::peer_unavailable, why);
+  };
+  auto url = parse_url(registry);
+  if (!url) co_return fail("not a URL like http://host:port");
+  // The offer walks the whole catalog: on the store pool, like the routes that dump it.
+  auto offered = co_await net::offload(pool_.store(), [this] { return offer(); });
+  std::size_t sent = offered["nodes"].size();
+  net::ClientRequest req;
+  req.method = "POST";
+  req.target = url->path + "/connect";
+  req.body = dump_json(offered);
+  auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  auto res = co_await net::plain_request(url->endpoint.host, url->endpoint.port, std::move(req), deadline);
+  if (!res) co_return fail(res.error().message());
+  if (res->status != 200) co_return fail("/connect answered HTTP " + std::to_string(res->status));
+  auto answer = parse_json(res->body, 16);
+  if (!answer) co_return fail("/connect answered " + answer.error().message());
+  auto providers = answer->is_object() ? answer->find("providers") : answer->end();
+  if (!answer->is_object() || providers == answer->end())
+    co_return fail("/connect answered without its offer (\"providers\"): not a registry, or it ignored feed = true");
+  auto theirs = decode_offer(*providers);
+  if (!theirs) co_return fail("/connect answered a bad offer: " + theirs.error().message());
+  if (theirs->url != registry)
+    co_return fail("it calls itself " + theirs->url +
+                   ", so its updates would not be known as its own; list that URL in "
+                   "registry.kodo_connect");
+  auto applied = co_await net::offload(pool_.store(), [&] { return apply_nodes(theirs->nodes, registry); });
+  if (!applied) co_return fail("its nodes were not applied: " + applied.error().message());
+  Status saved;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || !feeds_.contains(registry)) co_return make_error(ErrorCode::unavailable, "given up");
+    auto stamp = iso8601(catalog_.clock().now());
+    auto it = providers_.try_emplace(registry, Provider{registry, "", true, stamp, "", ""}).first;
+    it->second.organization = theirs->organization;
+    it->second.feed = true;  // we asked for its changes and send it ours
+    it->second.modified = stamp;
+    it->second.heartbeat = stamp;
+    connected_[registry] = stamp;
+    saved = save_providers();
+  }
+  if (!saved) co_return fail("cannot remember it: " + saved.error().message());
+  spdlog::info("registry: connected to Kodo registry {}: {} node(s) offered, {} received", registry, sent,
+               theirs->nodes.size());
+  co_return Status{};
+}
+
+boost::asio::awaitable<void> Gateway::connect_deadline() {
+  auto timer = deadline_;
+  timer->expires_after(options_.connect_timeout);
+  co_await timer->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  std::vector<std::shared_ptr<Feed>> given_up;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) co_return;
+    for (const auto& url : options_.connect) {
+      if (connected_.contains(url)) continue;
+      auto it = feeds_.find(url);
+      if (it == feeds_.end()) continue;
+      given_up.push_back(it->second);
+      feeds_.erase(it);
+      given_up_.insert(url);
+    }
+  }
+  for (auto& feed : given_up) {
+    feed->stop();
+    auto error = feed->stats().last_error;
+    spdlog::error("registry: gave up connecting to Kodo registry {} after {} ({}); it is tried again at the next start",
+                  feed->peer(), format_duration(options_.connect_timeout),
+                  error.empty() ? std::string("no answer yet") : error);
   }
 }
 

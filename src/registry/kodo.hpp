@@ -10,6 +10,14 @@
 // update is idempotent: it replaces the node), so one slow registry delays no other.
 // A change never goes back to the Kodo registry it came from, and one a Kodo registry
 // echoes back is unchanged here, so it stops here: no flood through us.
+//
+// A registry may also connect out (registry.kodo_connect), as a Kodo registry started
+// with connect=[...] does: at start it POSTs /connect with every node it knows and
+// feed = true, and records the answer's nodes. The feed to that registry begins with this
+// connect (its catch-up), retried with capped backoff; if no connect has succeeded when
+// connect_timeout passes, the registry gives up on it until its next start. Afterwards
+// changes go both ways as /update/node; one it refuses (a Kodo registry that restarted
+// forgets who connected) makes the feed connect again, with the whole catalog.
 #pragma once
 
 #include <atomic>
@@ -17,9 +25,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -65,6 +75,10 @@ struct GatewayOptions {
   std::chrono::milliseconds timeout{5000};  // per forward attempt
   std::size_t max_queue = 10'000;           // pending (registry, node) forwards
   int attempts = 3;
+  std::vector<std::string> connect;                   // Kodo registries to connect to at start
+  std::chrono::milliseconds connect_timeout{60'000};  // connecting gives up after this long
+  std::chrono::milliseconds retry_initial{200};       // backoff between connect attempts
+  std::chrono::milliseconds retry_max{10'000};
 };
 
 class Gateway {
@@ -75,7 +89,9 @@ class Gateway {
 
   // Loads the remembered Kodo registries (or forgets them with `reset`).
   Status load(bool reset);
-  void start();  // starts feeding the Kodo registries that asked for it
+  // Starts feeding the Kodo registries that asked for it, and connecting to those of
+  // options.connect. Call once the url is final (set_url).
+  void start();
   void stop();
   void set_url(std::string url);
   std::string url() const;
@@ -117,8 +133,14 @@ class Gateway {
   void on_change(const CatalogNode& node, const ChangeSource& source);
   std::vector<NodeFlows> kodo_rows() const;
   // The feed to the Kodo registry at `url`, made (and started) on first use; call with mu_ held.
+  // A registry this one connects to gets a feed whose catch-up is that connect.
   std::shared_ptr<Feed> feed_locked(const std::string& url);
   boost::asio::awaitable<Status> forward(std::string registry, std::vector<nlohmann::json> nodes);
+  // POST /connect to `registry` with this registry's offer; records the answer's nodes and
+  // the registry (fed). The catch-up of that registry's feed.
+  boost::asio::awaitable<Status> connect_to(std::string registry);
+  // When connect_timeout has passed: gives up on the registries not connected yet.
+  boost::asio::awaitable<void> connect_deadline();
 
   Catalog& catalog_;
   MetaStore& store_;
@@ -128,7 +150,10 @@ class Gateway {
   int listener_ = 0;
   mutable std::mutex mu_;  // guards everything below
   std::map<std::string, Provider> providers_;
-  std::map<std::string, std::shared_ptr<Feed>> feeds_;  // by Kodo registry url
+  std::map<std::string, std::shared_ptr<Feed>> feeds_;   // by Kodo registry url
+  std::map<std::string, std::string> connected_;         // options.connect url -> last connect (ISO-8601)
+  std::set<std::string> given_up_;                       // options.connect urls past connect_timeout
+  std::shared_ptr<boost::asio::steady_timer> deadline_;  // connect_deadline's; cancelled by stop()
   bool started_ = false;
   bool stopping_ = false;
   std::atomic<std::uint64_t> forwarded_{0};

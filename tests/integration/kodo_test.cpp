@@ -4,6 +4,7 @@
 // is fed later changes at /update/node (a real loopback listener stands in for it);
 // bad bodies get a 400 that names the field and change nothing; a restart keeps the
 // Kodo nodes and the Kodo registries that connected.
+#include <filesystem>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -326,6 +327,119 @@ TEST(KodoListener, DedicatedPlainHttpListenerServesKodoRoutes) {
   EXPECT_EQ(http(kodo_port, "GET", "/schema/openapi.json").json()["openapi"], "3.1.0");
   // Only the Kodo routes live there: the operator API does not.
   EXPECT_EQ(http(kodo_port, "GET", "/api/v1/status").status, 404);
+}
+
+// Issue 20: a fedmesh registry connects out to a Kodo registry at start
+// (registry.kodo_connect), as Kodo's registry2 does to registry1 in its notebook, and the
+// two keep each other up to date afterwards. The Kodo side is a fedmesh registry in
+// kodo_compat mode: the two speak only Kodo's plain-HTTP routes to each other.
+TEST(KodoConnect, ConnectsAtStartWithRetriesAndBothSidesStayInSync) {
+  TempDir dir;
+  Federation f{dir};
+  f.add({"k1", {}, "roles = [\"registry\"]\n[registry]\nkodo_compat = true\n"});
+  std::string k1_url = "http://127.0.0.1:" + std::to_string(f.http_port("k1"));
+  f.add({"r2",
+         {},
+         "roles = [\"registry\"]\n[registry]\nkodo_compat = true\nkodo_connect = [\"" + k1_url +
+             "\"]\nkodo_connect_timeout = \"60s\"\n"});  // the harness retries from 50 ms to 500 ms
+  int k1 = f.http_port("k1"), r2 = f.http_port("r2");
+  std::string r2_url = "http://127.0.0.1:" + std::to_string(r2);
+  auto has = [&](int port, const std::string& node_url) {
+    auto map = http(port, "GET", "/map").json();
+    return map.is_object() && map["nodes"].contains(node_url);
+  };
+  auto kodo_register = [&](int port, const std::string& node_url, const std::string& name) {
+    return http(port, "POST", "/register", kodo_node(node_url, "org " + name, "/" + name, name).dump()).status;
+  };
+
+  // r2 starts first: k1 is not up yet, so r2 retries, and a Kodo node registers with it meanwhile.
+  f.start("r2");
+  ASSERT_TRUE(f.wait_healthy("r2")) << f.process("r2").log();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return f.process("r2").log().find("cannot connect to Kodo registry " + k1_url + " yet") != std::string::npos;
+      },
+      10s))
+      << f.process("r2").log();
+  ASSERT_EQ(kodo_register(r2, "http://localhost:4101", "a"), 200);
+  f.start("k1");
+  ASSERT_TRUE(f.wait_healthy("k1"));
+  ASSERT_EQ(kodo_register(k1, "http://localhost:4102", "b"), 200);
+  ASSERT_TRUE(wait_until([&] { return has(k1, "http://localhost:4101") && has(r2, "http://localhost:4102"); }, 20s))
+      << f.process("r2").log();
+  EXPECT_NE(f.process("r2").log().find("registry: connected to Kodo registry " + k1_url), std::string::npos);
+  auto status = http(r2, "GET", "/").json();
+  EXPECT_TRUE(status["connection"].contains(k1_url)) << status.dump();
+  auto k1_map = http(k1, "GET", "/map").json();
+  EXPECT_EQ(k1_map["providers"][r2_url]["feed"], true) << k1_map.dump();
+
+  // Afterwards each sends the other its changes (/update/node), and nothing echoes back.
+  ASSERT_EQ(kodo_register(k1, "http://localhost:4103", "c"), 200);
+  ASSERT_EQ(kodo_register(r2, "http://localhost:4104", "d"), 200);
+  ASSERT_TRUE(wait_until([&] { return has(r2, "http://localhost:4103") && has(k1, "http://localhost:4104"); }, 10s));
+  ASSERT_TRUE(wait_until(
+      [&] { return http(k1, "GET", "/").json()["idle"] == true && http(r2, "GET", "/").json()["idle"] == true; }, 10s));
+  EXPECT_EQ(http(k1, "GET", "/flows").json()["total"], 4);
+  EXPECT_EQ(http(r2, "GET", "/flows").json()["total"], 4);
+
+  // k1 comes back empty (its store gone), as a Kodo registry restarts: it has forgotten r2.
+  // r2's next update is refused, so r2 connects again and k1 gets the whole catalog back.
+  f.stop("k1");
+  for (std::string suffix : {"", "-wal", "-shm"}) std::filesystem::remove(dir / ("var/k1/fedmesh.db" + suffix));
+  f.start("k1");
+  ASSERT_TRUE(f.wait_healthy("k1"));
+  EXPECT_EQ(http(k1, "GET", "/flows").json()["total"], 0);
+  ASSERT_EQ(kodo_register(r2, "http://localhost:4105", "e"), 200);
+  ASSERT_TRUE(wait_until([&] { return http(k1, "GET", "/flows").json()["total"] == 5; }, 15s))
+      << http(k1, "GET", "/flows").body << f.process("r2").log();
+  EXPECT_TRUE(http(k1, "GET", "/map").json()["providers"].contains(r2_url));
+}
+
+TEST(KodoConnect, GivesUpAtTheDeadlineNamingWhatWentWrong) {
+  TempDir dir;
+  Federation f{dir};
+  std::string dead = "http://127.0.0.1:" + std::to_string(free_port());
+  FakeHttpServer not_a_registry(200, R"({"message": []})");                         // answers, but not with an offer
+  FakeHttpServer elsewhere(200, R"({"providers": {"url": "http://elsewhere:3366", "organization": null,
+                                    "feed": true, "nodes": {}}, "message": []})");  // an offer under another URL
+  f.add({"r",
+         {},
+         "roles = [\"registry\"]\n[registry]\nkodo_compat = true\nkodo_connect = [\"" + dead + "\", \"" +
+             not_a_registry.url() + "\", \"" + elsewhere.url() + "\"]\nkodo_connect_timeout = \"2s\"\n"});
+  f.add({"x", {}, "roles = [\"registry\"]\n[registry]\nkodo_connect = [\"" + dead + "\"]\n"});
+  f.start("r");
+  ASSERT_TRUE(f.wait_healthy("r")) << f.process("r").log();
+  auto log = [&] { return f.process("r").log(); };
+  auto gave_up = [&](const std::string& url) {
+    return log().find("gave up connecting to Kodo registry " + url + " after 2s") != std::string::npos;
+  };
+  ASSERT_TRUE(
+      wait_until([&] { return gave_up(dead) && gave_up(not_a_registry.url()) && gave_up(elsewhere.url()); }, 10s))
+      << log();
+  EXPECT_NE(log().find("/connect answered without its offer (\"providers\")"), std::string::npos) << log();
+  EXPECT_NE(log().find("it calls itself http://elsewhere:3366"), std::string::npos) << log();
+  // What it sent: this registry's offer, asking to be fed.
+  auto requests = not_a_registry.requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_GT(requests.size(), 1u);  // retried before the deadline
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].target, "/connect");
+  auto sent = json::parse(requests[0].body);
+  EXPECT_EQ(sent["feed"], true);
+  EXPECT_EQ(sent["url"], "http://127.0.0.1:" + std::to_string(f.http_port("r")));
+  // It keeps serving, connected to nothing, and a change does not start connecting again.
+  int r = f.http_port("r");
+  ASSERT_EQ(http(r, "POST", "/register", kodo_node("http://localhost:4106", "o", "/f", "F").dump()).status, 200);
+  ASSERT_TRUE(wait_until([&] { return http(r, "GET", "/").json()["idle"] == true; }, 5s));
+  EXPECT_TRUE(http(r, "GET", "/").json()["connection"].empty());
+  EXPECT_LE(not_a_registry.requests().size(), requests.size() + 1);  // at most one was on its way
+
+  // Without kodo_compat there is nothing to receive the Kodo side's updates: refused at start.
+  f.start("x");
+  EXPECT_EQ(f.process("x").wait(10s), 2);
+  EXPECT_NE(f.process("x").log().find("registry.kodo_connect: has no effect unless registry.kodo_compat = true"),
+            std::string::npos)
+      << f.process("x").log();
 }
 
 }  // namespace

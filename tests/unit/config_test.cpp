@@ -470,3 +470,25 @@ TEST(RhizomeEnvironment, BadValuesAreNamed) {
 
 }  // namespace
 }  // namespace fedmesh::config
+
+namespace fedmesh::config {
+namespace {
+
+// Issue 20: registry.kodo_connect lists Kodo registries by URL (host and port, no path).
+TEST(Config, KodoConnectTakesKodoRegistryUrls) {
+  std::string text = std::string(kToml) + "[registry]\nkodo_compat = true\n";
+  auto ok = toml(text + "kodo_connect = [\"http://localhost:3366\"]\nkodo_connect_timeout = \"30s\"\n");
+  ASSERT_TRUE(ok) << error_of(ok);
+  EXPECT_EQ(ok->config.registry.kodo_connect, std::vector<std::string>{"http://localhost:3366"});
+  EXPECT_EQ(ok->config.registry.kodo_connect_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(toml(text)->config.registry.kodo_connect_timeout, std::chrono::minutes(1));
+  EXPECT_EQ(error_of(toml(text + "kodo_connect = [\"localhost:3366\"]\n")),
+            "node.toml: registry.kodo_connect: 'localhost:3366': not a URL like http://host:port");
+  EXPECT_EQ(error_of(toml(text + "kodo_connect = [\"http://localhost:3366/kodo\"]\n")),
+            "node.toml: registry.kodo_connect: 'http://localhost:3366/kodo': not a URL like http://host:port");
+  EXPECT_EQ(error_of(toml(text + "kodo_connect_timeout = \"10ms\"\n")),
+            "node.toml: registry.kodo_connect_timeout: must be between 100ms and 24h");
+}
+
+}  // namespace
+}  // namespace fedmesh::config
