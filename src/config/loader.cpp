@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -271,6 +272,8 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
       value = *found;
     } else if (federation_key && !c.federation.enabled) {
       continue;  // none of it applies; the defaults in FederationConfig stay
+    } else if (o.default_json == "null") {
+      continue;  // absent has its own meaning (system_services.enable: every package on the path)
     } else if (o.default_json.empty()) {
       problems.add(std::string(o.key), "missing required key");
       continue;
@@ -292,11 +295,31 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   }
   if (!problems.empty()) return problems.error();
 
+  // [system_services.TABLE] configures the service whose name, '-' written '_', is TABLE.
   c.system_services.configs = service_configs;
-  for (const auto& [name, _] : service_configs.items()) {
-    const auto& enabled = c.system_services.enable;
-    if (std::find(enabled.begin(), enabled.end(), name) == enabled.end())
-      problems.add("system_services." + name, "a table for a service that system_services.enable does not list");
+  for (const auto& [table, _] : service_configs.items()) {
+    if (table.find('-') != std::string::npos)
+      problems.add(
+          "system_services." + table,
+          "'-' in a service name is '_' in its table name: write [system_services." + service_table_name(table) + "]");
+  }
+  // A table no enabled service uses is a warning. Without `enable` every package on the
+  // path is a service, known at start only: deploy_system_services matches tables then.
+  if (const auto& enabled = c.system_services.enable) {
+    std::map<std::string, std::string> tables;  // table name -> the service it configures
+    for (const auto& name : *enabled) {
+      auto [it, fresh] = tables.emplace(service_table_name(name), name);
+      if (fresh) continue;
+      problems.add("system_services.enable", it->second == name
+                                                 ? "'" + name + "' is listed twice"
+                                                 : "'" + it->second + "' and '" + name +
+                                                       "' would share the table [system_services." + it->first + "]");
+    }
+    for (const auto& [table, _] : service_configs.items()) {
+      if (table.find('-') == std::string::npos && !tables.contains(table))
+        loaded.warnings.push_back("system_services." + table +
+                                  ": a table for a service that system_services.enable does not list (ignored)");
+    }
   }
   cross_checks(c, problems);
   if (!problems.empty()) return problems.error();
@@ -314,6 +337,7 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
   }
   for (auto& d : c.jobs.datasources) d.path = resolve(base, d.path);
   for (auto& p : c.system_services.path) p = resolve(base, p);
+  c.system_services.deployed_file = (fs::path(c.workdir) / "system_services.json").string();
   if (c.store.backend == "sqlite") c.store.path = resolve(c.workdir, c.store.path);
   if (c.federation.enabled && c.federation.advertise.empty()) c.federation.advertise = "https://" + c.federation.listen;
   if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

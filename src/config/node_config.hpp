@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -72,10 +74,37 @@ struct SkillsConfig {
   bool operator==(const SkillsConfig&) const = default;
 };
 
+// Package (and so system service) names: 1-63 of a-z, 0-9, '_' and '-', starting with a
+// letter or digit ("aqua-ipfs", "color_tools").
+inline bool valid_package_name(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '_' && c != '-'))) return false;
+  }
+  return true;
+}
+
+// The [system_services.TABLE] that configures a service: its name with '-' written '_'
+// (Fluence's rule: [system_services.aqua_ipfs] configures aqua-ipfs).
+inline std::string service_table_name(std::string_view service) {
+  std::string table(service);
+  for (auto& c : table) {
+    if (c == '-') c = '_';
+  }
+  return table;
+}
+
 struct SystemServicesConfig {
-  std::vector<std::string> enable;                    // package names deployed at every start
+  // Package names deployed at every start; absent (nullopt): every package found in `path`
+  // (Fluence's default); empty: none.
+  std::optional<std::vector<std::string>> enable;
   std::vector<std::string> path;                      // folders holding NAME/package.toml (resolved)
-  nlohmann::json configs = nlohmann::json::object();  // [system_services.NAME] tables
+  nlohmann::json configs = nlohmann::json::object();  // [system_services.TABLE] tables, by table name
+  // Which packages were deployed as system services (workdir/system_services.json), so a
+  // start can remove those no longer enabled. Not an option: derived from workdir.
+  std::string deployed_file;
   bool operator==(const SystemServicesConfig&) const = default;
 };
 

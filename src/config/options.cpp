@@ -45,6 +45,9 @@ void set(Millis& out, const json& v) {
 void set(std::vector<std::string>& out, const json& v) {
   out = v.get<std::vector<std::string>>();
 }
+void set(std::optional<std::vector<std::string>>& out, const json& v) {
+  out = v.get<std::vector<std::string>>();
+}
 void set(std::vector<ProjectConfig>& out, const json& v) {
   out.clear();
   for (const auto& item : v) out.push_back({item["name"].get<std::string>(), item["token"].get<std::string>()});
@@ -108,6 +111,16 @@ std::string check_env_names(const json& v) {
     if (!std::regex_match(n, re)) return "'" + n + "' is not an environment variable name";
     if (n.starts_with("FEDMESH_"))
       return "'" + n + "': FEDMESH_* variables configure the node and are never readable by packages";
+  }
+  return "";
+}
+
+std::string check_package_names(const json& v) {
+  for (const auto& name : v) {
+    const auto& n = name.get_ref<const std::string&>();
+    if (!valid_package_name(n))
+      return "'" + n +
+             "' is not a package name (1-63 characters of a-z, 0-9, '_', '-', starting with a letter or digit)";
   }
   return "";
 }
@@ -332,10 +345,12 @@ const std::vector<NodeOption>& node_options() {
        "When every script thread has been busy on one step this long, /healthz answers 503 (the pool is wedged).",
        false, 100, 3'600'000, {}, nullptr, FM_APPLY(skills.wedged_after)},
 
-      {"system_services.enable", Kind::StringList, "[]",
-       "Packages deployed (installed, updated or left as they are) after the node is up, at every start. "
-       "A [system_services.NAME] table is merged into that package's config.", false, 0, 0, {}, nullptr,
-       FM_APPLY(system_services.enable)},
+      {"system_services.enable", Kind::StringList, "null",
+       "Packages deployed (installed, updated or left as they are) after the node is up, at every start. Not set: "
+       "every package found in system_services.path (as Fluence does); [] deploys none. A package deployed so "
+       "before and no longer enabled is removed at start (its state is kept). A [system_services.NAME] table is "
+       "merged into that package's config, '-' in NAME written '_' ([system_services.aqua_ipfs] for aqua-ipfs).",
+       false, 0, 0, {}, check_package_names, FM_APPLY(system_services.enable)},
       {"system_services.path", Kind::StringList, R"(["packages"])",
        "Folders searched for NAME/package.toml, relative to the config file.", false, 0, 0, {}, nullptr,
        FM_APPLY(system_services.path)},
@@ -554,7 +569,9 @@ void markdown_rows(std::string& out, const std::vector<Option<Target>>& options,
         type += " (" + std::to_string(o.min) + " to " + std::to_string(o.max) + ")";
       }
     }
-    std::string def = o.default_json.empty() ? "required" : "`" + std::string(o.default_json) + "`";
+    std::string def = o.default_json.empty()     ? "required"
+                      : o.default_json == "null" ? "not set"
+                                                 : "`" + std::string(o.default_json) + "`";
     std::string help(o.help);
     if (o.secret) help += " Secret: masked in output.";
     out += "| `" + std::string(prefix) + std::string(o.key) + "` | " + type + " | " + def + " | " + help + " |\n";

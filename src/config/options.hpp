@@ -21,7 +21,9 @@ template <class Target>
 struct Option {
   std::string_view key;  // dotted path, e.g. "http.listen"
   Kind kind;
-  std::string_view default_json;  // JSON literal of the default; "" means required
+  // JSON literal of the default; "" means required; "null" means the key may be absent,
+  // which has a meaning of its own that the help text gives (the field stays unset).
+  std::string_view default_json;
   std::string_view help;
   bool secret = false;
   std::int64_t min = 0;  // Int and Duration (ms) bounds, used when min < max

@@ -24,7 +24,8 @@ Result<std::vector<FlowSpec>> decode_flows(const json& flows, std::size_t max_fl
   if (!flows.is_array()) return make_error(ErrorCode::bad_json, "field 'flows' must be a list");
   if (flows.size() > max_flows)
     return make_error(ErrorCode::payload_too_large, "more than " + std::to_string(max_flows) + " flows");
-  static const std::regex name_re("[a-z0-9][a-z0-9_]{0,62}/[a-z0-9][a-z0-9_]{0,62}");
+  // package/skill: package names may hold '-' (aqua-ipfs), skill names may not.
+  static const std::regex name_re("[a-z0-9][a-z0-9_-]{0,62}/[a-z0-9][a-z0-9_]{0,62}");
   std::vector<FlowSpec> out;
   for (std::size_t i = 0; i < flows.size(); ++i) {
     const json& f = flows[i];

@@ -119,7 +119,8 @@ Result<Manifest> parse_manifest(const std::string& text) {
   };
   auto name = str("name", true, 63);
   if (!name) return std::move(name).error();
-  if (!valid_identifier(*name)) return bad("name", "must be 1-63 characters of a-z, 0-9 and '_'");
+  if (!valid_package_name(*name))
+    return bad("name", "must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit");
   m.name = *name;
   auto version = str("version", true, 32);
   if (!version) return std::move(version).error();

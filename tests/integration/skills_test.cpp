@@ -395,7 +395,6 @@ TEST(SystemServices, AFailedDeploymentStopsTheNodeWithTheReason) {
   write_file(dir / "services/broken/main.lua", "skill('s', function() end\n");
   f.add({"a", {}, "[system_services]\nenable = [\"broken\"]\npath = [\"services\"]\n"});
   f.add({"b", {}, "[system_services]\nenable = [\"missing\"]\npath = [\"services\"]\n"});
-  f.add({"c", {}, "[system_services]\nenable = [\"x\"]\n[system_services.y]\nk = 1\n"});
   f.start("a");
   EXPECT_EQ(f.process("a").wait(10s), 2);
   EXPECT_NE(f.process("a").log().find("system service broken: package broken: main.lua:2: ')' expected"),
@@ -405,12 +404,183 @@ TEST(SystemServices, AFailedDeploymentStopsTheNodeWithTheReason) {
   EXPECT_EQ(f.process("b").wait(10s), 2);
   EXPECT_NE(f.process("b").log().find("system service missing: no missing/package.toml in"), std::string::npos)
       << f.process("b").log();
-  f.start("c");
-  EXPECT_EQ(f.process("c").wait(10s), 2);
-  EXPECT_NE(
-      f.process("c").log().find("system_services.y: a table for a service that system_services.enable does not list"),
-      std::string::npos)
-      << f.process("c").log();
+}
+
+// One node without [federation] whose config a test rewrites between starts (issue 20:
+// Fluence's [system_services]): `system_services` is the config's tail.
+class ServicesNode {
+ public:
+  explicit ServicesNode(const TempDir& dir) : dir_(dir), port_(free_port()) {}
+  ~ServicesNode() { stop(); }
+
+  void write_config(const std::string& system_services) const {
+    write_file(config(),
+               "name = \"svc-node\"\nworkdir = \"var\"\nshutdown_grace = \"5s\"\n[http]\nlisten = \"127.0.0.1:" +
+                   std::to_string(port_) + "\"\n" + system_services);
+  }
+  // Starts the node; true once it answers /healthz (false when it exited instead).
+  bool start(const std::string& system_services) {
+    write_config(system_services);
+    proc_ = std::make_unique<Process>(std::vector<std::string>{fedmesh_binary(), "node", "--config", config()},
+                                      dir_ / ("node-" + std::to_string(++starts_) + ".log"));
+    return wait_until([&] { return !proc_->running() || http(port_, "GET", "/healthz").status == 200; }, 15s) &&
+           proc_->running();
+  }
+  void stop() {
+    if (!proc_) return;
+    proc_->signal(SIGTERM);
+    proc_->wait(10s);
+    proc_.reset();
+  }
+  std::string log() const { return proc_ ? proc_->log() : ""; }
+  bool logged(const std::string& line) {
+    return wait_until([&] { return log().find(line) != std::string::npos; }, 10s);
+  }
+  // Names of the installed packages, in name order.
+  std::vector<std::string> packages() {
+    std::vector<std::string> names;
+    auto listed = http(port_, "GET", "/api/v1/packages").json();  // named: the loop reads into it
+    for (const auto& p : listed["packages"]) names.push_back(p["name"].get<std::string>());
+    return names;
+  }
+  HttpResult call(const std::string& skill, const json& args = json::object()) {
+    return http(port_, "POST", "/api/v1/skills/" + skill, args.dump());
+  }
+  int port() const { return port_; }
+  std::string config() const { return dir_ / "node.toml"; }
+
+ private:
+  const TempDir& dir_;
+  int port_;
+  int starts_ = 0;
+  std::unique_ptr<Process> proc_;
+};
+
+void write_package(const std::string& folder, const std::string& name, const std::string& skills_toml,
+                   const std::string& lua) {
+  write_file(folder + "/package.toml", "name = \"" + name + "\"\nversion = \"1\"\n" + skills_toml);
+  write_file(folder + "/main.lua", lua);
+}
+
+// Fluence's block exactly as its pull request #1623 writes it (default path: packages/).
+const char* kFluenceBlock = R"(
+[system_services]
+enable = [ 
+    "aqua-ipfs",
+     "registry"
+]
+
+[system_services.decider]
+decider_period_sec = 1000
+worker_period_sec = 123
+
+[system_services.aqua_ipfs]
+local_api_multiaddr = "/ip4/127.0.0.1/tcp/5001"
+)";
+
+TEST(SystemServices, FluencesBlockDeploysAquaIpfsWithItsTableAndWarnsOfTheDeciderTable) {
+  TempDir dir;
+  write_package(dir / "packages/aqua-ipfs", "aqua-ipfs",
+                "[config]\nlocal_api_multiaddr = \"/dns4/ipfs/tcp/5001\"\n[skills.get_local_api_multiaddr]\n",
+                "skill('get_local_api_multiaddr', function() return { multiaddr = config.local_api_multiaddr } end)");
+  write_package(dir / "packages/registry", "registry", "[skills.ping]\n",
+                "skill('ping', function() return { pong = true } end)");
+  ServicesNode node(dir);
+  node.write_config(kFluenceBlock);
+  const std::string warning =
+      "system_services.decider: a table for a service that system_services.enable does not list (ignored)";
+  std::string checked;
+  EXPECT_EQ(run_fedmesh({"config", "check", node.config()}, &checked), 0) << checked;
+  EXPECT_NE(checked.find("warning: " + node.config() + ": " + warning), std::string::npos) << checked;
+  EXPECT_NE(checked.find("[system_services.aqua_ipfs]"), std::string::npos) << checked;
+
+  ASSERT_TRUE(node.start(kFluenceBlock)) << node.log();
+  EXPECT_TRUE(node.logged(warning)) << node.log();  // logged at start too
+  ASSERT_TRUE(node.logged("system service registry: deployed")) << node.log();
+  EXPECT_EQ(node.packages(), (std::vector<std::string>{"aqua-ipfs", "registry"}));
+  // [system_services.aqua_ipfs] configured aqua-ipfs; its skills answer by their '-' name.
+  auto r = node.call("aqua-ipfs/get_local_api_multiaddr");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["multiaddr"], "/ip4/127.0.0.1/tcp/5001") << r.body;
+  EXPECT_EQ(node.call("registry/ping").json()["pong"], true);
+  // The CLI, the skill list and the ledger take the name as it is.
+  std::string called;
+  EXPECT_EQ(run_fedmesh(
+                {"call", "http://127.0.0.1:" + std::to_string(node.port()), "aqua-ipfs/get_local_api_multiaddr", "{}"},
+                &called),
+            0)
+      << called;
+  EXPECT_NE(called.find("/ip4/127.0.0.1/tcp/5001"), std::string::npos) << called;
+  auto skills = http(node.port(), "GET", "/api/v1/skills").body;
+  EXPECT_NE(skills.find("aqua-ipfs/get_local_api_multiaddr"), std::string::npos) << skills;
+  auto ledger = http(node.port(), "GET", "/api/v1/ledger?skill=aqua-ipfs/get_local_api_multiaddr").json();
+  ASSERT_EQ(ledger["items"].size(), 2u) << ledger.dump();
+  EXPECT_EQ(ledger["items"][0]["status"], "ok");
+}
+
+TEST(SystemServices, WithoutEnableEveryPackageOnThePathIsDeployed) {
+  TempDir dir;
+  write_package(dir / "services/ipfs-pin", "ipfs-pin", "[config]\nreplicas = 1\n[skills.replicas]\n",
+                "skill('replicas', function() return { n = config.replicas } end)");
+  write_package(dir / "services/trust_graph", "trust_graph", "[skills.ok]\n", "skill('ok', function() return {} end)");
+  write_file(dir / "services/notes/README.md", "not a package\n");
+  write_package(dir / "more/ipfs-pin", "ipfs-pin", "[skills.other]\n", "skill('other', function() return {} end)");
+  const std::string services =
+      "[system_services]\npath = [\"services\", \"more\"]\n[system_services.ipfs_pin]\nreplicas = 3\n"
+      "[system_services.decider]\nx = 1\n";
+  ServicesNode node(dir);
+  node.write_config(services);
+  std::string checked;
+  EXPECT_EQ(run_fedmesh({"config", "check", node.config()}, &checked), 0) << checked;
+  EXPECT_EQ(checked.find("warning:"), std::string::npos) << checked;  // the path is read at start
+
+  ASSERT_TRUE(node.start(services)) << node.log();
+  ASSERT_TRUE(node.logged("system service trust_graph: deployed")) << node.log();
+  EXPECT_EQ(node.packages(), (std::vector<std::string>{"ipfs-pin", "trust_graph"}));
+  EXPECT_EQ(node.call("ipfs-pin/replicas").json()["n"], 3);  // the first folder's, with its table
+  EXPECT_TRUE(node.logged("system_services.decider: a table for a service that is not in system_services.path"))
+      << node.log();
+  EXPECT_TRUE(node.logged("ipfs-pin is ignored")) << node.log();
+}
+
+TEST(SystemServices, AServiceNoLongerEnabledIsRemovedAtStartAndItsStateComesBackWhenEnabledAgain) {
+  TempDir dir;
+  write_package(dir / "packages/hit-counter", "hit-counter", "[skills.hit]\n",
+                "skill('hit', function() return { hits = state.incr('hits') } end)");
+  write_package(dir / "packages/keeper", "keeper", "[skills.ok]\n", "skill('ok', function() return {} end)");
+  const std::string both = "[system_services]\nenable = [\"hit-counter\", \"keeper\"]\n";
+  ServicesNode node(dir);
+  ASSERT_TRUE(node.start(both)) << node.log();
+  ASSERT_TRUE(node.logged("system service keeper: deployed")) << node.log();
+  EXPECT_EQ(node.call("hit-counter/hit").json()["hits"], 1);
+  EXPECT_EQ(node.call("hit-counter/hit").json()["hits"], 2);
+  // A package the operator installed is not a system service: no start removes it.
+  auto manual = json{{"manifest", "name = \"by-hand\"\nversion = \"1\"\n[skills.ok]\n"},
+                     {"files", {{"main.lua", "skill('ok', function() return {} end)"}}}};
+  ASSERT_EQ(http(node.port(), "POST", "/api/v1/packages", manual.dump()).status, 201);
+  node.stop();
+
+  ASSERT_TRUE(node.start("[system_services]\nenable = [\"keeper\"]\n")) << node.log();
+  EXPECT_TRUE(
+      node.logged("system service hit-counter: removed (no longer in system_services.enable; its state is "
+                  "kept for a re-enable)"))
+      << node.log();
+  ASSERT_TRUE(node.logged("system service keeper: unchanged")) << node.log();
+  EXPECT_EQ(node.packages(), (std::vector<std::string>{"by-hand", "keeper"}));
+  EXPECT_EQ(node.call("hit-counter/hit").status, 404);
+  node.stop();
+
+  ASSERT_TRUE(node.start(both)) << node.log();
+  ASSERT_TRUE(node.logged("system service keeper: unchanged")) << node.log();
+  EXPECT_NE(node.log().find("system service hit-counter: deployed"), std::string::npos) << node.log();
+  EXPECT_EQ(node.call("hit-counter/hit").json()["hits"], 3);  // its state came back
+  node.stop();
+
+  // enable = [] deploys none: both services go, the operator's package stays.
+  ASSERT_TRUE(node.start("[system_services]\nenable = []\n")) << node.log();
+  EXPECT_TRUE(node.logged("system service keeper: removed")) << node.log();
+  EXPECT_TRUE(node.logged("system service hit-counter: removed")) << node.log();
+  EXPECT_TRUE(wait_until([&] { return node.packages() == std::vector<std::string>{"by-hand"}; }, 10s));
 }
 
 }  // namespace

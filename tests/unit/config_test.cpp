@@ -245,11 +245,102 @@ TEST(Config, EnvironmentOverridesReachSystemServiceTables) {
                 .find("environment FEDMESH_SYSTEM_SERVICES__SVC__QTY: system_services.svc.qty: expected an integer"),
             std::string::npos)
       << error_of(with({{"FEDMESH_SYSTEM_SERVICES__SVC__QTY", "seven"}}));
-  EXPECT_NE(error_of(with({{"FEDMESH_SYSTEM_SERVICES__OTHER__X", "1"}}))
-                .find("system_services.other: a table for a service that system_services.enable does not list"),
-            std::string::npos);
+  // A table for a service that is not enabled is a warning, from the environment too.
+  auto other = with({{"FEDMESH_SYSTEM_SERVICES__OTHER__X", "1"}});
+  ASSERT_TRUE(other) << error_of(other);
+  EXPECT_EQ(other->warnings, std::vector<std::string>{"system_services.other: a table for a service that "
+                                                      "system_services.enable does not list (ignored)"});
   EXPECT_NE(error_of(with({{"FEDMESH_SYSTEM_SERVICES__SVC__GREETING__X", "1"}})).find("is not a table"),
             std::string::npos);
+}
+
+// Fluence's [system_services] block exactly as its pull request #1623 writes it: '-' in a
+// service name is '_' in its table name, and a table for a service that is not enabled
+// (decider) is a warning, not an error.
+const char* kFluenceServices = R"(
+[system_services]
+enable = [ 
+    "aqua-ipfs",
+     "registry"
+]
+
+[system_services.decider]
+decider_period_sec = 1000
+worker_period_sec = 123
+
+[system_services.aqua_ipfs]
+local_api_multiaddr = "/ip4/127.0.0.1/tcp/5001"
+)";
+
+TEST(SystemServicesConfig, FluencesBlockLoadsWithAWarningForTheTableOfAServiceNotEnabled) {
+  auto r = toml(std::string(kToml) + kFluenceServices);
+  ASSERT_TRUE(r) << error_of(r);
+  const auto& ss = r->config.system_services;
+  ASSERT_TRUE(ss.enable);
+  EXPECT_EQ(*ss.enable, (std::vector<std::string>{"aqua-ipfs", "registry"}));
+  EXPECT_EQ(service_table_name("aqua-ipfs"), "aqua_ipfs");
+  EXPECT_EQ(ss.configs[service_table_name("aqua-ipfs")]["local_api_multiaddr"], "/ip4/127.0.0.1/tcp/5001");
+  EXPECT_EQ(ss.configs["decider"]["worker_period_sec"], 123);
+  EXPECT_EQ(r->warnings, std::vector<std::string>{"system_services.decider: a table for a service that "
+                                                  "system_services.enable does not list (ignored)"});
+  EXPECT_EQ(ss.deployed_file, "/base/var/painter/system_services.json");
+  // The effective config shows the tables as written.
+  EXPECT_EQ(r->effective["system_services"]["aqua_ipfs"]["local_api_multiaddr"], "/ip4/127.0.0.1/tcp/5001");
+  // Fluence's environment overrides reach the '_' table.
+  auto env_set =
+      toml(std::string(kToml) + kFluenceServices,
+           Environment({{"TOKEN", "s3cret"},
+                        {"FEDMESH_SYSTEM_SERVICES__AQUA_IPFS__LOCAL_API_MULTIADDR", "/ip4/10.0.0.1/tcp/5001"}}));
+  ASSERT_TRUE(env_set) << error_of(env_set);
+  EXPECT_EQ(env_set->config.system_services.configs["aqua_ipfs"]["local_api_multiaddr"], "/ip4/10.0.0.1/tcp/5001");
+}
+
+TEST(SystemServicesConfig, NoEnableMeansEveryPackageOnThePathAndAnEmptyListNone) {
+  auto all =
+      toml(std::string(kToml) + "\n[system_services]\npath = [\"services\"]\n[system_services.decider]\nx = 1\n");
+  ASSERT_TRUE(all) << error_of(all);
+  EXPECT_FALSE(all->config.system_services.enable.has_value());
+  EXPECT_TRUE(all->warnings.empty());  // which packages are on the path is known at start
+  EXPECT_FALSE(all->effective["system_services"].contains("enable"));
+  auto absent = toml(kToml);  // no [system_services] at all: the same
+  ASSERT_TRUE(absent) << error_of(absent);
+  EXPECT_FALSE(absent->config.system_services.enable.has_value());
+  EXPECT_EQ(absent->config.system_services.path, std::vector<std::string>{"/base/packages"});
+
+  auto none = toml(std::string(kToml) + "\n[system_services]\nenable = []\n[system_services.decider]\nx = 1\n");
+  ASSERT_TRUE(none) << error_of(none);
+  ASSERT_TRUE(none->config.system_services.enable.has_value());
+  EXPECT_TRUE(none->config.system_services.enable->empty());
+  EXPECT_EQ(none->effective["system_services"]["enable"], nlohmann::json::array());
+  EXPECT_EQ(none->warnings.size(), 1u);
+
+  auto from_env =
+      toml(kToml, Environment({{"TOKEN", "s3cret"}, {"FEDMESH_SYSTEM_SERVICES__ENABLE", "aqua-ipfs, registry"}}));
+  ASSERT_TRUE(from_env) << error_of(from_env);
+  EXPECT_EQ(*from_env->config.system_services.enable, (std::vector<std::string>{"aqua-ipfs", "registry"}));
+}
+
+TEST(SystemServicesConfig, NamesAndTablesThatCannotWorkAreErrors) {
+  auto services = [](const std::string& block) { return error_of(toml(std::string(kToml) + "\n" + block)); };
+  EXPECT_EQ(services("[system_services]\nenable = [\"Aqua IPFS\"]\n"),
+            "node.toml: system_services.enable: 'Aqua IPFS' is not a package name (1-63 characters of a-z, 0-9, "
+            "'_', '-', starting with a letter or digit)");
+  EXPECT_NE(services("[system_services]\nenable = [\"../etc\"]\n").find("'../etc' is not a package name"),
+            std::string::npos);
+  EXPECT_EQ(services("[system_services]\nenable = [\"aqua-ipfs\", \"aqua_ipfs\"]\n"),
+            "node.toml: system_services.enable: 'aqua-ipfs' and 'aqua_ipfs' would share the table "
+            "[system_services.aqua_ipfs]");
+  EXPECT_EQ(services("[system_services]\nenable = [\"registry\", \"registry\"]\n"),
+            "node.toml: system_services.enable: 'registry' is listed twice");
+  // A table written with the service's '-' would configure nothing: say how to write it.
+  EXPECT_EQ(services("[system_services]\nenable = [\"aqua-ipfs\"]\n[system_services.aqua-ipfs]\nx = 1\n"),
+            "node.toml: system_services.aqua-ipfs: '-' in a service name is '_' in its table name: write "
+            "[system_services.aqua_ipfs]");
+  EXPECT_TRUE(valid_package_name("aqua-ipfs"));
+  EXPECT_TRUE(valid_package_name("color_tools"));
+  EXPECT_TRUE(valid_package_name(std::string(63, 'a')));
+  for (const char* bad : {"", "-ipfs", "_x", "Aqua", "a.b", "a/b", "a b"}) EXPECT_FALSE(valid_package_name(bad)) << bad;
+  EXPECT_FALSE(valid_package_name(std::string(64, 'a')));
 }
 
 TEST(Config, MissingRequiredKeysAreAllListed) {

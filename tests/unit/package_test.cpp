@@ -55,7 +55,11 @@ TEST(Package, ParsesManifestAndHashesContent) {
 TEST(Package, ManifestErrorsNameTheKey) {
   EXPECT_EQ(error_of("version = \"1\"\n[skills.a]\n"), "package.toml: name: missing required key");
   EXPECT_EQ(error_of("name = \"Bad-Name\"\nversion = \"1\"\n[skills.a]\n"),
-            "package.toml: name: must be 1-63 characters of a-z, 0-9 and '_'");
+            "package.toml: name: must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit");
+  EXPECT_EQ(error_of("name = \"-ipfs\"\nversion = \"1\"\n[skills.a]\n").find("package.toml: name: must be"), 0u);
+  EXPECT_EQ(error_of("name = \"aqua-ipfs\"\nversion = \"1\"\n[skills.a]\n"), "");  // issue 20: Fluence's names
+  EXPECT_EQ(error_of("name = \"p\"\nversion = \"1\"\n[skills.get-it]\n"),
+            "package.toml: skills.get-it: skill names are 1-63 characters of a-z, 0-9 and '_'");
   EXPECT_EQ(error_of("name = \"a\"\nversion = \"1\"\n"),
             "package.toml: skills: declare at least one [skills.NAME] table");
   EXPECT_EQ(
