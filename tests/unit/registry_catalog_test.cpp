@@ -117,3 +117,23 @@ TEST_F(CatalogIndex, KodoRegistriesAreRememberedUnlessReset) {
 
 }  // namespace
 }  // namespace fedmesh::registry
+
+namespace fedmesh::registry {
+namespace {
+
+// Issue 20: a node's system services may be named like Fluence's (aqua-ipfs); a registry
+// takes their skills as they are announced. Skill names still hold no '-'.
+TEST(CatalogFlows, PackageNamesMayHoldADash) {
+  auto flow = [](const std::string& name) { return nlohmann::json::array({{{"name", name}}}); };
+  auto ok = decode_flows(flow("aqua-ipfs/get_local_api_multiaddr"));
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ((*ok)[0].name, "aqua-ipfs/get_local_api_multiaddr");
+  for (const char* bad : {"aqua-ipfs/get-it", "-ipfs/get", "Aqua/get", "aqua-ipfs"}) {
+    auto refused = decode_flows(flow(bad));
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().message(), "flows[0].name must be \"pkg/skill\"") << bad;
+  }
+}
+
+}  // namespace
+}  // namespace fedmesh::registry
