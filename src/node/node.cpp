@@ -383,7 +383,7 @@ Status Node::build_jobs() {
     auto sources = jobs::load_datasources(c.jobs.datasources);
     if (!sources) return std::move(sources).error();
     std::unique_ptr<jobs::JobsLink> link;
-    if (standalone) {
+    if (!remote) {
       link = jobs::make_local_link(*aggregator_, c.name, c.organization);
     } else {
       std::vector<std::string> urls{c.jobs.aggregator};
