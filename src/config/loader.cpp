@@ -179,6 +179,8 @@ void cross_checks(NodeConfig& c, Problems& problems) {
   if (!c.registry.kodo_compat && (!c.registry.kodo_listen.empty() || !c.registry.kodo_url.empty()))
     problems.add(c.registry.kodo_listen.empty() ? "registry.kodo_url" : "registry.kodo_listen",
                  "has no effect unless registry.kodo_compat = true");
+  if (!c.registry.kodo_compat && !c.registry.kodo_connect.empty())
+    problems.add("registry.kodo_connect", "has no effect unless registry.kodo_compat = true");
   if (c.federation.retry_initial > c.federation.retry_max)
     problems.add("federation.retry_initial", "must not exceed federation.retry_max");
   auto has_role = [&](const char* role) { return std::find(c.roles.begin(), c.roles.end(), role) != c.roles.end(); };
@@ -293,7 +295,13 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
     o.apply(c, value);
     store_effective(effective, o.key, value);
   }
-  if (!problems.empty()) return problems.error();
+  // No early return: the checks below run too, so one `config check` reports every problem
+  // (an option that failed keeps its default for them).
+
+  // Without a [system_services] section nothing is a system service; with one and no
+  // `enable`, every package on the path is (Fluence's default).
+  if (!tree.contains("system_services") && !c.system_services.enable)
+    c.system_services.enable = std::vector<std::string>{};
 
   // [system_services.TABLE] configures the service whose name, '-' written '_', is TABLE.
   c.system_services.configs = service_configs;

@@ -346,8 +346,9 @@ const std::vector<NodeOption>& node_options() {
        false, 100, 3'600'000, {}, nullptr, FM_APPLY(skills.wedged_after)},
 
       {"system_services.enable", Kind::StringList, "null",
-       "Packages deployed (installed, updated or left as they are) after the node is up, at every start. Not set: "
-       "every package found in system_services.path (as Fluence does); [] deploys none. A package deployed so "
+       "Packages deployed (installed, updated or left as they are) after the node is up, at every start. Not set "
+       "in a [system_services] section: every package found in system_services.path (as Fluence does); no "
+       "section, or [], deploys none. A package deployed so "
        "before and no longer enabled is removed at start (its state is kept). A [system_services.NAME] table is "
        "merged into that package's config, '-' in NAME written '_' ([system_services.aqua_ipfs] for aqua-ipfs).",
        false, 0, 0, {}, check_package_names, FM_APPLY(system_services.enable)},

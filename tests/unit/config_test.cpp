@@ -302,9 +302,12 @@ TEST(SystemServicesConfig, NoEnableMeansEveryPackageOnThePathAndAnEmptyListNone)
   EXPECT_FALSE(all->config.system_services.enable.has_value());
   EXPECT_TRUE(all->warnings.empty());  // which packages are on the path is known at start
   EXPECT_FALSE(all->effective["system_services"].contains("enable"));
-  auto absent = toml(kToml);  // no [system_services] at all: the same
+  // No [system_services] section at all: nothing is a system service (a config beside a
+  // packages/ folder does not deploy it by surprise).
+  auto absent = toml(kToml);
   ASSERT_TRUE(absent) << error_of(absent);
-  EXPECT_FALSE(absent->config.system_services.enable.has_value());
+  ASSERT_TRUE(absent->config.system_services.enable.has_value());
+  EXPECT_TRUE(absent->config.system_services.enable->empty());
   EXPECT_EQ(absent->config.system_services.path, std::vector<std::string>{"/base/packages"});
 
   auto none = toml(std::string(kToml) + "\n[system_services]\nenable = []\n[system_services.decider]\nx = 1\n");
@@ -579,6 +582,34 @@ TEST(Config, KodoConnectTakesKodoRegistryUrls) {
             "node.toml: registry.kodo_connect: 'http://localhost:3366/kodo': not a URL like http://host:port");
   EXPECT_EQ(error_of(toml(text + "kodo_connect_timeout = \"10ms\"\n")),
             "node.toml: registry.kodo_connect_timeout: must be between 100ms and 24h");
+}
+
+}  // namespace
+}  // namespace fedmesh::config
+
+namespace fedmesh::config {
+namespace {
+
+// One `config check` names every problem (issue 20): a bad value, a cross-field conflict and
+// a system-services conflict together, not one after the other is fixed.
+TEST(ConfigAllAtOnce, ABadValueAndCrossFieldProblemsAreReportedTogether) {
+  auto r = load_config_text(
+      "name = \"n1\"\nthreads = \"many\"\n[registry]\nkodo_compat = true\nkodo_connect = [\"http://k:1\"]\n"
+      "[system_services]\nenable = [\"a-b\", \"a_b\"]\n",
+      Format::Toml, "node.toml", "/base", Environment());
+  ASSERT_FALSE(r);
+  const std::string& m = r.error().message();
+  EXPECT_NE(m.find("node.toml: threads:"), std::string::npos) << m;
+  EXPECT_NE(m.find("node.toml: registry.kodo_compat: needs the registry role"), std::string::npos) << m;
+  EXPECT_NE(m.find("would share the table [system_services.a_b]"), std::string::npos) << m;
+  // kodo_connect without kodo_compat is refused by the check, not only at start.
+  auto connect =
+      load_config_text("name = \"n1\"\nroles = [\"registry\"]\n[registry]\nkodo_connect = [\"http://k:1\"]\n",
+                       Format::Toml, "node.toml", "/base", Environment());
+  ASSERT_FALSE(connect);
+  EXPECT_NE(connect.error().message().find("registry.kodo_connect: has no effect unless registry.kodo_compat = true"),
+            std::string::npos)
+      << connect.error().message();
 }
 
 }  // namespace
