@@ -135,11 +135,12 @@ Result<Manifest> parse_manifest(const std::string& text) {
     m.main = *main;
   }
   if (auto it = t.find("aliases"); it != t.end()) {
-    const std::string reason = "expected a list of at most " + std::to_string(Manifest::kMaxAliases) +
-                               " other package names (1-63 characters of a-z, 0-9 and '_')";
+    const std::string reason =
+        "expected a list of at most " + std::to_string(Manifest::kMaxAliases) +
+        " other package names (1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit)";
     if (!it->is_array() || it->size() > Manifest::kMaxAliases) return bad("aliases", reason);
     for (const auto& a : *it) {
-      if (!a.is_string() || !valid_identifier(a.get<std::string>())) return bad("aliases", reason);
+      if (!a.is_string() || !valid_package_name(a.get<std::string>())) return bad("aliases", reason);
       auto alias = a.get<std::string>();
       if (alias == m.name) return bad("aliases", "'" + alias + "' is the package's own name");
       if (std::find(m.aliases.begin(), m.aliases.end(), alias) != m.aliases.end())

@@ -110,17 +110,19 @@ TEST(Package, LoadsFromAFolder) {
 // Issue 20: `aliases` are other package names the package answers to (palette: "pallete").
 TEST(Package, AliasesAreOtherValidNames) {
   std::string head = "name = \"palette\"\nversion = \"1\"\n";
-  auto p = make_package(head + "aliases = [\"pallete\", \"paint\"]\n[skills.a]\n", {{"main.lua", "x"}});
+  auto p = make_package(head + "aliases = [\"pallete\", \"paint-box\"]\n[skills.a]\n", {{"main.lua", "x"}});
   ASSERT_TRUE(p) << p.error().message();
-  EXPECT_EQ(p->manifest.aliases, (std::vector<std::string>{"pallete", "paint"}));
+  EXPECT_EQ(p->manifest.aliases, (std::vector<std::string>{"pallete", "paint-box"}));  // names as package names are
   EXPECT_TRUE(p->manifest.answers_to("palette"));
   EXPECT_TRUE(p->manifest.answers_to("pallete"));
   EXPECT_FALSE(p->manifest.answers_to("palete"));
   const std::string list_reason =
-      "package.toml: aliases: expected a list of at most 8 other package names (1-63 characters of a-z, 0-9 and '_')";
+      "package.toml: aliases: expected a list of at most 8 other package names (1-63 characters of a-z, 0-9, '_' "
+      "and '-', starting with a letter or digit)";
   EXPECT_EQ(error_of(head + "aliases = \"pallete\"\n[skills.a]\n"), list_reason);
   EXPECT_EQ(error_of(head + "aliases = [\"Pallete\"]\n[skills.a]\n"), list_reason);
   EXPECT_EQ(error_of(head + "aliases = [\"a/b\"]\n[skills.a]\n"), list_reason);
+  EXPECT_EQ(error_of(head + "aliases = [\"-ab\"]\n[skills.a]\n"), list_reason);
   EXPECT_EQ(error_of(head + "aliases = [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]\n[skills.a]\n"),
             list_reason);
   EXPECT_EQ(error_of(head + "aliases = [\"palette\"]\n[skills.a]\n"),
