@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "api/routes.hpp"
 #include "core/version.hpp"
 
 namespace fedmesh::api {
@@ -132,20 +133,6 @@ constexpr const char* kDocument = R"JSON({
   }}
 })JSON";
 
-std::string escaped(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 const json& kodo_openapi() {
@@ -159,12 +146,12 @@ const json& kodo_openapi() {
 
 std::string kodo_openapi_html(const json& document) {
   const auto& info = document["info"];
-  std::string title = escaped(info.value("title", "API"));
+  std::string title = html_escape(info.value("title", "API"));
   std::string out = "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>" + title +
                     "</title>\n<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left;"
                     "vertical-align:top}code{font-size:1.05em}</style></head>\n<body>\n<h1>" +
-                    title + "</h1>\n<p>" + escaped(info.value("description", "")) + " Version " +
-                    escaped(info.value("version", "")) +
+                    title + "</h1>\n<p>" + html_escape(info.value("description", "")) + " Version " +
+                    html_escape(info.value("version", "")) +
                     ". The OpenAPI document: <a href=\"/schema/openapi.json\">/schema/openapi.json</a>.</p>\n"
                     "<table>\n<tr><th>method</th><th>path</th><th>what</th><th>answers</th></tr>\n";
   for (const auto& [path, item] : document["paths"].items()) {
@@ -173,8 +160,8 @@ std::string kodo_openapi_html(const json& document) {
       for (const auto& [status, _] : op["responses"].items()) statuses += (statuses.empty() ? "" : ", ") + status;
       std::string upper = method;
       for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      out += "<tr><td>" + upper + "</td><td><code>" + escaped(path) + "</code></td><td>" +
-             escaped(op.value("summary", "")) + "</td><td>" + statuses + "</td></tr>\n";
+      out += "<tr><td>" + upper + "</td><td><code>" + html_escape(path) + "</code></td><td>" +
+             html_escape(op.value("summary", "")) + "</td><td>" + statuses + "</td></tr>\n";
     }
   }
   out += "</table>\n</body>\n</html>\n";

@@ -18,8 +18,6 @@ using net::Request;
 using net::Response;
 using json = nlohmann::json;
 
-namespace {
-
 std::string html_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
@@ -33,6 +31,8 @@ std::string html_escape(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 // A registration body: an https URL, the certificate's organization, the flows.
 asio::awaitable<Result<json>> register_node(Node& node, Request& req) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 
 #include "net/router.hpp"
 #include "node/node.hpp"
@@ -36,5 +37,6 @@ void add_federated_job_routes(net::Router& router, Node& node);       // job_rou
 Result<registry::QueryRequest> query_request(const net::Request& req);  // q, by, p, pp
 bool wants_html(const net::Request& req);  // format=html, or Accept: text/html without format
 std::string flows_html(const nlohmann::json& page, const std::vector<std::string>& columns);
+std::string html_escape(std::string_view s);  // < > & " as entities (registry_routes.cpp)
 
 }  // namespace fedmesh::api

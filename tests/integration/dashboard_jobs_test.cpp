@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "support/browser.hpp"
+#include "support/california.hpp"
 
 namespace fedmesh::testing {
 namespace {
@@ -22,14 +23,6 @@ namespace fs = std::filesystem;
 
 // The small pieces of jobs_test.cpp's JobsNetwork this test needs.
 constexpr const char* kToken = "dashboard-token-5e21b7";
-const std::vector<std::pair<std::string, std::string>> kSplits = {{"medinc1", "california_housing.MedInc1.csv"},
-                                                                  {"medinc2", "california_housing.MedInc2.csv"},
-                                                                  {"validation", "california_housing.validation.csv"}};
-const std::vector<std::string> kFeatures = {"MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup"};
-
-std::string california(const std::string& file) {
-  return source_dir() + "/data/california/" + file;
-}
 
 std::string aggregator_extra(const std::string& jobs_more = "") {
   return "roles = [\"aggregator\"]\n\n[jobs]\nlease = \"5s\"\n" + jobs_more +

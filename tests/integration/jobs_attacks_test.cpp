@@ -15,6 +15,7 @@
 #include "jobs/operations.hpp"
 #include "jobs/partial_check.hpp"
 #include "jobs/table.hpp"
+#include "support/california.hpp"
 #include "support/forest_shapes.hpp"
 #include "support/harness.hpp"
 #include "support/json_close.hpp"
@@ -28,10 +29,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* kToken = "housing-token-7d2e0b";
 constexpr const char* kFile = "california_housing.MedInc1.csv";
-
-std::string california(const std::string& file) {
-  return source_dir() + "/data/california/" + file;
-}
 
 const jobs::Table& medinc1() {
   static const jobs::Table table = [] {

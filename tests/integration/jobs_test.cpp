@@ -17,6 +17,7 @@
 #include "jobs/aggregator.hpp"
 #include "jobs/operations.hpp"
 #include "jobs/table.hpp"
+#include "support/california.hpp"
 #include "support/harness.hpp"
 #include "support/json_close.hpp"
 #include "support/peer_client.hpp"
@@ -29,14 +30,6 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr const char* kToken = "housing-token-4f1c9a";
-const std::vector<std::pair<std::string, std::string>> kSplits = {{"medinc1", "california_housing.MedInc1.csv"},
-                                                                  {"medinc2", "california_housing.MedInc2.csv"},
-                                                                  {"validation", "california_housing.validation.csv"}};
-const std::vector<std::string> kFeatures = {"MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup"};
-
-std::string california(const std::string& file) {
-  return source_dir() + "/data/california/" + file;
-}
 
 std::string aggregator_extra(const std::string& more = "", const std::string& jobs_more = "") {
   std::string lease = jobs_more.find("lease =") == std::string::npos ? "lease = \"2s\"\n" : "";

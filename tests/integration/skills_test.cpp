@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "support/peer_client.hpp"
+#include "support/seed_files.hpp"
 
 namespace fedmesh::testing {
 namespace {
@@ -462,22 +463,6 @@ void write_package(const std::string& folder, const std::string& name, const std
   write_file(folder + "/main.lua", lua);
 }
 
-// Fluence's block exactly as its pull request #1623 writes it (default path: packages/).
-const char* kFluenceBlock = R"(
-[system_services]
-enable = [ 
-    "aqua-ipfs",
-     "registry"
-]
-
-[system_services.decider]
-decider_period_sec = 1000
-worker_period_sec = 123
-
-[system_services.aqua_ipfs]
-local_api_multiaddr = "/ip4/127.0.0.1/tcp/5001"
-)";
-
 TEST(SystemServices, FluencesBlockDeploysAquaIpfsWithItsTableAndWarnsOfTheDeciderTable) {
   TempDir dir;
   write_package(dir / "packages/aqua-ipfs", "aqua-ipfs",
@@ -486,7 +471,7 @@ TEST(SystemServices, FluencesBlockDeploysAquaIpfsWithItsTableAndWarnsOfTheDecide
   write_package(dir / "packages/registry", "registry", "[skills.ping]\n",
                 "skill('ping', function() return { pong = true } end)");
   ServicesNode node(dir);
-  node.write_config(kFluenceBlock);
+  node.write_config(kFluenceSystemServices);
   const std::string warning =
       "system_services.decider: a table for a service that system_services.enable does not list (ignored)";
   std::string checked;
@@ -494,7 +479,7 @@ TEST(SystemServices, FluencesBlockDeploysAquaIpfsWithItsTableAndWarnsOfTheDecide
   EXPECT_NE(checked.find("warning: " + node.config() + ": " + warning), std::string::npos) << checked;
   EXPECT_NE(checked.find("[system_services.aqua_ipfs]"), std::string::npos) << checked;
 
-  ASSERT_TRUE(node.start(kFluenceBlock)) << node.log();
+  ASSERT_TRUE(node.start(kFluenceSystemServices)) << node.log();
   EXPECT_TRUE(node.logged(warning)) << node.log();  // logged at start too
   ASSERT_TRUE(node.logged("system service registry: deployed")) << node.log();
   EXPECT_EQ(node.packages(), (std::vector<std::string>{"aqua-ipfs", "registry"}));

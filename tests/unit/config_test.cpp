@@ -3,6 +3,7 @@
 #include "config/loader.hpp"
 #include "config/options.hpp"
 #include "core/time.hpp"
+#include "support/seed_files.hpp"
 
 namespace fedmesh::config {
 namespace {
@@ -254,26 +255,8 @@ TEST(Config, EnvironmentOverridesReachSystemServiceTables) {
             std::string::npos);
 }
 
-// Fluence's [system_services] block exactly as its pull request #1623 writes it: '-' in a
-// service name is '_' in its table name, and a table for a service that is not enabled
-// (decider) is a warning, not an error.
-const char* kFluenceServices = R"(
-[system_services]
-enable = [ 
-    "aqua-ipfs",
-     "registry"
-]
-
-[system_services.decider]
-decider_period_sec = 1000
-worker_period_sec = 123
-
-[system_services.aqua_ipfs]
-local_api_multiaddr = "/ip4/127.0.0.1/tcp/5001"
-)";
-
 TEST(SystemServicesConfig, FluencesBlockLoadsWithAWarningForTheTableOfAServiceNotEnabled) {
-  auto r = toml(std::string(kToml) + kFluenceServices);
+  auto r = toml(std::string(kToml) + fedmesh::testing::kFluenceSystemServices);
   ASSERT_TRUE(r) << error_of(r);
   const auto& ss = r->config.system_services;
   ASSERT_TRUE(ss.enable);
@@ -288,7 +271,7 @@ TEST(SystemServicesConfig, FluencesBlockLoadsWithAWarningForTheTableOfAServiceNo
   EXPECT_EQ(r->effective["system_services"]["aqua_ipfs"]["local_api_multiaddr"], "/ip4/127.0.0.1/tcp/5001");
   // Fluence's environment overrides reach the '_' table.
   auto env_set =
-      toml(std::string(kToml) + kFluenceServices,
+      toml(std::string(kToml) + fedmesh::testing::kFluenceSystemServices,
            Environment({{"TOKEN", "s3cret"},
                         {"FEDMESH_SYSTEM_SERVICES__AQUA_IPFS__LOCAL_API_MULTIADDR", "/ip4/10.0.0.1/tcp/5001"}}));
   ASSERT_TRUE(env_set) << error_of(env_set);
