@@ -15,7 +15,8 @@ namespace fedmesh::config {
 namespace {
 
 // Flotta's node configuration, as its docs print it (references: flotta-node-config.txt).
-constexpr const char* kFlottaDocsExample = R"(workdir: ./storage                  # OPTIONAL: local path of the working directory
+constexpr const char* kFlottaDocsExample =
+    R"(workdir: ./storage                  # OPTIONAL: local path of the working directory
 
 mode: node                          # one of: node, client, standalone
 
@@ -101,7 +102,8 @@ TEST(Flotta, HeartbeatIsSecondsAndAnythingElseIsAnErrorNamingIt) {
 TEST(Flotta, StandaloneHasNoFederationAndComputesItsOwnDatasources) {
   auto c = load(
       "mode: standalone\nnode:\n  name: solo\n  interface: 0.0.0.0\n  port: 1456\n  token_projects_initial:\n"
-      "    - name: p\n      token: t0ken-123456\ndatasources:\n  - name: d\n    path: d.csv\n    token: [t0ken-123456]\n");
+      "    - name: p\n      token: t0ken-123456\ndatasources:\n  - name: d\n    path: d.csv\n    token: "
+      "[t0ken-123456]\n");
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ(c->config.roles, std::vector<std::string>{"standalone"});
   EXPECT_FALSE(c->config.federation.enabled) << "node.interface and node.port are not used in standalone";
@@ -129,9 +131,10 @@ TEST(Flotta, ANodeThatJoinsAnotherSharesItsPostgresqlDatabaseOrIsRefused) {
 // A password is taken as written, and encoded once: libpq reads back exactly what the file says.
 TEST(Flotta, APostgresqlPasswordIsTakenAsWrittenWhateverItHolds) {
   for (std::string password : {"plain", "a@b", "a%40b", "p:ss/w@rd?#[]% !", "ünï"}) {
-    auto c = load("mode: node\nnode:\n  name: n\ndatabase:\n  dialect: postgresql\n  username: \"us@er\"\n"
-                  "  password: '" +
-                  password + "'\n  host: db.example.org\n  port: 5433\n  scheme: flotta\n");
+    auto c = load(
+        "mode: node\nnode:\n  name: n\ndatabase:\n  dialect: postgresql\n  username: \"us@er\"\n"
+        "  password: '" +
+        password + "'\n  host: db.example.org\n  port: 5433\n  scheme: flotta\n");
     ASSERT_TRUE(c) << password << ": " << c.error().message();
     char* err = nullptr;
     PQconninfoOption* opts = PQconninfoParse(c->config.store.url.c_str(), &err);
