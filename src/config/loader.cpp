@@ -272,10 +272,10 @@ Result<LoadedConfig> load_config_text(std::string_view text, Format format, cons
     json value;
     if (found) {
       value = *found;
-    } else if (federation_key && !c.federation.enabled) {
-      continue;  // none of it applies; the defaults in FederationConfig stay
-    } else if (o.default_json == "null") {
-      continue;  // absent has its own meaning (system_services.enable: every package on the path)
+    } else if ((federation_key && !c.federation.enabled) || o.default_json == "null") {
+      // Without [federation] none of it applies (FederationConfig's defaults stay); an
+      // option whose default is "null" means something by its absence (system_services.enable).
+      continue;
     } else if (o.default_json.empty()) {
       problems.add(std::string(o.key), "missing required key");
       continue;

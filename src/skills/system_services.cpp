@@ -151,7 +151,8 @@ Status deploy_system_services(SkillHost& host, const SystemServicesConfig& ss, b
 
   // Without `enable` the services are known only now: say which tables configure none.
   if (!ss.enable) {
-    for (const auto& [table, _] : ss.configs.items()) {
+    for (const auto& entry : ss.configs.items()) {
+      const std::string& table = entry.key();
       bool used = std::any_of(services.begin(), services.end(),
                               [&](const Service& s) { return service_table_name(s.name) == table; });
       if (!used)
