@@ -191,10 +191,6 @@ Status Node::build_skills() {
 Status Node::build_registry() {
   const auto& c = config_;
   const auto& roles = c.roles;
-  if (!c.registry.kodo_connect.empty() && !c.registry.kodo_compat)
-    return make_error(ErrorCode::config_invalid,
-                      "registry.kodo_connect: has no effect unless registry.kodo_compat = true (the Kodo registries "
-                      "send their changes to its Kodo routes)");
   if (std::find(roles.begin(), roles.end(), "registry") != roles.end()) {
     catalog_ = std::make_unique<registry::Catalog>(store_->catalog(), c.name, c.registry.stale_after,
                                                    c.registry.gone_after, clock_);

@@ -434,7 +434,7 @@ TEST(KodoConnect, GivesUpAtTheDeadlineNamingWhatWentWrong) {
   EXPECT_TRUE(http(r, "GET", "/").json()["connection"].empty());
   EXPECT_LE(not_a_registry.requests().size(), requests.size() + 1);  // at most one was on its way
 
-  // Without kodo_compat there is nothing to receive the Kodo side's updates: refused at start.
+  // Without kodo_compat there is nothing to receive the Kodo side's updates: its config is refused.
   f.start("x");
   EXPECT_EQ(f.process("x").wait(10s), 2);
   EXPECT_NE(f.process("x").log().find("registry.kodo_connect: has no effect unless registry.kodo_compat = true"),
